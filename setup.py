@@ -1,0 +1,26 @@
+"""resize-sidecar: on-the-fly image resizing behind nginx."""
+import re
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "sidecar" / "_version.py").read_text()).group(1)
+
+setup(
+    name="resize-sidecar",
+    version=VERSION,
+    description="On-the-fly image resizing: nginx serves the cache, a uvloop sidecar fills it",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=["sidecar", "sidecar.nginx", "sidecar.samples"],
+    # The templates live at the top of the repo (nginx/) and ship inside the package.
+    package_dir={"sidecar.nginx": "nginx", "sidecar.samples": "samples"},
+    package_data={"sidecar.nginx": ["*.conf"], "sidecar.samples": ["*.jpg", "*.png", "*.md"]},
+    # pillow-simd is deliberately not listed: pip would fetch a wheel or build it without AVX2, and a
+    # listed "pillow-simd" cannot stop another package from pulling plain Pillow. See README, "Install".
+    install_requires=[line for line in (HERE / "requirements.txt").read_text().splitlines()
+                      if line and not line.startswith("#")],
+    entry_points={"console_scripts": ["resize-sidecar = sidecar.cli:main"]},
+)

@@ -1,0 +1,10 @@
+"""resize-sidecar: nginx serves renditions from its cache; this sidecar makes the missing ones.
+
+The public Python API is small: `load_config` and `build_url` (for the main application's templates).
+"""
+from ._version import __version__
+from .builder import build_url
+from .config import Config
+from .config import load as load_config
+
+__all__ = ["Config", "__version__", "build_url", "load_config"]

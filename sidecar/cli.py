@@ -1,0 +1,105 @@
+"""The command line: `resize-sidecar run | serve | nginx-config | url`. A thin layer over the modules."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import config as config_module
+from .config import Config, ConfigError
+from .errors import SidecarError
+from .pillow import WrongPillow, require_simd
+from .resources import samples_dir
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="resize-sidecar", description="On-the-fly image resizing behind nginx.")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    def with_config(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("--config", type=Path, help="TOML config file (SIDECAR_* variables override it)")
+        return sub
+
+    run = with_config("run", "run the sidecar and a private nginx in the foreground")
+    run.add_argument("--source", action="append", dest="sources", metavar="SRC",
+                     help="directory of originals; repeat to fall back in order (default: the samples)")
+    run.add_argument("--listen", metavar="HOST:PORT", help="where nginx listens (default 127.0.0.1:8080)")
+    run.add_argument("--cache", dest="cache_dir", type=Path, metavar="DIR", help="cache directory (default ./var/cache)")
+
+    with_config("serve", "run the sidecar alone, for a production nginx")
+    with_config("nginx-config", "print the nginx config for a production nginx")
+
+    url = with_config("url", "print the signed path of a rendition")
+    url.add_argument("key", help="the original's key (path in the sources)")
+    url.add_argument("--width", type=int)
+    url.add_argument("--height", type=int)
+    url.add_argument("--fit", choices=("fit", "fill", "force"))
+    url.add_argument("--gravity", choices=("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw"))
+    url.add_argument("--format", choices=("jpeg", "jpg", "png", "webp"))
+    url.add_argument("--quality", type=_quality, metavar="N|keep")
+    url.add_argument("--preset")
+    return top
+
+
+def _quality(value: str) -> int | str:
+    return value if value == "keep" else int(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    flags = {name: getattr(args, name, None) for name in ("sources", "listen", "cache_dir")}
+    if flags["sources"] is not None:
+        flags["sources"] = tuple(flags["sources"])
+    try:
+        config = config_module.load(args.config, flags=flags)
+        if args.command == "run":
+            return _run(config)
+        if args.command == "serve":
+            return _serve(config)
+        if args.command == "nginx-config":
+            from . import nginx_config
+
+            print(nginx_config.site(config))
+            return 0
+        return _url(config, args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except WrongPillow as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+
+
+def _run(config: Config) -> int:
+    require_simd()
+    if not config.sources:
+        config = config.replace(sources=(str(samples_dir()),))
+    from .runner import run
+
+    return run(config)
+
+
+def _serve(config: Config) -> int:
+    require_simd()
+    if not config.sources:
+        raise ConfigError("sources: at least one source is required (SIDECAR_SOURCES or sources = [...])")
+    if not config.signed and not config.allow_unsigned:
+        raise ConfigError("SIDECAR_SIGNING_KEYS: not set; refusing to serve unsigned URLs "
+                          "(set allow_unsigned = true to do so on purpose)")
+    from .server import serve
+
+    serve(config)
+    return 0
+
+
+def _url(config: Config, args: argparse.Namespace) -> int:
+    from .builder import build_url
+
+    try:
+        print(build_url(config, args.key, width=args.width, height=args.height, fit=args.fit,
+                        gravity=args.gravity, format=args.format, quality=args.quality, preset=args.preset))
+    except SidecarError as exc:
+        print(f"error: {exc.public}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,217 @@
+"""One typed configuration, from defaults < TOML file < `SIDECAR_*` environment < command-line flags.
+
+Every value is checked when the config is built; an error names the key the way the user wrote it
+(`max_pixels in sidecar.toml`, `SIDECAR_MAX_PIXELS`, `--listen`). The nginx config is rendered from this
+same object (`sidecar.nginx_config`), so the two cannot drift apart.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BadRequest
+from .url import FORMAT_EXTENSION, Ops
+
+ENV_PREFIX = "SIDECAR_"
+SECRET_KEYS = frozenset({"signing_keys"})  # environment only: secrets stay out of config files
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of operations. The URL builder expands it, so the URL stays the one canonical spelling."""
+
+    width: int | None = None
+    height: int | None = None
+    fit: str = "fit"
+    gravity: str = "ce"
+    format: str | None = None
+    quality: int | str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings. See the README's "Settings" table for each one."""
+
+    sources: tuple[str, ...] = ()
+    cache_dir: Path = Path("var/cache")
+    socket: Path = Path("var/run/sidecar.sock")
+    socket_mode: int = 0o660
+    listen: str = "127.0.0.1:8080"
+    url_prefix: str = "/img"
+    signing_keys: tuple[str, ...] = ()
+    allow_unsigned: bool = False
+    max_pixels: int = 50_000_000
+    max_source_bytes: int = 50 * 1024 * 1024
+    max_dimension: int = 8192
+    quality: int = 82
+    background: str = "ffffff"
+    threads: int = 0
+    max_age: int = 365 * 24 * 3600
+    nginx_workers: str = "auto"
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.signing_keys)
+
+    @property
+    def worker_threads(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+    @property
+    def background_rgb(self) -> tuple[int, int, int]:
+        value = int(self.background, 16)
+        return (value >> 16, (value >> 8) & 0xFF, value & 0xFF)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def load(path: Path | None = None, env: Mapping[str, str] | None = None,
+         flags: Mapping[str, Any] | None = None) -> Config:
+    """Build and validate the config. `flags` are command-line values (None means not given)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    if path is not None:
+        _from_toml(path, values, origin)
+    for name in _FIELDS:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None and name != "presets":
+            origin[name] = ENV_PREFIX + name.upper()
+            values[name] = _parse_env(name, raw, origin[name])
+    for name, value in (flags or {}).items():
+        if value is not None:
+            origin[name] = "--" + name.replace("_", "-")
+            values[name] = _coerce(name, value, origin[name])
+    config = Config(**values)
+    _validate(config, lambda key: origin.get(key, key))
+    # nginx and the sidecar may run from other working directories: pin every path now.
+    return config.replace(cache_dir=config.cache_dir.resolve(), socket=config.socket.resolve(),
+                          sources=tuple(os.path.abspath(s) for s in config.sources))
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_TYPES = typing.get_type_hints(Config)
+
+
+def _from_toml(path: Path, values: dict[str, Any], origin: dict[str, str]) -> None:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    base = path.resolve().parent
+    for name, raw in data.items():
+        where = f"{name} in {path}"
+        if name in SECRET_KEYS:
+            raise ConfigError(f"{where}: set {ENV_PREFIX}{name.upper()} in the environment instead")
+        if name not in _FIELDS:
+            raise ConfigError(f"{where}: unknown setting")
+        origin[name] = where
+        values[name] = _coerce(name, raw, where)
+        if isinstance(values[name], Path) and not values[name].is_absolute():
+            values[name] = base / values[name]  # relative to the file, not to wherever the command runs
+        if name == "sources":
+            values[name] = tuple(s if "://" in s or os.path.isabs(s) else str(base / s) for s in values[name])
+
+
+def _parse_env(name: str, raw: str, where: str) -> Any:
+    kind = _TYPES[name]
+    if kind == tuple[str, ...]:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+    if kind is int:
+        try:
+            return int(raw, 8) if name == "socket_mode" else int(raw.replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{where}: expected an integer, got {raw!r}") from None
+    return _coerce(name, raw, where)
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    kind = _TYPES[name]
+    if name == "presets":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table of presets")
+        return {preset: _preset(preset, body, where) for preset, body in value.items()}
+    if kind == tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings")
+        return tuple(value)
+    if kind is Path:
+        if not isinstance(value, (str, Path)) or not str(value):
+            raise ConfigError(f"{where}: expected a path")
+        return Path(value)
+    if kind is int and name == "socket_mode" and isinstance(value, str):
+        try:
+            return int(value, 8)
+        except ValueError:
+            raise ConfigError(f"{where}: expected an octal mode like '0660', got {value!r}") from None
+    if kind in (int, bool, str) and (type(value) is not kind):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _preset(name: str, body: Any, where: str) -> Preset:
+    where = f"presets.{name} ({where})"
+    if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
+        raise ConfigError(f"{where}: preset names are 1-32 of a-z, 0-9, _")
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected a table")
+    known = {f.name for f in dataclasses.fields(Preset)}
+    unknown = set(body) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    preset = Preset(**body)
+    try:
+        Ops(format=preset.format or "jpeg", width=preset.width, height=preset.height,
+            fit=preset.fit, gravity=preset.gravity, quality=preset.quality)  # type: ignore[arg-type]
+    except BadRequest as exc:
+        raise ConfigError(f"{where}: {exc.public}") from None
+    return preset
+
+
+def _validate(config: Config, name: Any) -> None:
+    def check(ok: bool, key: str, message: str) -> None:
+        if not ok:
+            raise ConfigError(f"{name(key)}: {message}")
+
+    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age"):
+        check(getattr(config, key) > 0, key, "must be positive")
+    check(config.threads >= 0, "threads", "must be 0 (one per core) or more")
+    check(1 <= config.quality <= 100, "quality", "must be 1 to 100")
+    check(0 <= config.socket_mode <= 0o777, "socket_mode", "must be a file mode such as 0660")
+    check(re.fullmatch(r"[0-9a-fA-F]{6}", config.background) is not None, "background",
+          "must be six hex digits, like ffffff")
+    check(re.fullmatch(r"(/[a-z0-9_-]+)+", config.url_prefix) is not None, "url_prefix",
+          "must look like /img (lowercase segments, no trailing slash)")
+    check(re.fullmatch(r"(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[a-z0-9.-]+):\d{1,5}", config.listen)
+          is not None and 0 < int(config.listen.rsplit(":", 1)[1]) < 65536, "listen", "must be HOST:PORT")
+    check(config.nginx_workers == "auto" or config.nginx_workers.isdigit(), "nginx_workers",
+          "must be auto or a number")
+    check(all(len(k) >= 16 for k in config.signing_keys), "signing_keys",
+          "every key must be at least 16 characters")
+    for source in config.sources:
+        check("://" not in source, "sources", f"{source!r}: only directories are supported")
+    for preset_name, preset in config.presets.items():
+        check(preset.format is None or preset.format in FORMAT_EXTENSION, "presets",
+              f"{preset_name}: unknown format")

@@ -1,0 +1,78 @@
+"""One exception hierarchy: every failure a client can cause or see carries its HTTP status.
+
+Errors are raised where the failure is understood and carry a short public message; the protocol layer
+(`sidecar.protocol`) is the only place that turns them into responses. Anything that is not a
+`SidecarError` is a bug and becomes a 500 with no details.
+"""
+from __future__ import annotations
+
+
+class SidecarError(Exception):
+    """Base class. `status` is the HTTP status; `public` is safe to show to the client."""
+
+    status: int = 500
+    public: str = "internal error"
+
+    def __init__(self, public: str | None = None, *, detail: str | None = None) -> None:
+        if type(self) is SidecarError:
+            raise TypeError("raise a subclass of SidecarError, not SidecarError itself")
+        if public is not None:
+            self.public = public
+        self.detail = detail  # for logs only, never sent
+        super().__init__(self.public if detail is None else f"{self.public} ({detail})")
+
+
+class BadRequest(SidecarError):
+    """The URL or its parameters are malformed or not canonical."""
+
+    status, public = 400, "bad request"
+
+
+class Forbidden(SidecarError):
+    """Missing or wrong signature."""
+
+    status, public = 403, "invalid signature"
+
+
+class NotFound(SidecarError):
+    """No source has the original."""
+
+    status, public = 404, "original not found"
+
+
+class MethodNotAllowed(SidecarError):
+    status, public = 405, "method not allowed"
+
+
+class TooLarge(SidecarError):
+    """The original exceeds a byte or pixel limit."""
+
+    status, public = 413, "image too large"
+
+
+class Unsupported(SidecarError):
+    """The original is not in a format we decode."""
+
+    status, public = 415, "unsupported image format"
+
+
+class Undecodable(SidecarError):
+    """The original claims a supported format but cannot be decoded."""
+
+    status, public = 422, "image could not be decoded"
+
+
+class SourceUnavailable(SidecarError):
+    """A source failed (IO error, refused, broken) and none had the original."""
+
+    status, public = 502, "source unavailable"
+
+
+class Overloaded(SidecarError):
+    status, public = 503, "overloaded, retry later"
+
+
+class SourceTimeout(SidecarError):
+    """A source did not answer within its timeout and none had the original."""
+
+    status, public = 504, "source timed out"

@@ -1,0 +1,47 @@
+"""nginx's config, rendered from the sidecar's config: the two never disagree on a path or prefix.
+
+Templates (`nginx/*.conf`) use `{{ name }}` placeholders only; any logic stays here in Python.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .config import Config
+from .handler import INTERNAL_PREFIX
+from .resources import nginx_template
+
+UPSTREAM = "resize_sidecar"
+
+
+def render(template: str, **values: object) -> str:
+    """Fill `{{ name }}` placeholders; a placeholder without a value is an error, not an empty string."""
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"template needs a value for {name!r}")
+        return str(values[name])
+
+    return re.sub(r"\{\{ (\w+) \}\}", fill, template)
+
+
+def site(config: Config) -> str:
+    """The upstream and server blocks, for the http {} block of a production nginx."""
+    return render(
+        nginx_template("sidecar.conf"),
+        upstream=UPSTREAM, socket=config.socket, listen=config.listen, url_prefix=config.url_prefix,
+        internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
+    )
+
+
+def standalone(config: Config, prefix: Path, *, user: str | None, access_log: str = "off",
+               error_level: str = "warn") -> str:
+    """A whole nginx.conf around `site`, with every path under `prefix` (which must exist)."""
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    indented = "\n".join(f"    {line}" if line else "" for line in site(config).splitlines())
+    return render(
+        nginx_template("standalone.conf"),
+        user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
+        workers=config.nginx_workers, prefix=prefix, error_level=error_level, access_log=access_log,
+        site=indented,
+    )

@@ -1,0 +1,107 @@
+"""HTTP/1.1 over the socket nginx connects to: httptools parsing, keep-alive, one request at a time.
+
+This is the only place that turns exceptions into responses: a SidecarError becomes its status and
+public message; anything else is a bug, logged with its traceback, and answered with a bare 500.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from http import HTTPStatus
+
+import httptools
+
+from .errors import BadRequest, SidecarError
+from .handler import Handler, Response
+from .log import log
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, handler: Handler, connections: set[HttpProtocol]) -> None:
+        self.handler, self.connections = handler, connections
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.request_id = ""
+        self.task: asyncio.Task[None] | None = None
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._send(self._error(BadRequest("upgrade not supported")), keep_alive=False)
+        except httptools.HttpParserError:
+            self._send(self._error(BadRequest("malformed HTTP request")), keep_alive=False)
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self.url, self.request_id = b"", ""
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"x-request-id":
+            self.request_id = value.decode("latin-1")
+
+    def on_message_complete(self) -> None:
+        # nginx never pipelines to an upstream, but a client might: read nothing more until we answered.
+        assert self.transport is not None
+        self.transport.pause_reading()
+        method = self.parser.get_method().decode("latin-1")
+        keep_alive = self.parser.should_keep_alive()
+        self.task = asyncio.get_running_loop().create_task(self._respond(method, self.url, keep_alive))
+
+    # the request
+
+    @property
+    def idle(self) -> bool:
+        return self.task is None or self.task.done()
+
+    async def _respond(self, method: str, raw_url: bytes, keep_alive: bool) -> None:
+        started = time.perf_counter()
+        path = ""
+        try:
+            path = httptools.parse_url(raw_url).path.decode("latin-1")
+            response = await self.handler.handle(method, path)
+        except (SidecarError, httptools.HttpParserInvalidURLError) as exc:
+            response = self._error(exc if isinstance(exc, SidecarError) else BadRequest("malformed URL"))
+            if isinstance(exc, SidecarError) and exc.status >= 500:
+                log("source_error", path=path, status=exc.status, error=str(exc), request_id=self.request_id)
+        except Exception:
+            log("bug", path=path, traceback=traceback.format_exc(), request_id=self.request_id)
+            response = Response(500, [("Content-Type", "text/plain")], b"internal error\n")
+        log("request", method=method, path=path, status=response.status, request_id=self.request_id,
+            ms=round((time.perf_counter() - started) * 1000, 2))
+        self._send(response, keep_alive, head=method == "HEAD")
+        if self.transport is not None and keep_alive:
+            self.transport.resume_reading()
+
+    def _error(self, exc: SidecarError) -> Response:
+        return Response(exc.status, [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
+                        f"{exc.public}\n".encode())
+
+    def _send(self, response: Response, keep_alive: bool, head: bool = False) -> None:
+        if self.transport is None:
+            return
+        lines = [f"HTTP/1.1 {response.status} {HTTPStatus(response.status).phrase}"]
+        lines += [f"{name}: {value}" for name, value in response.headers]
+        lines.append(f"Content-Length: {len(response.body)}")
+        if not keep_alive:
+            lines.append("Connection: close")
+        head_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.transport.write(head_bytes if head else head_bytes + response.body)
+        if not keep_alive:
+            self.transport.close()

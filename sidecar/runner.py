@@ -1,0 +1,81 @@
+"""`resize-sidecar run`: the sidecar plus a private nginx rendered from the same config, in the foreground."""
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import grp
+import signal
+import subprocess
+import sys
+
+import uvloop
+
+from . import nginx_config
+from .builder import build_url
+from .config import Config
+from .log import log
+from .server import running
+
+NGINX = "nginx"
+NGINX_START_TIMEOUT = 5.0
+
+
+def invoking_user() -> str | None:
+    """The `user` line for nginx: its workers must read the cache we write, wherever it is (even a 0700
+    home), so they run as whoever runs us. Without root, nginx cannot switch users and needs no line."""
+    if os.geteuid() != 0:
+        return None
+    return f"{pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name}"
+
+
+def example_url(config: Config) -> str | None:
+    for root in config.sources:
+        names = sorted(os.listdir(root)) if os.path.isdir(root) else []
+        for name in sorted(names, key=lambda n: not n.lower().endswith((".jpg", ".jpeg"))):
+            if name.lower().endswith((".jpg", ".jpeg", ".png", ".webp")):
+                return f"http://{config.listen}{build_url(config, name, width=400)}"
+    return None
+
+
+async def _run(config: Config) -> int:
+    prefix = config.socket.parent / "nginx"
+    prefix.mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_config.standalone(config, prefix, user=invoking_user(),
+                                            access_log=str(prefix / "access.log")))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(config):
+        nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf), "-e", "stderr",
+                                  "-g", "daemon off;"], stdin=subprocess.DEVNULL)
+        exited = loop.run_in_executor(None, nginx.wait)
+        stopped = loop.create_task(stop.wait())
+        done, _ = await asyncio.wait({exited, stopped}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+        if exited in done or nginx.poll() is not None:
+            log("nginx_failed", returncode=nginx.returncode, config=str(conf))
+            stopped.cancel()
+            return 1
+        url = example_url(config)
+        print(f"resize-sidecar is serving on http://{config.listen} (nginx config: {conf})", flush=True)
+        if url:
+            print(f"try: {url}", flush=True)
+        await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if nginx.poll() is None:
+            nginx.send_signal(signal.SIGQUIT)  # graceful: finish the requests in flight
+            try:
+                await asyncio.wait_for(exited, NGINX_START_TIMEOUT)
+            except TimeoutError:
+                nginx.kill()
+            return 0
+        log("nginx_exited", returncode=nginx.returncode)
+        return 1
+
+
+def run(config: Config) -> int:
+    if not config.signed:
+        print("warning: no SIDECAR_SIGNING_KEYS set: serving unsigned URLs, so anyone can ask for any size",
+              file=sys.stderr)
+    return uvloop.run(_run(config))

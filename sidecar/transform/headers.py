@@ -1,0 +1,73 @@
+"""What a file declares about its size, read from its structure alone, for limits before any decode.
+
+Pillow either decodes before it knows (GIF frames beyond the first) or refuses before it tells
+(libavif's own dimension limit): for those formats we read the declarations ourselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import Undecodable
+
+
+@dataclass(frozen=True)
+class GifLayout:
+    frames: int
+    #: The canvas every frame must fit on: Pillow grows the image to any frame that sticks out.
+    canvas: tuple[int, int]
+
+
+def gif_layout(data: bytes) -> GifLayout:
+    """Walk the blocks of a GIF; raise Undecodable if the structure is broken before the first frame."""
+    if len(data) < 13:
+        raise Undecodable("truncated GIF header")
+    width, height = _u16(data, 6), _u16(data, 8)
+    pos = 13 + _color_table(data[10])
+    frames = 0
+    while pos < len(data):
+        block = data[pos]
+        if block == 0x3B:  # trailer
+            break
+        if block == 0x21:  # extension: label, then sub-blocks
+            pos = _skip_sub_blocks(data, pos + 2)
+        elif block == 0x2C:  # image descriptor
+            if pos + 10 > len(data):
+                break
+            left, top, w, h = (_u16(data, pos + 1 + 2 * i) for i in range(4))
+            width, height = max(width, left + w), max(height, top + h)
+            frames += 1
+            pos = _skip_sub_blocks(data, pos + 10 + _color_table(data[pos + 9]) + 1)
+        else:
+            break  # garbage after the last frame: decoders stop here too
+    if frames == 0:
+        raise Undecodable("GIF has no frames")
+    return GifLayout(frames, (width, height))
+
+
+def _u16(data: bytes, pos: int) -> int:
+    return data[pos] | data[pos + 1] << 8
+
+
+def _color_table(packed: int) -> int:
+    return 3 << ((packed & 7) + 1) if packed & 0x80 else 0
+
+
+def _skip_sub_blocks(data: bytes, pos: int) -> int:
+    while pos < len(data):
+        size = data[pos]
+        pos += 1 + size
+        if size == 0:
+            break
+    return pos
+
+
+def avif_declared_size(data: bytes) -> tuple[int, int] | None:
+    """The largest image size an AVIF declares in its `ispe` (image spatial extents) properties."""
+    largest: tuple[int, int] | None = None
+    pos = data.find(b"ispe", 0, 65536)
+    while pos >= 4 and pos + 16 <= len(data):
+        width, height = int.from_bytes(data[pos + 8 : pos + 12], "big"), int.from_bytes(data[pos + 12 : pos + 16], "big")
+        if largest is None or width * height > largest[0] * largest[1]:
+            largest = (width, height)
+        pos = data.find(b"ispe", pos + 4, 65536)
+    return largest

@@ -1,0 +1,217 @@
+"""Fixtures: a real nginx (Debian's) and a real sidecar process, wired by the config the project renders."""
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sidecar import config as config_module
+from sidecar import nginx_config
+from sidecar.builder import build_url
+from sidecar.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+CORPUS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus"))
+SIGNING_KEY = "test-signing-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def world_readable_tempdir() -> Path:
+    """pytest's tmp_path is 0700 under root; nginx's workers run as nobody and must traverse this one."""
+    path = Path(tempfile.mkdtemp(prefix="sidecar-test-"))
+    path.chmod(0o755)
+    return path
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def image(self) -> Image.Image:
+        image = Image.open(io.BytesIO(self.body))
+        image.load()
+        return image
+
+
+@dataclass
+class Stack:
+    """nginx on a loopback port in front of one sidecar process, both started from rendered config."""
+
+    config: Config
+    root: Path
+    port: int
+    env: dict[str, str]
+    sidecar_limits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    sidecar: subprocess.Popen[bytes] | None = None
+    nginx: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "sidecar.log"
+
+    def url(self, key: str, **ops: object) -> str:
+        return build_url(self.config, key, **ops)  # type: ignore[arg-type]
+
+    def get(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
+            timeout: float = 30) -> Reply:
+        """A raw request: the path is sent exactly as given (no normalisation, unlike curl or urllib)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in (headers or {}).items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            response = conn.getresponse()
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        finally:
+            conn.close()
+
+    def sidecar_requests(self) -> list[dict[str, object]]:
+        """Every request the sidecar has logged (JSON lines on its stderr)."""
+        if not self.log_path.exists():
+            return []
+        lines = self.log_path.read_text().splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        return [r for r in records if r.get("event") == "request"]
+
+    def start_sidecar(self) -> None:
+        limits = dict(self.sidecar_limits)
+
+        def apply_limits() -> None:
+            import resource
+
+            for which, value in limits.items():
+                resource.setrlimit(which, value)
+
+        with open(self.log_path, "ab") as log:
+            self.sidecar = subprocess.Popen(
+                [sys.executable, "-m", "sidecar", "serve", "--config", str(self.root / "sidecar.toml")],
+                env=self.env, stdout=log, stderr=log, cwd=REPO, preexec_fn=apply_limits if limits else None,
+            )
+        wait_for(lambda: self.config.socket.exists() or self.sidecar.poll() is not None, 20, "sidecar socket")
+        if self.sidecar.poll() is not None:
+            raise RuntimeError(f"sidecar exited: {self.log_path.read_text()}")
+
+    def stop_sidecar(self) -> None:
+        if self.sidecar is not None and self.sidecar.poll() is None:
+            self.sidecar.send_signal(signal.SIGTERM)
+            self.sidecar.wait(15)
+        self.sidecar = None
+
+    def start_nginx(self) -> None:
+        prefix = self.root / "nginx"
+        prefix.mkdir(exist_ok=True)
+        conf = prefix / "nginx.conf"
+        conf.write_text(nginx_config.standalone(self.config, prefix, user=None, error_level="info"))
+        self.nginx = subprocess.Popen(
+            ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log"), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )
+
+        def listening() -> bool:
+            if self.nginx.poll() is not None:
+                raise RuntimeError((prefix / "error.log").read_text())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(listening, 10, "nginx")
+
+    def stop(self) -> None:
+        self.stop_sidecar()
+        if self.nginx is not None and self.nginx.poll() is None:
+            self.nginx.send_signal(signal.SIGQUIT)
+            try:
+                self.nginx.wait(10)
+            except subprocess.TimeoutExpired:
+                self.nginx.kill()
+
+
+def make_stack(sources: list[Path], *, signed: bool = True, extra: str = "",
+               limits: dict[int, tuple[int, int]] | None = None) -> Stack:
+    root = world_readable_tempdir()
+    port = free_port()
+    toml = root / "sidecar.toml"
+    toml.write_text(
+        f'sources = {json.dumps([str(s) for s in sources])}\n'
+        f'cache_dir = "{root / "cache"}"\n'
+        f'socket = "{root / "s.sock"}"\n'
+        'socket_mode = "0666"\n'  # as root (CI), nginx's workers are nobody
+        f'listen = "127.0.0.1:{port}"\n'
+        'nginx_workers = "1"\n'
+        f"allow_unsigned = {'false' if signed else 'true'}\n" + extra
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    if signed:
+        env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
+    config = config_module.load(toml, env=env)
+    stack = Stack(config, root, port, env, sidecar_limits=limits or {})
+    try:
+        stack.start_sidecar()
+        stack.start_nginx()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@pytest.fixture
+def stack_factory() -> Iterator[Callable[..., Stack]]:
+    stacks: list[Stack] = []
+
+    def factory(*args: object, **kwargs: object) -> Stack:
+        stacks.append(make_stack(*args, **kwargs))  # type: ignore[arg-type]
+        return stacks[-1]
+
+    yield factory
+    for stack in stacks:
+        stack.stop()
+        shutil.rmtree(stack.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    """A signed stack serving the repo's samples, shared by a module's tests."""
+    stack = make_stack([SAMPLES])
+    yield stack
+    stack.stop()
+    shutil.rmtree(stack.root, ignore_errors=True)
+
+
+def corpus_or_skip() -> Path:
+    if not (CORPUS / "real" / "MANIFEST.tsv").is_file():
+        pytest.skip(f"the shared corpus is not at {CORPUS} (set SIDECAR_CORPUS)")
+    return CORPUS

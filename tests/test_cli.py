@@ -1,0 +1,128 @@
+"""The command line, as users run it: real processes, real nginx."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SIGNING_KEY, free_port, wait_for, world_readable_tempdir
+
+CLI = [sys.executable, "-m", "sidecar"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    return subprocess.run([*CLI, *args], env={**base, **(env or {})}, capture_output=True, text=True,
+                          cwd=REPO, timeout=60, **kw)  # type: ignore[call-overload]
+
+
+def test_url_prints_a_signed_path() -> None:
+    result = run_cli("url", "products/red shoe.png", "--width", "300", "--height", "200", "--fit", "fill",
+                     env={"SIDECAR_SIGNING_KEYS": SIGNING_KEY})
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.strip()
+    assert path.startswith("/img/") and "/products/red%20shoe.png/w300-h200-fill." in path
+    assert path.endswith(".png")
+
+
+def test_url_with_preset_and_override(tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text("[presets.card]\nwidth = 400\nheight = 300\nfit = 'fill'\nformat = 'webp'\nquality = 70\n")
+    result = run_cli("url", "a.jpg", "--preset", "card", "--quality", "keep", "--config", str(toml))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("/a.jpg/w400-h300-fill-qkeep.webp")
+
+
+def test_url_rejects_bad_arguments() -> None:
+    result = run_cli("url", "a.jpg", "--width", "0")
+    assert result.returncode == 2 and "width" in result.stderr
+    assert run_cli("url", "../etc/passwd", "--width", "10").returncode == 2
+
+
+def test_serve_refuses_to_run_unsigned_unless_told() -> None:
+    result = run_cli("serve", env={"SIDECAR_SOURCES": str(REPO / "samples")})
+    assert result.returncode == 2 and "SIDECAR_SIGNING_KEYS" in result.stderr
+
+
+def test_config_error_names_the_key() -> None:
+    result = run_cli("serve", env={"SIDECAR_MAX_PIXELS": "many"})
+    assert result.returncode == 2 and "SIDECAR_MAX_PIXELS" in result.stderr
+
+
+def test_refuses_plain_pillow_beside_simd(tmp_path: Path) -> None:
+    # A real dist-info on the path is what pip leaves when it installs plain Pillow.
+    info = tmp_path / "pillow-13.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pillow\nVersion: 13.0.0\n")
+    result = run_cli("serve", env={"PYTHONPATH": str(tmp_path), "SIDECAR_ALLOW_UNSIGNED": "1",
+                                   "SIDECAR_SOURCES": "/tmp"})
+    assert result.returncode == 3
+    assert "plain Pillow 13.0.0" in result.stderr and "pip uninstall" in result.stderr
+
+
+def test_production_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
+    site = run_cli("nginx-config", env={"SIDECAR_CACHE_DIR": str(tmp_path / "cache"),
+                                        "SIDECAR_SOCKET": "/run/resize-sidecar/sidecar.sock"})
+    assert site.returncode == 0, site.stderr
+    assert "try_files $uri @resize_sidecar;" in site.stdout and "internal;" in site.stdout
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "site.conf").write_text(site.stdout)
+    (tmp_path / "nginx.conf").write_text(
+        f"error_log {tmp_path}/logs/error.log; pid {tmp_path}/nginx.pid;\n"
+        f"events {{}}\nhttp {{ access_log off; include {tmp_path}/site.conf; }}\n")
+    check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                            "-e", str(tmp_path / "logs/error.log")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_run_serves_the_samples_and_stops_cleanly_on_sigterm() -> None:
+    import http.client
+
+    work = world_readable_tempdir()
+    port = free_port()
+    stderr = open(work / "stderr.log", "w")
+    proc = subprocess.Popen(
+        [*CLI, "run", "--listen", f"127.0.0.1:{port}", "--cache", str(work / "cache")],
+        cwd=work, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")},
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while not any(line.startswith("try: ") for line in lines) and time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            lines.append(line.strip())
+        url = next(line[5:] for line in lines if line.startswith("try: "))
+        assert url.startswith(f"http://127.0.0.1:{port}/img/")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", url.split(str(port), 1)[1])
+        response = conn.getresponse()
+        assert response.status == 200 and response.getheader("Content-Type", "").startswith("image/")
+        response.read()
+        conn.close()
+        assert list((work / "cache").rglob("*.jpg")), "the rendition was not cached"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(20)
+        proc.stdout.close()  # type: ignore[union-attr]
+        stderr.close()
+    assert returncode == 0, (work / "stderr.log").read_text()
+    wait_for(lambda: not _listening(port), 5, "nginx to stop")
+    assert not (work / "var/run/sidecar.sock").exists()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False

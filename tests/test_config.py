@@ -1,0 +1,75 @@
+"""Config: defaults < TOML < environment < flags, and every error names its key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sidecar.config import ConfigError, load
+
+
+def test_defaults_are_valid_and_paths_absolute() -> None:
+    config = load(None, env={})
+    assert config.listen == "127.0.0.1:8080" and config.max_pixels == 50_000_000
+    assert config.cache_dir.is_absolute() and config.socket.is_absolute()
+    assert not config.signed
+
+
+def test_precedence(tmp_path: Path) -> None:
+    toml = tmp_path / "s.toml"
+    toml.write_text('quality = 70\nmax_pixels = 1000\ncache_dir = "cache"\nsources = ["originals"]\n')
+    config = load(toml, env={"SIDECAR_QUALITY": "60"}, flags={"listen": "127.0.0.1:9000", "quality": None})
+    assert config.quality == 60 and config.max_pixels == 1000 and config.listen == "127.0.0.1:9000"
+    assert config.cache_dir == tmp_path / "cache"  # relative to the file
+    assert config.sources == (str(tmp_path / "originals"),)
+
+
+def test_env_lists_bools_and_modes() -> None:
+    config = load(None, env={"SIDECAR_SOURCES": "/a, /b", "SIDECAR_ALLOW_UNSIGNED": "yes",
+                             "SIDECAR_SOCKET_MODE": "0666", "SIDECAR_SIGNING_KEYS": "k" * 16 + ",old-" + "k" * 16})
+    assert config.sources == ("/a", "/b") and config.allow_unsigned and config.socket_mode == 0o666
+    assert config.signing_keys == ("k" * 16, "old-" + "k" * 16) and config.signed
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"SIDECAR_MAX_PIXELS": "lots"}, "SIDECAR_MAX_PIXELS"),
+    ({"SIDECAR_MAX_PIXELS": "0"}, "SIDECAR_MAX_PIXELS"),
+    ({"SIDECAR_QUALITY": "101"}, "SIDECAR_QUALITY"),
+    ({"SIDECAR_LISTEN": "8080"}, "SIDECAR_LISTEN"),
+    ({"SIDECAR_URL_PREFIX": "img/"}, "SIDECAR_URL_PREFIX"),
+    ({"SIDECAR_ALLOW_UNSIGNED": "maybe"}, "SIDECAR_ALLOW_UNSIGNED"),
+    ({"SIDECAR_SIGNING_KEYS": "short"}, "SIDECAR_SIGNING_KEYS"),
+    ({"SIDECAR_BACKGROUND": "white"}, "SIDECAR_BACKGROUND"),
+    ({"SIDECAR_SOURCES": "ftp://x"}, "SIDECAR_SOURCES"),
+])
+def test_env_errors_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load(None, env=env)
+
+
+@pytest.mark.parametrize("text, named", [
+    ("max_pixels = 'x'\n", "max_pixels in"),
+    ("no_such_setting = 1\n", "no_such_setting in"),
+    ("signing_keys = ['x']\n", "SIDECAR_SIGNING_KEYS"),
+    ("[presets.thumb]\nwidth = 0\n", "presets.thumb"),
+    ("[presets.thumb]\nwidht = 10\n", "presets.thumb"),
+    ("[presets.thumb]\nwidth = 10\nfit = 'fill'\n", "presets.thumb"),
+    ("quality = [\n", "config file"),
+])
+def test_file_errors_name_the_key(tmp_path: Path, text: str, named: str) -> None:
+    toml = tmp_path / "s.toml"
+    toml.write_text(text)
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.").replace("[", r"\[")):
+        load(toml, env={})
+
+
+def test_flag_errors_name_the_flag() -> None:
+    with pytest.raises(ConfigError, match="--listen"):
+        load(None, env={}, flags={"listen": "nowhere"})
+
+
+def test_presets(tmp_path: Path) -> None:
+    toml = tmp_path / "s.toml"
+    toml.write_text("[presets.thumb]\nwidth = 200\nheight = 200\nfit = 'fill'\nformat = 'webp'\n")
+    preset = load(toml, env={}).presets["thumb"]
+    assert (preset.width, preset.height, preset.fit, preset.format) == (200, 200, "fill", "webp")

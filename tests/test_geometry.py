@@ -1,0 +1,62 @@
+"""Geometry with plain values: sizes, crops, gravity, no enlargement, never below 1 px."""
+from __future__ import annotations
+
+import pytest
+
+from sidecar.transform.geometry import plan
+from sidecar.url import Ops
+
+
+def ops(**kw: object) -> Ops:
+    return Ops("jpeg", **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kw, size", [
+    ({"width": 200}, (200, 100)),
+    ({"height": 50}, (100, 50)),
+    ({"width": 200, "height": 200}, (200, 100)),
+    ({"width": 100, "height": 20}, (40, 20)),
+    ({}, (400, 200)),
+    ({"width": 800}, (400, 200)),            # no enlargement
+    ({"width": 1}, (1, 1)),                   # 0.5 px rounds up to 1
+])
+def test_fit(kw: dict[str, object], size: tuple[int, int]) -> None:
+    result = plan(400, 200, ops(**kw))
+    assert result.size == size and result.box == (0, 0, 400, 200)
+
+
+def test_fit_can_enlarge_when_asked() -> None:
+    assert plan(400, 200, ops(width=800), enlarge=True).size == (800, 400)
+
+
+def test_fill_crops_the_middle_by_default() -> None:
+    result = plan(400, 200, ops(width=100, height=100, fit="fill"))
+    assert result.size == (100, 100) and result.box == (100, 0, 300, 200)
+
+
+@pytest.mark.parametrize("gravity, box", [
+    ("w", (0, 0, 200, 200)), ("e", (200, 0, 400, 200)), ("n", (100, 0, 300, 200)),
+    ("nw", (0, 0, 200, 200)), ("se", (200, 0, 400, 200)),
+])
+def test_fill_gravity(gravity: str, box: tuple[float, ...]) -> None:
+    assert plan(400, 200, ops(width=50, height=50, fit="fill", gravity=gravity)).box == box
+
+
+def test_fill_tall_crop_moves_vertically() -> None:
+    assert plan(200, 400, ops(width=50, height=50, fit="fill", gravity="s")).box == (0, 200, 200, 400)
+
+
+def test_fill_bigger_than_source_keeps_aspect_without_enlarging() -> None:
+    result = plan(400, 200, ops(width=1000, height=1000, fit="fill"))
+    assert result.size == (200, 200) and result.box == (100, 0, 300, 200)
+
+
+def test_force_ignores_aspect_but_not_the_source_size() -> None:
+    assert plan(400, 200, ops(width=100, height=100, fit="force")).size == (100, 100)
+    assert plan(400, 200, ops(width=1000, height=100, fit="force")).size == (400, 100)
+
+
+def test_scale_and_scaled_plan() -> None:
+    result = plan(4000, 2000, ops(width=100, height=100, fit="fill"))
+    assert result.scale == pytest.approx(0.05)
+    assert result.scaled(0.125, 0.125).box == (125, 0, 375, 250)

@@ -1,0 +1,195 @@
+"""The transform with plain values (bytes in, bytes out), judged by decoded pixels, sizes and modes."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from conftest import SAMPLES
+from sidecar.errors import TooLarge, Undecodable, Unsupported
+from sidecar.transform.pipeline import Rendered, Settings, transform
+from sidecar.transform.quality import estimate_quality
+from sidecar.transform.sniff import sniff
+from sidecar.url import Ops
+
+SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def decoded(result: Rendered) -> Image.Image:
+    image = Image.open(io.BytesIO(result.data))
+    image.load()
+    return image
+
+
+def marked(width: int = 400, height: int = 200) -> Image.Image:
+    """Grey, with a red block in the top-left corner: where it ends up shows the orientation."""
+    image = Image.new("RGB", (width, height), (128, 128, 128))
+    image.paste((255, 0, 0), (0, 0, width // 4, height // 4))
+    return image
+
+
+def corner_colour(image: Image.Image) -> str:
+    """Which corner (tl, tr, bl, br) holds the red marker."""
+    rgb = image.convert("RGB")
+    w, h = rgb.size
+    spots = {"tl": (w // 16, h // 16), "tr": (w - 1 - w // 16, h // 16),
+             "bl": (w // 16, h - 1 - h // 16), "br": (w - 1 - w // 16, h - 1 - h // 16)}
+    reds = [name for name, xy in spots.items() if rgb.getpixel(xy)[0] > 200 and rgb.getpixel(xy)[1] < 80]
+    assert len(reds) == 1, reds
+    return reds[0]
+
+
+# Where the top-left marker of the stored pixels is displayed, for each EXIF orientation.
+ORIENTED = {1: ("tl", False), 2: ("tr", False), 3: ("br", False), 4: ("bl", False),
+            5: ("tl", True), 6: ("tr", True), 7: ("br", True), 8: ("bl", True)}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_exif_orientation_is_applied_and_removed(orientation: int, fmt: str) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(marked(), fmt, exif=exif.tobytes())
+    result = decoded(transform(data, Ops("png", width=100, height=100), SETTINGS))
+    corner, swapped = ORIENTED[orientation]
+    assert result.size == ((50, 100) if swapped else (100, 50))
+    assert corner_colour(result) == corner
+    assert 0x0112 not in result.getexif()
+
+
+@pytest.mark.parametrize("value", [0, 9, 300])
+def test_invalid_orientation_counts_as_1(value: int) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    result = decoded(transform(encode(marked(), "JPEG", exif=exif.tobytes()), Ops("png", width=100), SETTINGS))
+    assert result.size == (100, 50) and corner_colour(result) == "tl"
+
+
+def test_draft_decodes_big_jpeg_at_reduced_scale_yet_exact_size() -> None:
+    data = (SAMPLES / "redpanda-nikond80-3872x2592.jpg").read_bytes()
+    result = transform(data, Ops("jpeg", width=200, height=200, fit="fill"), SETTINGS)
+    assert decoded(result).size == (200, 200)
+    reference = Image.open(io.BytesIO(data)).convert("RGB").resize((200, 200), box=(640, 0, 3232, 2592))
+    assert mean_abs_diff(decoded(result), reference) < 6
+
+
+def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    pa, pb = a.convert("RGB").tobytes(), b.convert("RGB").tobytes()
+    return sum(abs(x - y) for x, y in zip(pa, pb)) / len(pa)
+
+
+def test_alpha_is_flattened_on_the_background_for_jpeg() -> None:
+    image = Image.new("RGBA", (100, 100), (255, 0, 0, 0))  # fully transparent red
+    image.paste((0, 0, 255, 255), (0, 0, 50, 100))
+    result = decoded(transform(encode(image, "PNG"), Ops("jpeg", width=50), SETTINGS))
+    assert result.mode == "RGB"
+    left, right = result.getpixel((5, 25)), result.getpixel((45, 25))
+    assert left[2] > 200 and left[0] < 60                   # blue stays blue
+    assert all(channel > 240 for channel in right)          # transparent becomes white, not red
+
+
+def test_alpha_resize_has_no_fringe_from_hidden_colour() -> None:
+    image = Image.new("RGBA", (200, 200), (255, 0, 0, 0))   # invisible red under the transparent half
+    image.paste((0, 0, 255, 255), (0, 0, 100, 200))
+    result = decoded(transform(encode(image, "PNG"), Ops("png", width=50), SETTINGS))
+    assert result.mode == "RGBA"
+    for x in range(50):
+        r, g, b, a = result.getpixel((x, 25))
+        if a > 20:
+            assert r < 40, (x, r, g, b, a)
+
+
+def test_16_bit_greyscale_is_scaled_not_clipped() -> None:
+    image = Image.new("I;16", (64, 64), 32768)  # mid grey in 16 bits
+    result = decoded(transform(encode(image, "PNG"), Ops("png", width=32), SETTINGS))
+    assert result.mode == "L" and 120 <= result.getpixel((10, 10)) <= 136
+
+
+def test_palette_image_is_resized_smoothly() -> None:
+    image = Image.new("RGB", (100, 100), (0, 0, 0))
+    image.paste((255, 255, 255), (50, 0, 100, 100))
+    data = encode(image.convert("P", palette=Image.Palette.ADAPTIVE, colors=2), "GIF")
+    result = decoded(transform(data, Ops("png", width=25), SETTINGS))
+    assert result.mode in ("RGB", "L")
+    edge = [result.convert("L").getpixel((x, 5)) for x in range(25)]
+    assert any(20 < v < 235 for v in edge), edge  # an interpolated edge, not nearest-neighbour
+
+
+def test_cmyk_jpeg_comes_out_rgb_with_plausible_colours() -> None:
+    data = (SAMPLES / "portrait-cmyk-800x533.jpg").read_bytes()
+    result = decoded(transform(data, Ops("jpeg", width=200), SETTINGS))
+    assert result.mode == "RGB" and result.size == (200, 133)
+    # A light face above a black sweater; an inverted decode swaps light and dark.
+    face, sweater = result.getpixel((100, 50)), result.getpixel((100, 120))
+    assert face[0] > 180 and face[0] >= face[1] >= face[2] - 10, face
+    assert max(sweater) < 40, sweater
+
+
+def test_output_has_no_exif_comment_and_is_progressive() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"
+    data = encode(marked(), "JPEG", exif=exif.tobytes(), comment=b"secret comment")
+    result = transform(data, Ops("jpeg", width=100), SETTINGS)
+    image = decoded(result)
+    assert b"secret comment" not in result.data and b"CameraMaker" not in result.data
+    assert not image.getexif() and image.info.get("progressive") == 1
+
+
+def test_format_comes_from_bytes_not_extension() -> None:
+    assert sniff(encode(marked(), "PNG")[:64]) == "PNG"
+    assert sniff(encode(marked(), "WEBP")[:64]) == "WEBP"
+    with pytest.raises(Unsupported):
+        sniff(b"<svg xmlns='http://www.w3.org/2000/svg' width='10000000'/>")
+    with pytest.raises(Unsupported):
+        sniff(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+    with pytest.raises(Unsupported):
+        sniff(b"plain text")
+
+
+def test_pixel_limit_is_checked_from_the_header() -> None:
+    data = encode(Image.new("L", (3000, 2000)), "PNG")
+    with pytest.raises(TooLarge):
+        transform(data, Ops("png", width=10), Settings(5_000_000, 82, (255, 255, 255)))
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.7, 0.95])
+def test_truncated_images_are_undecodable(cut: int) -> None:
+    data = (SAMPLES / "road-1920x1080.jpg").read_bytes()
+    with pytest.raises(Undecodable):
+        transform(data[: int(len(data) * cut)], Ops("jpeg", width=100), SETTINGS)
+
+
+def test_quality_keep_never_encodes_above_the_source() -> None:
+    data = encode(Image.open(SAMPLES / "road-1920x1080.jpg").convert("RGB"), "JPEG", quality=30)
+    kept = transform(data, Ops("jpeg", width=800, quality="keep"), SETTINGS)
+    default = transform(data, Ops("jpeg", width=800), SETTINGS)
+    assert estimate_quality(decoded(kept).quantization[0]) == 30
+    assert len(kept.data) < len(default.data)
+
+
+@pytest.mark.parametrize("quality", [10, 30, 50, 75, 82, 90, 95, 100])
+def test_quality_estimate(quality: int) -> None:
+    image = Image.open(io.BytesIO(encode(marked(), "JPEG", quality=quality)))
+    assert abs(estimate_quality(image.quantization[0]) - quality) <= 1
+
+
+def test_upscale_is_refused_silently() -> None:
+    result = decoded(transform(encode(marked(40, 20), "PNG"), Ops("png", width=400), SETTINGS))
+    assert result.size == (40, 20)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF"])  # their streams are checked; JPEG/WebP decode with artefacts
+def test_corrupt_pixel_data_is_undecodable_not_half_an_image(fmt: str) -> None:
+    # Regression: reading a PNG's EXIF before load() decoded it, and the swallowed error left a blank image.
+    data = bytearray(encode(Image.effect_noise((300, 300), 64).convert("RGB"), fmt))
+    middle = len(data) // 2
+    data[middle : middle + 400] = bytes(range(256)) + bytes(144)
+    with pytest.raises(Undecodable):
+        transform(bytes(data), Ops("png", width=50), SETTINGS)

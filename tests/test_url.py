@@ -1,0 +1,118 @@
+"""The URL grammar, with plain values: one canonical spelling per rendition."""
+from __future__ import annotations
+
+import pytest
+
+from sidecar.errors import BadRequest, Forbidden
+from sidecar.url import Ops, Rendition, parse, shard
+
+
+def test_round_trip_signed() -> None:
+    rendition = Rendition("products/red shoe.jpg", Ops("webp", width=300, height=200, fit="fill", gravity="n", quality=70))
+    path = rendition.path("/img", "A" * 16)
+    assert path == f"/img/{shard('products/red shoe.jpg')}/products/red%20shoe.jpg/w300-h200-fill-gn-q70.{'A' * 16}.webp"
+    parsed = parse(path, prefix="/img", signed=True)
+    assert parsed.rendition == rendition and parsed.signature == "A" * 16
+    assert rendition.file_path("/img", "A" * 16).endswith("/products/red shoe.jpg/w300-h200-fill-gn-q70.AAAAAAAAAAAAAAAA.webp")
+
+
+def test_round_trip_unsigned_and_no_ops() -> None:
+    rendition = Rendition("a.png", Ops("png"))
+    path = rendition.path("/img", None)
+    assert path.endswith("/a.png/orig.png")
+    assert parse(path, prefix="/img", signed=False).rendition == rendition
+
+
+def test_shard_is_two_hex_levels_of_the_key() -> None:
+    assert len(shard("a.jpg")) == 5 and shard("a.jpg")[2] == "/"
+    assert shard("a.jpg") != shard("b.jpg")
+    assert all(c in "0123456789abcdef/" for c in shard("x"))
+
+
+def test_shards_spread_keys_evenly() -> None:
+    counts: dict[str, int] = {}
+    for i in range(200_000):
+        level = shard(f"{i}.jpg")[:2]
+        counts[level] = counts.get(level, 0) + 1
+    assert len(counts) == 256 and max(counts.values()) < 2 * 200_000 / 256
+
+
+def signed(ops: str, key: str = "k.jpg", ext: str = "jpg") -> str:
+    return f"/img/{shard(key)}/{key}/{ops}.{'B' * 16}.{ext}"
+
+
+@pytest.mark.parametrize("ops", [
+    "h100-w100",       # order
+    "w100-w100",       # twice
+    "w100-fit",        # default written
+    "w100-h100-fill-gce",
+    "w0",
+    "w0100",
+    "w100-q0",
+    "w100-q101",
+    "w100-q080",
+    "w100-Q80",
+    "gn-w100",
+    "w100-gn",         # gravity without fill
+    "w100-fill",       # fill without both sides
+    "w100-force",
+    "w99999",          # beyond MAX_SIDE
+    "",
+    "w100-",
+    "-w100",
+    "orig-w100",
+    "resize",
+])
+def test_non_canonical_or_invalid_ops_are_400(ops: str) -> None:
+    with pytest.raises(BadRequest):
+        parse(signed(ops), prefix="/img", signed=True)
+
+
+@pytest.mark.parametrize("path", [
+    "/img/00/00/k.jpg/w100.BBBBBBBBBBBBBBBB.jpg",                 # wrong shard
+    f"/img/{shard('k.jpg')}/k.jpg/w100.BBBBBBBBBBBBBBBB.jpeg",     # non-canonical extension
+    f"/img/{shard('k.jpg')}/k.jpg/w100.BBBBBBBBBBBBBBBB.gif",
+    f"/img/{shard('a b')}/a+b/w100.BBBBBBBBBBBBBBBB.jpg",
+    f"/img/{shard('a b')}/a%20b/w100.BBBBBBBBBBBBBBBB.jpg.jpg",
+    f"/img/{shard('A')}/%41/w100.BBBBBBBBBBBBBBBB.jpg",           # needless escape
+    f"/img/{shard('a/b')}/a%2Fb/w100.BBBBBBBBBBBBBBBB.jpg",       # encoded slash
+    f"/img/{shard('é')}/%c3%a9/w100.BBBBBBBBBBBBBBBB.jpg",        # lowercase hex
+    f"/img/{shard('x')}/%ff/w100.BBBBBBBBBBBBBBBB.jpg",           # not UTF-8
+    f"/img/{shard('..')}/../w100.BBBBBBBBBBBBBBBB.jpg",
+    f"/img/{shard('a/../b')}/a/../b/w100.BBBBBBBBBBBBBBBB.jpg",
+    f"/img/{shard('.env')}/.env/w100.BBBBBBBBBBBBBBBB.jpg",
+    f"/img/{shard('a//b')}/a//b/w100.BBBBBBBBBBBBBBBB.jpg",
+    "/img/k.jpg/w100.jpg",
+    "/other/00/00/k.jpg/w100.jpg",
+    "/img/" + "a" * 3000,
+])
+def test_bad_paths_are_400(path: str) -> None:
+    with pytest.raises(BadRequest):
+        parse(path, prefix="/img", signed=True)
+
+
+def test_signature_problems_are_403() -> None:
+    base = f"/img/{shard('k.jpg')}/k.jpg/w100"
+    with pytest.raises(Forbidden):
+        parse(base + ".jpg", prefix="/img", signed=True)
+    with pytest.raises(Forbidden):
+        parse(base + ".short.jpg", prefix="/img", signed=True)
+    with pytest.raises(BadRequest):
+        parse(base + ".BBBBBBBBBBBBBBBB.jpg", prefix="/img", signed=False)
+
+
+def test_unicode_key_round_trips() -> None:
+    rendition = Rendition("каталог/фото 1.jpg", Ops("jpeg", width=10))
+    assert parse(rendition.path("/img", None), prefix="/img", signed=False).rendition == rendition
+
+
+def test_ops_validate_at_construction() -> None:
+    with pytest.raises(BadRequest):
+        Ops("png", width=10, quality=80)
+    with pytest.raises(BadRequest):
+        Ops("gif", width=10)
+    with pytest.raises(BadRequest):
+        Ops("jpeg", width=True)  # type: ignore[arg-type]
+    with pytest.raises(BadRequest):
+        Rendition("", Ops("jpeg"))
+    assert Ops("jpeg", width=5, quality="keep").segment == "w5-qkeep"
