@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "sidecar" / "_version.py").read_text()).group(1)
@@ -14,7 +14,7 @@ setup(
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=["sidecar", "sidecar.nginx", "sidecar.samples"],
+    packages=[*find_packages(include=["sidecar", "sidecar.*"]), "sidecar.nginx", "sidecar.samples"],
     # The templates live at the top of the repo (nginx/) and ship inside the package.
     package_dir={"sidecar.nginx": "nginx", "sidecar.samples": "samples"},
     package_data={"sidecar.nginx": ["*.conf"], "sidecar.samples": ["*.jpg", "*.png", "*.md"]},

@@ -1,0 +1,1 @@
+"""Bytes of an original + operations -> bytes of a rendition (see `pipeline.STEPS`)."""
