@@ -80,10 +80,16 @@ def test_production_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
 
 
-def test_run_serves_the_samples_and_stops_cleanly_on_sigterm() -> None:
+@pytest.mark.parametrize("private", [False, True], ids=["shared-dir", "0700-home"])
+def test_run_serves_the_samples_and_stops_cleanly_on_sigterm(private: bool) -> None:
     import http.client
 
     work = world_readable_tempdir()
+    if private:
+        # Like a home directory: nobody else may enter, yet nginx's workers must read the cache in it.
+        if os.geteuid() != 0:
+            pytest.skip("only root's nginx workers could be another user here")
+        work.chmod(0o700)
     port = free_port()
     stderr = open(work / "stderr.log", "w")
     proc = subprocess.Popen(
