@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from . import url
 from .cache import Cache
 from .config import Config
-from .errors import BadRequest, Forbidden, MethodNotAllowed
+from .errors import BadRequest, DeadlineExceeded, Forbidden, MethodNotAllowed
 from .log import log
 from .signing import Signer
 from .sources import SourceChain
@@ -46,8 +46,14 @@ class Handler:
                 raise BadRequest(f"width and height are limited to {self.config.max_dimension}")
         file_path = rendition.file_path(self.config.url_prefix, parsed.signature)
         loop = asyncio.get_running_loop()
-        original = await self.sources.fetch(rendition.key)
-        rendered = await loop.run_in_executor(self.cpu, transform, original.data, rendition.ops, self.settings)
+        deadline = loop.time() + self.config.request_deadline
+        original = await self.sources.fetch(rendition.key, deadline)
+        try:
+            async with asyncio.timeout_at(deadline):
+                rendered = await loop.run_in_executor(self.cpu, transform, original.data, rendition.ops,
+                                                      self.settings)
+        except TimeoutError:
+            raise DeadlineExceeded(detail=f"transform not done within {self.config.request_deadline}s") from None
         source = [("X-Image-Source", original.source)]
         try:
             await loop.run_in_executor(self.io, self.cache.write, file_path, rendered.data)

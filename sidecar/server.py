@@ -16,10 +16,8 @@ from .config import Config
 from .handler import Handler
 from .log import log
 from .protocol import HttpProtocol
-from .sources import SourceChain
-from .sources.local import LocalSource
+from .sources import open_chain
 
-SOURCE_TIMEOUT = 10.0  # seconds for one local read; per-source settings arrive with remote sources
 DRAIN_TIMEOUT = 10.0
 SD_LISTEN_FDS_START = 3
 
@@ -49,11 +47,7 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
     """Serve until the context exits, then stop accepting, drain in-flight requests and close sources."""
     cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform")
     io = ThreadPoolExecutor(16, thread_name_prefix="io")
-    io_sources = ThreadPoolExecutor(16, thread_name_prefix="source")
-    sources = SourceChain([
-        LocalSource(root, max_bytes=config.max_source_bytes, timeout=SOURCE_TIMEOUT, executor=io_sources)
-        for root in config.sources
-    ])
+    sources = await open_chain(config)
     handler = Handler(config, sources, cpu, io)
     connections: set[HttpProtocol] = set()
     loop = asyncio.get_running_loop()
@@ -71,7 +65,8 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
             if connection.transport is not None:
                 connection.transport.close()
         await sources.close()
-        for pool in (cpu, io, io_sources):
+        log("source_counts", sources={name: counts.as_dict() for name, counts in sources.counts.items()})
+        for pool in (cpu, io):
             pool.shutdown(wait=False, cancel_futures=True)
         if not os.environ.get("LISTEN_FDS"):
             config.socket.unlink(missing_ok=True)
