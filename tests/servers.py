@@ -5,13 +5,16 @@ Each runs in a thread of the test process; the sidecar under test reaches them o
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -68,25 +71,74 @@ class MotoS3Process:
     """moto's S3 server as its own process, so that stopping it is a real death: every connection goes,
     including those kept alive in a client's pool (a thread's server would keep serving those)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, check_signatures: bool = False) -> None:
+        # With INITIAL_NO_AUTH_ACTION_COUNT, moto checks IAM permissions and SigV4 signatures (computed
+        # with the user's secret) after that many requests: we spend them making a user and its key.
+        env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"} if check_signatures else None
         self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         self.endpoint = f"http://127.0.0.1:{port}"
         self.env = s3_env(self.endpoint)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.05)
+        _wait_for_port(port, self.process, self.stop)
+        if check_signatures:
+            self.env = asyncio.run(self._make_user())
+
+    async def _make_user(self) -> dict[str, str]:
+        from aiobotocore.session import get_session
+
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        async with get_session().create_client("iam", endpoint_url=self.endpoint, region_name="us-east-1",
+                                                aws_access_key_id="setup", aws_secret_access_key="setup") as iam:
+            await iam.create_user(UserName="sidecar")
+            await iam.put_user_policy(UserName="sidecar", PolicyName="s3", PolicyDocument=json.dumps(policy))
+            key = (await iam.create_access_key(UserName="sidecar"))["AccessKey"]
+        return s3_env(self.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
 
     def stop(self) -> None:
         self.process.kill()
         self.process.wait(10)
+
+
+S3RVER_VERSION = "3.7.1"
+S3RVER_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "resize-sidecar" / "s3rver"
+
+
+def install_s3rver() -> Path:
+    """s3rver's entry script, installed with npm into a cache outside the repo on first use."""
+    script = S3RVER_CACHE / "node_modules" / "s3rver" / "bin" / "s3rver.js"
+    if not script.exists():
+        S3RVER_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", str(S3RVER_CACHE), "--no-audit", "--no-fund",
+                        "--loglevel=error", f"s3rver@{S3RVER_VERSION}"], check=True, timeout=300)
+    return script
+
+
+class S3rver:
+    """s3rver (node), which checks SigV4 signatures, unlike moto. Its credentials are S3RVER/S3RVER."""
+
+    def __init__(self, script: Path, data: Path, port: int) -> None:
+        self.process = subprocess.Popen(["node", str(script), "-d", str(data), "-a", "127.0.0.1", "-p", str(port),
+                                         "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.env = s3_env(self.endpoint, "S3RVER", "S3RVER")
+        _wait_for_port(port, self.process, self.stop)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], stop: Callable[[], None]) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                stop()
+                raise RuntimeError(f"{process.args[:2]} did not start listening") from None
+            time.sleep(0.05)
 
 
 class Origin:
