@@ -117,3 +117,11 @@ def test_a_lost_probe_frees_its_slot_after_a_period() -> None:
     breaker.failed(0)
     assert breaker.allow(10)  # this probe's request is cancelled and never reports back
     assert not breaker.allow(19) and breaker.allow(20)
+
+
+def test_nginx_waits_longer_than_the_sidecar_deadline() -> None:
+    from sidecar import nginx_config
+
+    # nginx must never give up first: its own 504 would hide the sidecar's reason.
+    site = nginx_config.site(load(None, env={"SIDECAR_REQUEST_DEADLINE": "12.5"}))
+    assert "proxy_read_timeout 43s;" in site
