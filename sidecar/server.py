@@ -6,6 +6,9 @@ import os
 import signal
 import socket
 import stat
+import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
@@ -17,8 +20,10 @@ from .handler import Handler
 from .log import log
 from .protocol import HttpProtocol
 from .sources import open_chain
+from .sources.local import THREAD_PREFIX as LOCAL_THREAD_PREFIX
 
 DRAIN_TIMEOUT = 10.0
+STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server has stopped
 SD_LISTEN_FDS_START = 3
 
 
@@ -51,7 +56,11 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
     handler = Handler(config, sources, cpu, io)
     connections: set[HttpProtocol] = set()
     loop = asyncio.get_running_loop()
-    server = await loop.create_unix_server(lambda: HttpProtocol(handler, connections), sock=bind(config))
+    try:
+        server = await loop.create_unix_server(lambda: HttpProtocol(handler, connections), sock=bind(config))
+    except BaseException:
+        await sources.close()
+        raise
     log("listening", socket=str(config.socket), sources=list(config.sources), cache=str(config.cache_dir),
         signed=config.signed, threads=config.worker_threads)
     try:
@@ -85,3 +94,22 @@ async def serve_until_signalled(config: Config) -> None:
 def serve(config: Config) -> None:
     """Run the sidecar alone (production: nginx is someone else's) until SIGTERM or SIGINT."""
     uvloop.run(serve_until_signalled(config))
+    exit_past_stuck_reads(0)
+
+
+def exit_past_stuck_reads(status: int) -> None:
+    """After a clean shutdown, exit now if a source read is still stuck (a dead NFS mount).
+
+    Python joins every executor thread at exit, and a thread blocked in the kernel never returns, so
+    the process would outlive SIGTERM forever. Everything else is closed and logged by now.
+    """
+    deadline = time.monotonic() + STUCK_READ_GRACE
+    stuck = [t for t in threading.enumerate() if t.name.startswith(LOCAL_THREAD_PREFIX)]
+    for thread in stuck:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in stuck if t.is_alive()]
+    if stuck:
+        log("exit_past_stuck_reads", threads=len(stuck))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

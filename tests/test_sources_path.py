@@ -5,6 +5,7 @@ tests print `time-to-error` lines (run with `-s` to see them): the measured figu
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -182,8 +183,15 @@ def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factor
             reply, elapsed = hung.result()
         assert reply.status == 200 and reply.headers["x-image-source"] == "s3"
         assert FIRST_BYTE * 0.9 < elapsed < FIRST_BYTE + MARGIN
+        # The read is still stuck in its thread: SIGTERM must stop the sidecar all the same.
+        process, started = stack.sidecar, time.monotonic()
+        stack.stop_sidecar()
+        assert process.returncode == 0 and time.monotonic() - started < 5
+        [stuck] = stack.sidecar_events("exit_past_stuck_reads")
+        assert stuck["threads"] == 1
     finally:
-        os.close(os.open(local / "both.jpg", os.O_WRONLY | os.O_NONBLOCK))  # lets the stuck thread go
+        with contextlib.suppress(OSError):  # ENXIO once nobody is stuck reading it any more
+            os.close(os.open(local / "both.jpg", os.O_WRONLY | os.O_NONBLOCK))  # lets a stuck thread go
         shutil.rmtree(local)
 
 

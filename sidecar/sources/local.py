@@ -10,6 +10,7 @@ from typing import BinaryIO
 from ..errors import NotFound, SourceTimeout, SourceUnavailable, TooLarge
 from .spec import SourceSpec
 
+THREAD_PREFIX = "source-local"
 _NOT_FOUND = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG}
 
 
@@ -27,7 +28,7 @@ class LocalSource:
         self.name = spec.name
         self.root = os.path.realpath(spec.location)
         self.max_bytes, self.open_timeout, self.read_timeout = max_bytes, open_timeout, read_timeout
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="source-local")
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix=THREAD_PREFIX)
 
     async def fetch(self, key: str) -> bytes:
         loop = asyncio.get_running_loop()
@@ -75,7 +76,7 @@ class LocalSource:
         return data
 
     async def close(self) -> None:
-        # Threads stuck in a dead mount cannot be interrupted; do not wait for them.
+        # Threads stuck in a dead mount cannot be interrupted; do not wait for them (see server.py).
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
