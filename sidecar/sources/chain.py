@@ -62,40 +62,52 @@ class SourceChain:
                 counts.skipped_down += 1
                 failures.append(SourceUnavailable(detail=f"{source.name} is marked down"))
                 continue
-            for attempt in range(self.retries + 1):
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    failures.append(SourceTimeout(detail=f"request deadline passed before {source.name}"))
-                    return self._give_up(failures)
-                try:
-                    async with asyncio.timeout(remaining):
-                        data = await source.fetch(key)
-                except NotFound:
-                    counts.not_found += 1
-                    self._answered(source, breaker)
+            try:
+                data = await self._fetch_from(source, breaker, counts, key, deadline)
+            except (SourceUnavailable, SourceTimeout) as exc:
+                failures.append(exc)
+                if loop.time() >= deadline:
                     break
-                except SourceUnavailable as exc:
-                    counts.unavailable += 1
-                    self._failed(source, breaker, counts, loop.time(), exc)
-                    if attempt < self.retries:
-                        counts.retries += 1
-                        continue
-                    failures.append(exc)
-                except (SourceTimeout, TimeoutError) as exc:
-                    counts.timeouts += 1
-                    if isinstance(exc, SourceTimeout):
-                        self._failed(source, breaker, counts, loop.time(), exc)
-                    else:  # the request's deadline, not necessarily this source's fault
-                        exc = SourceTimeout(detail=f"{source.name}: request deadline reached")
-                        log("source_failed", source=source.name, status=exc.status, error=exc.detail)
-                    failures.append(exc)
-                    break
-                else:
-                    counts.found += 1
-                    self._answered(source, breaker)
-                    return Original(data, source.kind)
-                break  # an unavailable source out of retries
+                continue
+            if data is not None:
+                return Original(data, source.kind)
         return self._give_up(failures)
+
+    async def _fetch_from(self, source: Source, breaker: CircuitBreaker, counts: SourceCounts, key: str,
+                          deadline: float) -> bytes | None:
+        """One source, retried as configured: the original, None if the source does not have it, or the
+        last failure raised."""
+        loop = asyncio.get_running_loop()
+        for attempt in range(self.retries + 1):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise SourceTimeout(detail=f"request deadline passed before {source.name}")
+            try:
+                async with asyncio.timeout(remaining):
+                    data = await source.fetch(key)
+            except NotFound:
+                counts.not_found += 1
+                self._answered(source, breaker)
+                return None
+            except TimeoutError:  # the request's deadline: not necessarily this source's fault
+                counts.timeouts += 1
+                log("source_failed", source=source.name, status=504, error="request deadline reached")
+                raise SourceTimeout(detail=f"{source.name}: request deadline reached") from None
+            except SourceTimeout as exc:  # its own timeout: not retried, it has cost its time already
+                counts.timeouts += 1
+                self._failed(source, breaker, counts, loop.time(), exc)
+                raise
+            except SourceUnavailable as exc:
+                counts.unavailable += 1
+                self._failed(source, breaker, counts, loop.time(), exc)
+                if attempt >= self.retries:
+                    raise
+                counts.retries += 1
+                continue
+            counts.found += 1
+            self._answered(source, breaker)
+            return data
+        raise AssertionError("the last attempt returns or raises")
 
     @staticmethod
     def _give_up(failures: list[SourceUnavailable | SourceTimeout]) -> Original:
