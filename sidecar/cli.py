@@ -29,7 +29,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--cache", dest="cache_dir", type=Path, metavar="DIR", help="cache directory (default ./var/cache)")
 
     with_config("serve", "run the sidecar alone, for a production nginx")
-    with_config("nginx-config", "print the nginx config for a production nginx")
+    nginx = with_config("nginx-config", "print the nginx config for a production nginx")
+    nginx.add_argument("--front", nargs="+", metavar="NODE",
+                       help="print a front's config instead: consistent hashing over these cache nodes "
+                            "(HOST:PORT, each an nginx rendered by nginx-config)")
+    nginx.add_argument("--upstream-include", type=Path, metavar="FILE",
+                       help="take the upstream's servers from FILE (rendered by Verwalter) instead of `socket`")
 
     url = with_config("url", "print the signed path of a rendition")
     url.add_argument("key", help="the original's key (path in the sources)")
@@ -59,10 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(config)
         if args.command == "nginx-config":
-            from . import nginx_config
-
-            print(nginx_config.site(config))
-            return 0
+            return _nginx_config(config, args)
         return _url(config, args)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -91,6 +93,21 @@ def _serve(config: Config) -> int:
     from .server import serve
 
     serve(config)
+    return 0
+
+
+def _nginx_config(config: Config, args: argparse.Namespace) -> int:
+    from . import nginx_config
+
+    if args.front:
+        for node in args.front:
+            if not config_module.is_host_port(node):
+                raise ConfigError(f"--front: {node!r} must be HOST:PORT")
+        if args.upstream_include is not None:
+            raise ConfigError("--upstream-include: a front has no sidecar upstream; give one or the other")
+        print(nginx_config.front(config, args.front))
+    else:
+        print(nginx_config.site(config, upstream_include=args.upstream_include))
     return 0
 
 

@@ -212,6 +212,12 @@ def _preset(name: str, body: Any, where: str) -> Preset:
     return preset
 
 
+def is_host_port(value: str) -> bool:
+    """`HOST:PORT` as nginx's `listen` and `server` take it: an IPv4 address, [IPv6] or a name."""
+    match = re.fullmatch(r"(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[a-z0-9.-]+):(\d{1,5})", value)
+    return match is not None and 0 < int(match.group(3)) < 65536
+
+
 def _validate(config: Config, name: Any) -> None:
     def check(ok: bool, key: str, message: str) -> None:
         if not ok:
@@ -234,8 +240,7 @@ def _validate(config: Config, name: Any) -> None:
           "must be six hex digits, like ffffff")
     check(re.fullmatch(r"(/[a-z0-9_-]+)+", config.url_prefix) is not None, "url_prefix",
           "must look like /img (lowercase segments, no trailing slash)")
-    check(re.fullmatch(r"(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[a-z0-9.-]+):\d{1,5}", config.listen)
-          is not None and 0 < int(config.listen.rsplit(":", 1)[1]) < 65536, "listen", "must be HOST:PORT")
+    check(is_host_port(config.listen), "listen", "must be HOST:PORT")
     check(config.nginx_workers == "auto" or config.nginx_workers.isdigit(), "nginx_workers",
           "must be auto or a number")
     check(all(len(k) >= 16 for k in config.signing_keys), "signing_keys",

@@ -75,6 +75,7 @@ class Stack:
     env: dict[str, str]
     sidecar_limits: dict[int, tuple[int, int]] = field(default_factory=dict)
     drop_dac: bool = False  # as root: run the sidecar without root's power to read any file
+    site_conf: str | None = None  # what nginx serves; default: the config's own site (nginx_config.site)
     sidecar: subprocess.Popen[bytes] | None = None
     nginx: subprocess.Popen[bytes] | None = None
 
@@ -153,7 +154,8 @@ class Stack:
         prefix = self.root / "nginx"
         prefix.mkdir(exist_ok=True)
         conf = prefix / "nginx.conf"
-        conf.write_text(nginx_config.standalone(self.config, prefix, user=None, error_level="info"))
+        conf.write_text(nginx_config.standalone(self.config, prefix, user=None, error_level="info",
+                                                site_conf=self.site_conf))
         self.nginx = subprocess.Popen(
             ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log"), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
@@ -170,14 +172,18 @@ class Stack:
 
         wait_for(listening, 10, "nginx")
 
-    def stop(self) -> None:
-        self.stop_sidecar()
+    def stop_nginx(self) -> None:
         if self.nginx is not None and self.nginx.poll() is None:
             self.nginx.send_signal(signal.SIGQUIT)
             try:
                 self.nginx.wait(10)
             except subprocess.TimeoutExpired:
                 self.nginx.kill()
+        self.nginx = None
+
+    def stop(self) -> None:
+        self.stop_sidecar()
+        self.stop_nginx()
 
 
 def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "",
@@ -185,23 +191,13 @@ def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "
                drop_dac: bool = False) -> Stack:
     """A running stack. `sources` are directories or source URLs; `extra` is more TOML; `env` adds to the
     sidecar's environment (AWS_* for S3 sources)."""
-    root = world_readable_tempdir()
-    port = free_port()
-    toml = root / "sidecar.toml"
-    toml.write_text(
-        f'sources = {json.dumps([str(s) for s in sources])}\n'
-        f'cache_dir = "{root / "cache"}"\n'
-        f'socket = "{root / "s.sock"}"\n'
-        'socket_mode = "0666"\n'  # as root (CI), nginx's workers are nobody
-        f'listen = "127.0.0.1:{port}"\n'
-        'nginx_workers = "1"\n'
-        f"allow_unsigned = {'false' if signed else 'true'}\n" + extra
-    )
+    root, port = world_readable_tempdir(), free_port()
     sidecar_env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "AWS_"))}
     sidecar_env.update(env or {})
     if signed:
         sidecar_env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
-    config = config_module.load(toml, env=sidecar_env)
+    config = write_config(root, port, sidecar_env, f'sources = {json.dumps([str(s) for s in sources])}\n'
+                          f"allow_unsigned = {'false' if signed else 'true'}\n" + extra)
     stack = Stack(config, root, port, sidecar_env, sidecar_limits=limits or {}, drop_dac=drop_dac)
     try:
         stack.start_sidecar()
@@ -210,6 +206,34 @@ def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "
         stack.stop()
         raise
     return stack
+
+
+def write_config(root: Path, port: int, env: dict[str, str], extra: str) -> Config:
+    """`root/sidecar.toml` for a stack listening on `port`, loaded as the sidecar will load it."""
+    toml = root / "sidecar.toml"
+    toml.write_text(
+        f'cache_dir = "{root / "cache"}"\n'
+        f'socket = "{root / "s.sock"}"\n'
+        'socket_mode = "0666"\n'  # as root (CI), nginx's workers are nobody
+        f'listen = "127.0.0.1:{port}"\n'
+        'nginx_workers = "1"\n' + extra
+    )
+    return config_module.load(toml, env=env)
+
+
+def make_front(nodes: list[Stack]) -> Stack:
+    """A front nginx (no sidecar, no cache) spreading requests over `nodes` by consistent hashing."""
+    root, port = world_readable_tempdir(), free_port()
+    env = dict(nodes[0].env)  # the same signing keys: the front builds the same URLs
+    config = write_config(root, port, env, "")
+    front = Stack(config, root, port, env,
+                  site_conf=nginx_config.front(config, [f"127.0.0.1:{node.port}" for node in nodes]))
+    try:
+        front.start_nginx()
+    except BaseException:
+        front.stop()
+        raise
+    return front
 
 
 @pytest.fixture

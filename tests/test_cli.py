@@ -65,19 +65,47 @@ def test_refuses_plain_pillow_beside_simd(tmp_path: Path) -> None:
     assert "plain Pillow 13.0.0" in result.stderr and "pip uninstall" in result.stderr
 
 
-def test_production_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
-    site = run_cli("nginx-config", env={"SIDECAR_CACHE_DIR": str(tmp_path / "cache"),
-                                        "SIDECAR_SOCKET": "/run/resize-sidecar/sidecar.sock"})
-    assert site.returncode == 0, site.stderr
-    assert "try_files $uri @resize_sidecar;" in site.stdout and "internal;" in site.stdout
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "site.conf").write_text(site.stdout)
+def nginx_t(tmp_path: Path, site: str) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` on a stock nginx.conf whose http {} block includes `site`."""
+    (tmp_path / "logs").mkdir(exist_ok=True)
+    (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"error_log {tmp_path}/logs/error.log; pid {tmp_path}/nginx.pid;\n"
         f"events {{}}\nhttp {{ access_log off; include {tmp_path}/site.conf; }}\n")
-    check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-                            "-e", str(tmp_path / "logs/error.log")], capture_output=True, text=True)
+    return subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                           "-e", str(tmp_path / "logs/error.log")], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("args, expect", [
+    ((), ["try_files $uri @resize_sidecar;", "internal;", "server unix:/run/resize-sidecar/sidecar.sock;"]),
+    (("--upstream-include", "/etc/nginx/resize-sidecar/upstream.conf"),
+     ["include /etc/nginx/resize-sidecar/upstream.conf;", "try_files $uri @resize_sidecar;"]),
+    (("--front", "10.0.0.11:8080", "localhost:8080", "[fd00::13]:8080"),
+     ["hash $uri consistent;", "server 10.0.0.11:8080 max_fails=1", "server [fd00::13]:8080 ",
+      "proxy_next_upstream error timeout;", "proxy_next_upstream_tries 3;"]),
+], ids=["node", "verwalter-upstream", "front"])
+def test_production_nginx_config_passes_nginx_t(tmp_path: Path, args: tuple[str, ...], expect: list[str]) -> None:
+    site = run_cli("nginx-config", *args, env={"SIDECAR_CACHE_DIR": str(tmp_path / "cache"),
+                                               "SIDECAR_SOCKET": "/run/resize-sidecar/sidecar.sock"})
+    assert site.returncode == 0, site.stderr
+    assert all(line in site.stdout for line in expect), site.stdout
+    if "--upstream-include" in args:
+        # What Verwalter renders into that file; nginx -t needs it to exist.
+        include = tmp_path / "upstream.conf"
+        include.write_text("server unix:/run/resize-sidecar/a.sock max_fails=0;\n")
+        site.stdout = site.stdout.replace("/etc/nginx/resize-sidecar/upstream.conf", str(include))
+    check = nginx_t(tmp_path, site.stdout)
     assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize("args, named", [
+    (("--front", "10.0.0.11"), "--front"),
+    (("--front", "10.0.0.11:0"), "--front"),
+    (("--front", "a:1", "--upstream-include", "/x"), "--upstream-include"),
+])
+def test_nginx_config_errors_name_the_flag(args: tuple[str, ...], named: str) -> None:
+    result = run_cli("nginx-config", *args)
+    assert result.returncode == 2 and named in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("private", [False, True], ids=["shared-dir", "0700-home"])
