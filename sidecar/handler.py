@@ -32,7 +32,9 @@ class Handler:
         self.config, self.sources, self.cpu, self.io = config, sources, cpu, io
         self.cache = Cache(config.cache_dir)
         self.signer = Signer(config.signing_keys) if config.signed else None
-        self.settings = Settings(config.max_pixels, config.quality, config.background_rgb)
+        self.settings = Settings(config.max_pixels, config.quality, config.background_rgb,
+                                 avif_quality=config.avif_quality, cmyk_profile=config.cmyk_profile,
+                                 watermarks=config.watermarks, max_side=config.max_dimension)
 
     async def handle(self, method: str, path: str) -> Response:
         if method not in ("GET", "HEAD"):

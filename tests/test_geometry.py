@@ -26,7 +26,7 @@ def test_fit(kw: dict[str, object], size: tuple[int, int]) -> None:
 
 
 def test_fit_can_enlarge_when_asked() -> None:
-    assert plan(400, 200, ops(width=800), enlarge=True).size == (800, 400)
+    assert plan(400, 200, ops(width=800, enlarge=True)).size == (800, 400)
 
 
 def test_fill_crops_the_middle_by_default() -> None:
