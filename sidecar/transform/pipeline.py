@@ -170,7 +170,7 @@ def read(work: Work) -> None:
             tables = getattr(image, "quantization", None)
             if tables:
                 work.source_quality = estimate_quality(tables[0])
-    work.output_format = _output_format(work)
+    work.output_format = output_format(work.ops.format, work.variant, work.source)
 
 
 def check_limits(work: Work) -> None:
@@ -202,8 +202,10 @@ def draft(work: Work) -> None:
     """JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale, keeping at least twice the pixels we need."""
     if work.format != "JPEG":
         return
-    scale = min(1.0, 2 * work.plan.scale)
     width, height = work.image.size
+    # The plan is in the original's displayed pixels; this file may be a smaller rendition of it.
+    shown_w = height if work.orientation in (5, 6, 7, 8) else width
+    scale = min(1.0, 2 * work.plan.scale * work.displayed_size[0] / shown_w)
     needed = (max(1, round(width * scale)), max(1, round(height * scale)))
     with decoding():
         work.image.draft(work.image.mode, needed)
@@ -304,13 +306,13 @@ def _plan(work: Work) -> None:
     work.plan = plan(width, height, work.ops, max_side=work.settings.max_side)
 
 
-def _output_format(work: Work) -> str:
-    fmt = work.ops.format
+def output_format(fmt: str, variant: str | None, source: Source) -> str:
+    """The format to encode: the URL's, or for `auto` the variant's; `legacy` is PNG for sources with
+    transparency or from lossless formats, JPEG for the rest."""
     if fmt != "auto":
         return fmt
-    if work.variant in ("avif", "webp"):
-        return work.variant
-    source = work.source
+    if variant in ("avif", "webp"):
+        return variant
     return "png" if source.alpha or source.format in _LOSSLESS_SOURCES else "jpeg"
 
 
@@ -350,10 +352,12 @@ def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Imag
 
 
 def _quality(work: Work) -> int:
+    return quality_for(work.ops.quality, work.output_format, work.settings, work.source.quality)
+
+
+def quality_for(wanted: int | str | None, fmt: str, settings: Settings, source: int | None) -> int:
     """The URL's quality; `keep` is the source JPEG's; the default never exceeds it for JPEG -> JPEG."""
-    fmt, wanted = work.output_format, work.ops.quality
-    default = work.settings.avif_quality if fmt == "avif" else work.settings.quality
-    source = work.source.quality
+    default = settings.avif_quality if fmt == "avif" else settings.quality
     if isinstance(wanted, int):
         return wanted
     if wanted == "keep" and fmt != "avif":  # AVIF's scale is not JPEG's: keep means its default there
