@@ -6,11 +6,16 @@ PILLOW_SIMD := pillow-simd==12.1.1.post0
 # Wheels built here with -mavx2; pip's own cache keys wheels by sdist only, not by compiler flags.
 WHEELHOUSE  ?= $(HOME)/.cache/resize-sidecar/wheels-avx2
 APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libtiff-dev liblcms2-dev \
-                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs
+                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install system-deps clean
+# The pipeline benchmark's own tools: vanilla Pillow, libvips and numpy live in bench/.venv, never in .venv.
+BENCH_VENV   := bench/.venv
+BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
+BENCH_APT    := imagemagick
+
+.PHONY: run test install system-deps clean bench-pipeline
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -41,5 +46,15 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt constraints.t
 	$(PY) -c 'import sidecar.pillow; sidecar.pillow.require_simd()'
 	touch $@
 
+bench-pipeline: install
+	@missing=$$(for p in $(BENCH_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP)
+	$(BENCH_VENV)/bin/python bench/pipeline.py
+
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var $(BENCH_VENV)

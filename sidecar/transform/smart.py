@@ -19,8 +19,8 @@ def focus(image: Image.Image, crop: tuple[float, float]) -> tuple[float, float]:
     saturation = thumb.convert("HSV").getchannel("S").point(lambda s: s // 2)
     score = ImageChops.add(edges, saturation)
     width, height = score.size
-    columns = list(score.resize((width, 1), Image.Resampling.BOX).getdata())
-    rows = list(score.resize((1, height), Image.Resampling.BOX).getdata())
+    columns = list(score.resize((width, 1), Image.Resampling.BOX).get_flattened_data())
+    rows = list(score.resize((1, height), Image.Resampling.BOX).get_flattened_data())
     return _best(columns, crop[0]), _best(rows, crop[1])
 
 
