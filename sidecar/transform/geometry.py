@@ -75,7 +75,8 @@ def _fill(width: int, height: int, w: int, h: int, ops: Ops, focus: tuple[float,
         # Not enough pixels: keep the aspect ratio, give what the source has.
         w, h = _side(crop_w), _side(crop_h)
     if focus is None:
-        fx, fy = _GRAVITY[ops.gravity]
+        # Smart gravity without its focus yet (planning the decode) sits in the centre: same crop size.
+        fx, fy = _GRAVITY.get(ops.gravity, (0.5, 0.5))
         left, top = (width - crop_w) * fx, (height - crop_h) * fy
     else:
         # Centre the crop on the point, as far as the source's edges allow.
