@@ -33,7 +33,7 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt constraints.txt
+$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if ! ls $(WHEELHOUSE)/pillow_simd-12.1.1.post0-*.whl >/dev/null 2>&1; then \
 	  echo "building $(PILLOW_SIMD) with AVX2 (about a minute, once per machine)"; \
@@ -42,6 +42,7 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt constraints.t
 	fi
 	$(PY) -m pip install -q --no-index --find-links $(WHEELHOUSE) $(PILLOW_SIMD)
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -c 'import sidecar.pillow; sidecar.pillow.require_simd()'
 	touch $@

@@ -147,8 +147,7 @@ def test_format_comes_from_bytes_not_extension() -> None:
     assert sniff(encode(marked(), "WEBP")[:64]) == "WEBP"
     with pytest.raises(Unsupported):
         sniff(b"<svg xmlns='http://www.w3.org/2000/svg' width='10000000'/>")
-    with pytest.raises(Unsupported):
-        sniff(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+    assert sniff(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic") == "HEIF"
     with pytest.raises(Unsupported):
         sniff(b"plain text")
 

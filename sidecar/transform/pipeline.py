@@ -31,6 +31,11 @@ from .quality import estimate_quality
 from .sniff import sniff
 
 import pillow_avif  # noqa: F401  (registers the AVIF codec beside pillow-simd's own plugins)
+import pillow_heif
+
+# HEIC/HEIF input (libheif + libde265 from the wheel). It applies the file's rotation and mirroring
+# itself while decoding and resets the EXIF orientation it reports, so `orient` has nothing left to do.
+pillow_heif.register_heif_opener()
 
 # Our own pixel limit is checked from the header before decoding; Pillow's warning would only be noise.
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
