@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadRequest
-from .url import FORMAT_EXTENSION, Ops
+from .url import COMPASS, FORMAT_EXTENSION, Ops
 
 ENV_PREFIX = "SIDECAR_"
 #: Debian's libgs-common ships it: Artifex's SWOP-like CMYK profile, for CMYK JPEGs without a profile.
 DEFAULT_CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
-WATERMARK_POSITIONS = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw")
 SECRET_KEYS = frozenset({"signing_keys"})  # environment only: secrets stay out of config files
 
 
@@ -202,16 +201,21 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     return value
 
 
-def _preset(name: str, body: Any, where: str) -> Preset:
-    where = f"presets.{name} ({where})"
+def _named_table(section: str, name: str, body: Any, where: str, kind: type) -> str:
+    """Check a `[section.name]` table's name and keys against the dataclass `kind`; return its `where`."""
+    where = f"{section}.{name} ({where})"
     if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
-        raise ConfigError(f"{where}: preset names are 1-32 of a-z, 0-9, _")
+        raise ConfigError(f"{where}: names are 1-32 of a-z, 0-9, _")
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected a table")
-    known = {f.name for f in dataclasses.fields(Preset)}
-    unknown = set(body) - known
+    unknown = set(body) - {f.name for f in dataclasses.fields(kind)}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    return where
+
+
+def _preset(name: str, body: Any, where: str) -> Preset:
+    where = _named_table("presets", name, body, where, Preset)
     preset = Preset(**body)
     try:
         Ops(format=preset.format or "jpeg", width=preset.width, height=preset.height,
@@ -223,24 +227,16 @@ def _preset(name: str, body: Any, where: str) -> Preset:
 
 
 def _watermark(name: str, body: Any, where: str) -> Watermark:
-    where = f"watermarks.{name} ({where})"
-    if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
-        raise ConfigError(f"{where}: watermark names are 1-32 of a-z, 0-9, _")
-    if not isinstance(body, dict):
-        raise ConfigError(f"{where}: expected a table")
-    known = {f.name for f in dataclasses.fields(Watermark)}
-    unknown = set(body) - known
-    if unknown or "image" not in body:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}" if unknown else f"{where}: image is required")
-    if not isinstance(body["image"], str):
-        raise ConfigError(f"{where}: image must be a path")
+    where = _named_table("watermarks", name, body, where, Watermark)
+    if not isinstance(body.get("image"), str):
+        raise ConfigError(f"{where}: image (a path) is required")
     mark = Watermark(**{**body, "image": Path(body["image"])})
     numbers = (mark.opacity, mark.scale, mark.margin)
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers) \
             or not 0 < mark.opacity <= 1 or not 0 < mark.scale <= 1 or not 0 <= mark.margin < 0.5:
         raise ConfigError(f"{where}: opacity and scale must be in (0, 1], margin in [0, 0.5)")
-    if mark.position not in WATERMARK_POSITIONS:
-        raise ConfigError(f"{where}: position must be one of {', '.join(WATERMARK_POSITIONS)}")
+    if mark.position not in COMPASS:
+        raise ConfigError(f"{where}: position must be one of {', '.join(COMPASS)}")
     if type(mark.min_size) is not int or mark.min_size < 1:
         raise ConfigError(f"{where}: min_size must be a positive integer")
     return mark

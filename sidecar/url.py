@@ -29,7 +29,8 @@ from .errors import BadRequest, Forbidden
 Fit = Literal["fit", "fill", "force"]
 FITS: tuple[Fit, ...] = ("fit", "fill", "force")
 #: `sm` is smart (the crop goes where the pixels are busiest), `fp` a focal point given in the URL.
-GRAVITIES = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw", "sm", "fp")
+COMPASS = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw")
+GRAVITIES = (*COMPASS, "sm", "fp")
 #: URL extension -> output format. One extension per format: `.jpeg` is not canonical. `auto` picks AVIF,
 #: WebP or JPEG/PNG per request (see `AUTO_VARIANTS`).
 EXTENSIONS = {"jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "auto": "auto"}

@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image, ImageCms
 
-from conftest import corpus_or_skip
+from conftest import corpus_or_skip, encoded, opened
 from sidecar.transform.pipeline import Rendered, Settings, transform
 from sidecar.url import Ops
 
@@ -14,16 +14,8 @@ SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255
 SRGB = ImageCms.createProfile("sRGB")
 
 
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **options)
-    return out.getvalue()
-
-
 def decoded(result: Rendered) -> Image.Image:
-    image = Image.open(io.BytesIO(result.data))
-    image.load()
-    return image
+    return opened(result.data)
 
 
 def real(name: str) -> bytes:
@@ -48,7 +40,7 @@ def patch(image: Image.Image, index: int, count: int) -> tuple[int, ...]:
 
 def test_cmyk_jpeg_without_profile_gets_swop_colours_not_inverted() -> None:
     # Cyan, magenta+yellow (red), black and no ink: Pillow writes an Adobe (inverted) CMYK JPEG.
-    data = encode(patches([(255, 0, 0, 0), (0, 255, 255, 0), (0, 0, 0, 255), (0, 0, 0, 0)], "CMYK"), "JPEG",
+    data = encoded(patches([(255, 0, 0, 0), (0, 255, 255, 0), (0, 0, 0, 255), (0, 0, 0, 0)], "CMYK"), "JPEG",
                   quality=95)
     result = decoded(transform(data, Ops("png", width=128), SETTINGS))
     assert result.mode == "RGB" and "icc_profile" not in result.info
@@ -86,7 +78,7 @@ def test_cmyk_jpeg_uses_its_own_profile() -> None:
 def test_rgb_profiles_are_converted_to_srgb_and_dropped(profile_of: str) -> None:
     icc = Image.open(io.BytesIO(real(profile_of))).info["icc_profile"]
     colours = [(200, 100, 100), (60, 160, 60), (90, 90, 200), (128, 128, 128)]
-    data = encode(patches(colours, "RGB"), "PNG", icc_profile=icc)
+    data = encoded(patches(colours, "RGB"), "PNG", icc_profile=icc)
     expected = ImageCms.applyTransform(
         patches(colours, "RGB"),
         ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, "RGB", "RGB",
@@ -122,7 +114,7 @@ def test_grey_profile_keeps_a_grey_image_grey() -> None:
 def test_one_bit_image_is_resized_as_grey() -> None:
     image = Image.new("1", (100, 100), 0)
     image.paste(1, (50, 0, 100, 100))
-    result = decoded(transform(encode(image, "PNG"), Ops("png", width=25), SETTINGS))
+    result = decoded(transform(encoded(image, "PNG"), Ops("png", width=25), SETTINGS))
     edge = [result.convert("L").getpixel((x, 5)) for x in range(25)]
     assert any(20 < v < 235 for v in edge), edge  # interpolated, not nearest-neighbour
 

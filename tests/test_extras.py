@@ -1,7 +1,6 @@
 """Watermarks, smart crops, AVIF output and animations, with plain values (bytes in, bytes out)."""
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 import textwrap
@@ -10,25 +9,13 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import REPO
+from conftest import REPO, encoded, opened
 from sidecar.config import Watermark
 from sidecar.errors import BadRequest
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url import Ops
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **options)
-    return out.getvalue()
-
-
-def decoded(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
 
 
 @pytest.fixture
@@ -49,9 +36,9 @@ def reddish(pixel: tuple[int, ...]) -> bool:
 
 
 def test_watermark_sits_at_its_position_scaled_to_the_output(logo: Path) -> None:
-    grey = encode(Image.new("RGB", (800, 600), (128, 128, 128)), "PNG")
+    grey = encoded(Image.new("RGB", (800, 600), (128, 128, 128)), "PNG")
     settings = with_mark(logo, position="se", opacity=1.0, scale=0.25, margin=0.0, min_size=100)
-    result = decoded(transform(grey, Ops("png", width=400, watermark="logo"), settings).data).convert("RGB")
+    result = opened(transform(grey, Ops("png", width=400, watermark="logo"), settings).data).convert("RGB")
     assert result.size == (400, 300)
     # 25% of 400 px wide: a 100x50 red block in the bottom-right corner, nothing elsewhere.
     assert reddish(result.getpixel((399, 299))) and reddish(result.getpixel((301, 251)))
@@ -60,17 +47,17 @@ def test_watermark_sits_at_its_position_scaled_to_the_output(logo: Path) -> None
 
 
 def test_watermark_opacity_and_minimum_size(logo: Path) -> None:
-    grey = encode(Image.new("RGB", (800, 600), (128, 128, 128)), "PNG")
+    grey = encoded(Image.new("RGB", (800, 600), (128, 128, 128)), "PNG")
     half = with_mark(logo, position="nw", opacity=0.5, scale=0.25, margin=0.0, min_size=250)
-    corner = decoded(transform(grey, Ops("png", width=400, watermark="logo"), half).data).getpixel((5, 5))
+    corner = opened(transform(grey, Ops("png", width=400, watermark="logo"), half).data).getpixel((5, 5))
     assert 180 < corner[0] < 200 and 55 < corner[1] < 75  # half red over grey
-    small = decoded(transform(grey, Ops("png", width=200, watermark="logo"), half).data)  # 150 px tall
+    small = opened(transform(grey, Ops("png", width=200, watermark="logo"), half).data)  # 150 px tall
     assert small.getpixel((5, 5))[:3] == (128, 128, 128)
 
 
 def test_unknown_watermark_is_400() -> None:
     with pytest.raises(BadRequest):
-        transform(encode(Image.new("RGB", (10, 10)), "PNG"), Ops("png", watermark="nope"), SETTINGS)
+        transform(encoded(Image.new("RGB", (10, 10)), "PNG"), Ops("png", watermark="nope"), SETTINGS)
 
 
 def test_smart_gravity_keeps_the_subject_in_the_crop() -> None:
@@ -78,18 +65,18 @@ def test_smart_gravity_keeps_the_subject_in_the_crop() -> None:
     draw = ImageDraw.Draw(image)
     for x in range(40, 260, 10):
         draw.rectangle((x, 60, x + 4, 240), fill=(250, 30, 30))
-    data = encode(image, "JPEG", quality=95)
-    smart = decoded(transform(data, Ops("png", width=100, height=100, fit="fill", gravity="sm"), SETTINGS).data)
-    centre = decoded(transform(data, Ops("png", width=100, height=100, fit="fill"), SETTINGS).data)
+    data = encoded(image, "JPEG", quality=95)
+    smart = opened(transform(data, Ops("png", width=100, height=100, fit="fill", gravity="sm"), SETTINGS).data)
+    centre = opened(transform(data, Ops("png", width=100, height=100, fit="fill"), SETTINGS).data)
     red = lambda im: sum(1 for p in im.convert("RGB").get_flattened_data() if reddish(p))  # noqa: E731
     assert red(smart) > 1000 and red(centre) == 0
 
 
 def test_avif_output_decodes_with_the_right_size_and_colour() -> None:
     image = Image.new("RGB", (300, 200), (30, 160, 220))
-    result = transform(encode(image, "PNG"), Ops("avif", width=150), SETTINGS)
+    result = transform(encoded(image, "PNG"), Ops("avif", width=150), SETTINGS)
     assert result.content_type == "image/avif"
-    out = decoded(result.data).convert("RGB")
+    out = opened(result.data).convert("RGB")
     assert out.size == (150, 100)
     assert all(abs(a - b) < 8 for a, b in zip(out.getpixel((75, 50)), (30, 160, 220)))
 
@@ -98,8 +85,8 @@ def test_animated_gif_becomes_its_first_frame() -> None:
     frames = [Image.new("P", (64, 64), i) for i in range(3)]
     for i, frame in enumerate(frames):
         frame.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
-    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
-    result = decoded(transform(data, Ops("png", width=32), SETTINGS).data).convert("RGB")
+    data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    result = opened(transform(data, Ops("png", width=32), SETTINGS).data).convert("RGB")
     assert result.getpixel((16, 16)) == (0, 0, 0)
 
 

@@ -7,8 +7,8 @@ from ..url import FOCUS_SCALE, Ops
 
 Box = tuple[float, float, float, float]
 
-# Where a fill crop sits, as fractions of the slack on each axis.
-_GRAVITY = {
+#: Where a fill crop (or a watermark) sits, as fractions of the slack on each axis.
+COMPASS_FRACTIONS = {
     "ce": (0.5, 0.5), "n": (0.5, 0.0), "s": (0.5, 1.0), "e": (1.0, 0.5), "w": (0.0, 0.5),
     "ne": (1.0, 0.0), "nw": (0.0, 0.0), "se": (1.0, 1.0), "sw": (0.0, 1.0),
 }
@@ -76,7 +76,7 @@ def _fill(width: int, height: int, w: int, h: int, ops: Ops, focus: tuple[float,
         w, h = _side(crop_w), _side(crop_h)
     if focus is None:
         # Smart gravity without its focus yet (planning the decode) sits in the centre: same crop size.
-        fx, fy = _GRAVITY.get(ops.gravity, (0.5, 0.5))
+        fx, fy = COMPASS_FRACTIONS.get(ops.gravity, (0.5, 0.5))
         left, top = (width - crop_w) * fx, (height - crop_h) * fy
     else:
         # Centre the crop on the point, as far as the source's edges allow.

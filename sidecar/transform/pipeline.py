@@ -2,8 +2,8 @@
 
 One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress:
 
-    read -> check_limits -> untouched -> draft -> decode -> orient -> normalise -> geometry -> colour
-         -> watermark -> encode -> never_bigger
+    read -> check_limits -> untouched -> draft -> decode -> orient -> normalise -> geometry
+         -> convert_colour -> add_watermark -> encode -> never_bigger
 
 `untouched` ends the work early when the original already is the rendition (its bytes minus metadata,
 no pixel decoded); `never_bigger` swaps the encoded result for the original when that is smaller and
@@ -255,12 +255,12 @@ def geometry(work: Work) -> None:
     work.image = work.image.resize(planned.size, Image.Resampling.LANCZOS, box=planned.box, reducing_gap=3.0)
 
 
-def colour_(work: Work) -> None:
+def convert_colour(work: Work) -> None:
     """Convert to sRGB by the embedded ICC profile (CMYK: its own or the default CMYK profile)."""
     work.image = colour.to_srgb(work.image, work.icc, work.settings.cmyk_profile)
 
 
-def watermark_(work: Work) -> None:
+def add_watermark(work: Work) -> None:
     if work.ops.watermark is not None:
         mark = work.settings.watermarks[work.ops.watermark]
         work.image = watermark.apply(work.image, mark, work.settings.cmyk_profile)
@@ -298,8 +298,8 @@ def never_bigger(work: Work) -> None:
 
 
 STEPS: tuple[Callable[[Work], None], ...] = (
-    read, check_limits, untouched, draft, decode, orient, normalise, geometry, colour_, watermark_,
-    encode, never_bigger,
+    read, check_limits, untouched, draft, decode, orient, normalise, geometry, convert_colour,
+    add_watermark, encode, never_bigger,
 )
 
 

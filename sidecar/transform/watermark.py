@@ -8,11 +8,7 @@ from PIL import Image
 
 from ..config import Watermark
 from .colour import resizable, to_srgb
-
-_POSITION = {
-    "ce": (0.5, 0.5), "n": (0.5, 0.0), "s": (0.5, 1.0), "e": (1.0, 0.5), "w": (0.0, 0.5),
-    "ne": (1.0, 0.0), "nw": (0.0, 0.0), "se": (1.0, 1.0), "sw": (0.0, 1.0),
-}
+from .geometry import COMPASS_FRACTIONS
 
 
 def apply(image: Image.Image, mark: Watermark, cmyk_profile: Path) -> Image.Image:
@@ -29,7 +25,7 @@ def apply(image: Image.Image, mark: Watermark, cmyk_profile: Path) -> Image.Imag
     if mark.opacity < 1:
         overlay.putalpha(overlay.getchannel("A").point(lambda a: round(a * mark.opacity)))
     margin = round(min(width, height) * mark.margin)
-    fx, fy = _POSITION[mark.position]
+    fx, fy = COMPASS_FRACTIONS[mark.position]
     left = round(margin + (width - 2 * margin - mark_w) * fx)
     top = round(margin + (height - 2 * margin - mark_h) * fy)
     base = image.convert("RGBA" if "A" in image.mode else "RGB")
