@@ -114,3 +114,16 @@ def test_500_frame_gif_stays_bounded_in_time_and_memory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     size, peak_kb = done.stdout.rsplit(")", 1)
     assert size.strip() == "(100, 100" and int(peak_kb) < 250_000
+
+
+def test_transparency_is_flattened_on_the_configured_background() -> None:
+    image = Image.new("RGBA", (100, 100), (255, 0, 0, 0))  # invisible red everywhere
+    image.paste((0, 200, 0, 255), (0, 0, 50, 100))
+    navy = Settings(50_000_000, 82, (0, 0, 128))
+    for fmt in ("jpeg", "auto"):  # auto's legacy variant of a transparent source keeps its alpha as PNG
+        result = opened(transform(encoded(image, "PNG"), Ops(fmt, width=50), navy, variant="legacy").data)
+        if fmt == "jpeg":
+            right = result.getpixel((45, 25))
+            assert right[0] < 20 and right[1] < 20 and 110 < right[2] < 145, right
+        else:
+            assert result.mode == "RGBA" and result.getpixel((45, 25))[3] == 0

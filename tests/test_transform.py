@@ -187,3 +187,39 @@ def test_corrupt_pixel_data_is_undecodable_not_half_an_image(fmt: str) -> None:
     data[middle : middle + 400] = bytes(range(256)) + bytes(144)
     with pytest.raises(Undecodable):
         transform(bytes(data), Ops("png", width=50), SETTINGS)
+
+
+def _manifest_rows(expected: str) -> list[dict[str, str]]:
+    import csv
+
+    from conftest import CORPUS
+
+    path = CORPUS / "real" / "MANIFEST.tsv"
+    if not path.is_file():
+        return []
+    with path.open() as file:
+        return [row for row in csv.DictReader(file, delimiter="\t") if row["expected"] == expected]
+
+
+@pytest.mark.parametrize("row", _manifest_rows("ok-rotated") or [{"file": "(corpus missing)"}],
+                         ids=lambda row: row["file"])
+def test_real_rotated_files_come_out_upright(row: dict[str, str]) -> None:
+    from conftest import corpus_or_skip
+
+    data = (corpus_or_skip() / "real" / row["file"]).read_bytes()
+    width, height = (int(side) for side in row["exif_transpose_size"].split("x"))
+    result = transform(data, Ops("png", width=min(64, width)), SETTINGS)
+    assert result.size == (min(64, width), max(1, round(height * min(64, width) / width)))
+    assert 0x0112 not in decoded(result).getexif()
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_real_photo_in_every_orientation_looks_like_orientation_1(orientation: int) -> None:
+    from conftest import corpus_or_skip
+
+    exif_dir = corpus_or_skip() / "real" / "exif"
+    upright = decoded(transform((exif_dir / "landscape_orient1.jpg").read_bytes(), Ops("png", width=120), SETTINGS))
+    data = (exif_dir / f"landscape_orient{orientation}.jpg").read_bytes()
+    turned = decoded(transform(data, Ops("png", width=120), SETTINGS))
+    assert turned.size == upright.size
+    assert mean_abs_diff(turned, upright) < 6
