@@ -127,3 +127,14 @@ def test_transparency_is_flattened_on_the_configured_background() -> None:
             assert right[0] < 20 and right[1] < 20 and 110 < right[2] < 145, right
         else:
             assert result.mode == "RGBA" and result.getpixel((45, 25))[3] == 0
+
+
+def test_heic_input_is_decoded_and_turned_upright_once() -> None:
+    image = Image.new("RGB", (400, 200), (128, 128, 128))
+    image.paste((255, 0, 0), (0, 0, 100, 50))  # the red marker, top-left as stored
+    tags = Image.Exif()
+    tags[0x0112] = 6
+    data = encoded(image, "HEIF", exif=tags.tobytes(), quality=90)
+    result = opened(transform(data, Ops("png", width=100), SETTINGS).data).convert("RGB")
+    assert result.size == (100, 200)
+    assert reddish(result.getpixel((90, 10))) and not reddish(result.getpixel((10, 10)))  # top-right
