@@ -23,7 +23,8 @@ def parser() -> argparse.ArgumentParser:
 
     run = with_config("run", "run the sidecar and a private nginx in the foreground")
     run.add_argument("--source", action="append", dest="sources", metavar="SRC",
-                     help="directory of originals; repeat to fall back in order (default: the samples)")
+                     help="where originals are: a directory, s3://bucket/prefix or http(s)://host/prefix; "
+                          "repeat to fall back in order (default: the samples)")
     run.add_argument("--listen", metavar="HOST:PORT", help="where nginx listens (default 127.0.0.1:8080)")
     run.add_argument("--cache", dest="cache_dir", type=Path, metavar="DIR", help="cache directory (default ./var/cache)")
 

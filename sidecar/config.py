@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadRequest
+from .sources.spec import SourceSpec, parse_source
 from .url import COMPASS, FORMAT_EXTENSION, Ops
 
 ENV_PREFIX = "SIDECAR_"
@@ -81,6 +82,15 @@ class Config:
     threads: int = 0
     max_age: int = 365 * 24 * 3600
     nginx_workers: str = "auto"
+    source_connect_timeout: float = 2.0
+    source_first_byte_timeout: float = 5.0
+    source_body_timeout: float = 20.0
+    request_deadline: float = 30.0
+    source_retries: int = 0
+    source_pool_size: int = 16
+    source_down_after: int = 5
+    source_down_seconds: float = 10.0
+    s3_addressing_style: str = "auto"
     presets: Mapping[str, Preset] = field(default_factory=dict)
     watermarks: Mapping[str, Watermark] = field(default_factory=dict)
 
@@ -91,6 +101,11 @@ class Config:
     @property
     def worker_threads(self) -> int:
         return self.threads or os.cpu_count() or 1
+
+    @property
+    def source_specs(self) -> tuple[SourceSpec, ...]:
+        """`sources`, parsed (they were validated when the config was loaded)."""
+        return tuple(parse_source(source) for source in self.sources)
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:
@@ -122,7 +137,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None,
     _validate(config, lambda key: origin.get(key, key))
     # nginx and the sidecar may run from other working directories: pin every path now.
     return config.replace(cache_dir=config.cache_dir.resolve(), socket=config.socket.resolve(),
-                          sources=tuple(os.path.abspath(s) for s in config.sources))
+                          sources=tuple(s if "://" in s else os.path.abspath(s) for s in config.sources))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -168,6 +183,11 @@ def _parse_env(name: str, raw: str, where: str) -> Any:
             return int(raw, 8) if name == "socket_mode" else int(raw.replace("_", ""))
         except ValueError:
             raise ConfigError(f"{where}: expected an integer, got {raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a number of seconds, got {raw!r}") from None
     return _coerce(name, raw, where)
 
 
@@ -196,7 +216,9 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             return int(value, 8)
         except ValueError:
             raise ConfigError(f"{where}: expected an octal mode like '0660', got {value!r}") from None
-    if kind in (int, bool, str) and (type(value) is not kind):
+    if kind is float and type(value) in (int, float):
+        return float(value)
+    if kind in (int, float, bool, str) and (type(value) is not kind):
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
     return value
 
@@ -247,8 +269,16 @@ def _validate(config: Config, name: Any) -> None:
         if not ok:
             raise ConfigError(f"{name(key)}: {message}")
 
-    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age"):
+    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age", "source_connect_timeout",
+                "source_first_byte_timeout", "source_body_timeout", "request_deadline", "source_pool_size",
+                "source_down_after", "source_down_seconds"):
         check(getattr(config, key) > 0, key, "must be positive")
+    for key in ("source_connect_timeout", "source_first_byte_timeout", "source_body_timeout", "request_deadline",
+                "source_down_seconds"):
+        check(getattr(config, key) <= 3600, key, "must be at most 3600 seconds")
+    check(config.source_retries >= 0, "source_retries", "must be 0 (no retries) or more")
+    check(config.s3_addressing_style in ("auto", "path", "virtual"), "s3_addressing_style",
+          "must be auto, path or virtual")
     check(config.threads >= 0, "threads", "must be 0 (one per core) or more")
     check(1 <= config.quality <= 100, "quality", "must be 1 to 100")
     check(1 <= config.avif_quality <= 100, "avif_quality", "must be 1 to 100")
@@ -265,8 +295,13 @@ def _validate(config: Config, name: Any) -> None:
           "must be auto or a number")
     check(all(len(k) >= 16 for k in config.signing_keys), "signing_keys",
           "every key must be at least 16 characters")
+    names = []
     for source in config.sources:
-        check("://" not in source, "sources", f"{source!r}: only directories are supported")
+        try:
+            names.append(parse_source(source).name)
+        except ValueError as exc:
+            check(False, "sources", str(exc))
+    check(len(set(names)) == len(names), "sources", "the same source is listed twice")
     for preset_name, preset in config.presets.items():
         check(preset.format is None or preset.format in FORMAT_EXTENSION, "presets",
               f"{preset_name}: unknown format")

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from . import cascade, url
 from .cache import Cache
 from .config import Config
-from .errors import BadRequest, Forbidden, MethodNotAllowed
+from .errors import BadRequest, DeadlineExceeded, Forbidden, MethodNotAllowed
 from .log import log
 from .signing import Signer
 from .sources import SourceChain
-from .transform.pipeline import Rendered, Settings, transform
+from .transform.pipeline import Rendered, Settings, Source, transform
 from .url import AUTO_VARIANTS, FORMAT_EXTENSION
 
 #: nginx's `internal` location that serves a published rendition (see nginx/sidecar.conf).
@@ -53,7 +53,8 @@ class Handler:
         auto = rendition.ops.format == "auto"
         if auto and variant not in AUTO_VARIANTS:
             raise BadRequest(f"auto renditions need X-Image-Variant: {', '.join(AUTO_VARIANTS)} (from nginx)")
-        rendered, source = await self._render(rendition, variant if auto else None)
+        deadline = asyncio.get_running_loop().time() + self.config.request_deadline
+        rendered, source = await self._render(rendition, variant if auto else None, deadline)
         # An auto rendition's file name ends with the format it got, which nginx's try_files tests.
         suffix = f".{FORMAT_EXTENSION[rendered.format]}" if auto else ""
         file_path = rendition.file_path(self.config.url_prefix, parsed.signature) + suffix
@@ -71,7 +72,8 @@ class Handler:
         redirect = INTERNAL_PREFIX + rendition.path(self.config.url_prefix, parsed.signature) + suffix
         return Response(200, [("X-Accel-Redirect", redirect), *headers])
 
-    async def _render(self, rendition: url.Rendition, variant: str | None) -> tuple[Rendered, str]:
+    async def _render(self, rendition: url.Rendition, variant: str | None,
+                      deadline: float) -> tuple[Rendered, str]:
         """The rendition, derived from a larger cached one when the cascade allows, else from the original."""
         loop = asyncio.get_running_loop()
         directory = f"{self.config.url_prefix}/{rendition.original_dir}"
@@ -83,15 +85,23 @@ class Handler:
             except OSError:
                 found = None  # purged in between: go to the original
             else:
-                rendered = await loop.run_in_executor(self.cpu, lambda: transform(
-                    data, rendition.ops, self.settings, variant=variant, derived_from=found.source))
+                rendered = await self._transform(data, rendition.ops, variant, deadline, found.source)
                 log("cascade", key=rendition.key, ops=rendition.ops.segment, base=found.file_path)
                 return rendered, CASCADE
-        original = await self.sources.fetch(rendition.key)
-        rendered = await loop.run_in_executor(self.cpu, lambda: transform(
-            original.data, rendition.ops, self.settings, variant=variant))
+        original = await self.sources.fetch(rendition.key, deadline)
+        rendered = await self._transform(original.data, rendition.ops, variant, deadline)
         try:
             await loop.run_in_executor(self.io, cascade.record, self.cache, directory, rendered.source)
         except OSError as exc:
             log("cache_write_failed", path=directory, error=str(exc))
         return rendered, original.source
+
+    async def _transform(self, data: bytes, ops: url.Ops, variant: str | None, deadline: float,
+                         derived_from: Source | None = None) -> Rendered:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await loop.run_in_executor(self.cpu, lambda: transform(
+                    data, ops, self.settings, variant=variant, derived_from=derived_from))
+        except TimeoutError:
+            raise DeadlineExceeded(detail=f"transform not done within {self.config.request_deadline}s") from None

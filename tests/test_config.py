@@ -41,6 +41,15 @@ def test_env_lists_bools_and_modes() -> None:
     ({"SIDECAR_SIGNING_KEYS": "short"}, "SIDECAR_SIGNING_KEYS"),
     ({"SIDECAR_BACKGROUND": "white"}, "SIDECAR_BACKGROUND"),
     ({"SIDECAR_SOURCES": "ftp://x"}, "SIDECAR_SOURCES"),
+    ({"SIDECAR_SOURCES": "s3://UPPER"}, "SIDECAR_SOURCES"),
+    ({"SIDECAR_SOURCES": "/a,/a"}, "SIDECAR_SOURCES"),
+    ({"SIDECAR_SOURCE_CONNECT_TIMEOUT": "soon"}, "SIDECAR_SOURCE_CONNECT_TIMEOUT"),
+    ({"SIDECAR_SOURCE_FIRST_BYTE_TIMEOUT": "0"}, "SIDECAR_SOURCE_FIRST_BYTE_TIMEOUT"),
+    ({"SIDECAR_REQUEST_DEADLINE": "inf"}, "SIDECAR_REQUEST_DEADLINE"),
+    ({"SIDECAR_REQUEST_DEADLINE": "nan"}, "SIDECAR_REQUEST_DEADLINE"),
+    ({"SIDECAR_SOURCE_RETRIES": "-1"}, "SIDECAR_SOURCE_RETRIES"),
+    ({"SIDECAR_SOURCE_DOWN_AFTER": "0"}, "SIDECAR_SOURCE_DOWN_AFTER"),
+    ({"SIDECAR_S3_ADDRESSING_STYLE": "dns"}, "SIDECAR_S3_ADDRESSING_STYLE"),
 ])
 def test_env_errors_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
@@ -63,6 +72,7 @@ def test_env_errors_name_the_variable(env: dict[str, str], named: str) -> None:
     ("[presets.p]\nwidth = 10\ndpr = 9\n", "presets.p"),
     ("avif_quality = 0\n", "avif_quality"),
     ("cmyk_profile = '/no/such.icc'\n", "cmyk_profile"),
+    ("source_body_timeout = true\n", "source_body_timeout in"),
 ])
 def test_file_errors_name_the_key(tmp_path: Path, text: str, named: str) -> None:
     toml = tmp_path / "s.toml"
