@@ -259,6 +259,20 @@ def stack() -> Iterator[Stack]:
     shutil.rmtree(stack.root, ignore_errors=True)
 
 
+def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    """`image` saved as `fmt` (a Pillow format name), as bytes."""
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def opened(data: bytes) -> Image.Image:
+    """Decoded image bytes."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
 def corpus_or_skip() -> Path:
     if not (CORPUS / "real" / "MANIFEST.tsv").is_file():
         pytest.skip(f"the shared corpus is not at {CORPUS} (set SIDECAR_CORPUS)")
