@@ -6,7 +6,8 @@ PILLOW_SIMD := pillow-simd==12.1.1.post0
 # Wheels built here with -mavx2; pip's own cache keys wheels by sdist only, not by compiler flags.
 WHEELHOUSE  ?= $(HOME)/.cache/resize-sidecar/wheels-avx2
 APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libtiff-dev liblcms2-dev \
-                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common
+                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common \
+                systemd
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -15,7 +16,7 @@ BENCH_VENV   := bench/.venv
 BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
 BENCH_APT    := imagemagick
 
-.PHONY: run test install system-deps clean bench-pipeline
+.PHONY: run test install system-deps clean bench-pipeline deploy-files
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -56,6 +57,15 @@ bench-pipeline: install
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP)
 	$(BENCH_VENV)/bin/python bench/pipeline.py
+
+# The deployment files kept in the repo, rendered from deploy/sidecar.toml for the paths the README uses.
+# A test fails when they differ from what this renders.
+DEPLOY := $(VENV)/bin/resize-sidecar deploy-config --config deploy/sidecar.toml \
+          --installed-config /etc/resize-sidecar/sidecar.toml --executable /opt/resize-sidecar/bin/resize-sidecar
+deploy-files: install
+	$(DEPLOY) systemd-service > deploy/systemd/resize-sidecar.service
+	$(DEPLOY) systemd-socket > deploy/systemd/resize-sidecar.socket
+	$(DEPLOY) lithos > lithos.yaml
 
 clean:
 	rm -rf $(VENV) var $(BENCH_VENV)

@@ -14,10 +14,11 @@ setup(
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=[*find_packages(include=["sidecar", "sidecar.*"]), "sidecar.nginx", "sidecar.samples"],
-    # The templates live at the top of the repo (nginx/) and ship inside the package.
-    package_dir={"sidecar.nginx": "nginx", "sidecar.samples": "samples"},
-    package_data={"sidecar.nginx": ["*.conf"], "sidecar.samples": ["*.jpg", "*.png", "*.md"]},
+    packages=[*find_packages(include=["sidecar", "sidecar.*"]), "sidecar.nginx", "sidecar.deploy", "sidecar.samples"],
+    # The templates live at the top of the repo (nginx/, deploy/) and ship inside the package.
+    package_dir={"sidecar.nginx": "nginx", "sidecar.deploy": "deploy", "sidecar.samples": "samples"},
+    package_data={"sidecar.nginx": ["*.conf"], "sidecar.deploy": ["*.in", "sidecar.toml"],
+                  "sidecar.samples": ["*.jpg", "*.png", "*.md"]},
     # pillow-simd is deliberately not listed: pip would fetch a wheel or build it without AVX2, and a
     # listed "pillow-simd" cannot stop another package from pulling plain Pillow. See README, "Install".
     install_requires=[line for line in (HERE / "requirements.txt").read_text().splitlines()

@@ -36,6 +36,13 @@ def parser() -> argparse.ArgumentParser:
     nginx.add_argument("--upstream-include", type=Path, metavar="FILE",
                        help="take the upstream's servers from FILE (rendered by Verwalter) instead of `socket`")
 
+    deploy = with_config("deploy-config", "print a systemd unit or the Lithos container config")
+    deploy.add_argument("kind", choices=("systemd-service", "systemd-socket", "lithos"))
+    deploy.add_argument("--installed-config", type=Path, metavar="PATH",
+                        help="where the service reads its config (default: --config, or /etc/resize-sidecar/sidecar.toml)")
+    deploy.add_argument("--executable", type=Path, metavar="PATH",
+                        help="the resize-sidecar command on the target (default: the one running now)")
+
     url = with_config("url", "print the signed path of a rendition")
     url.add_argument("key", help="the original's key (path in the sources)")
     url.add_argument("--width", type=int)
@@ -74,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(config)
         if args.command == "nginx-config":
             return _nginx_config(config, args)
+        if args.command == "deploy-config":
+            return _deploy_config(config, args)
         return _url(config, args)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -117,6 +126,26 @@ def _nginx_config(config: Config, args: argparse.Namespace) -> int:
         print(nginx_config.front(config, args.front))
     else:
         print(nginx_config.site(config, upstream_include=args.upstream_include))
+    return 0
+
+
+def _deploy_config(config: Config, args: argparse.Namespace) -> int:
+    from . import deploy_config
+
+    config_path = args.installed_config or (args.config.resolve() if args.config else deploy_config.DEFAULT_CONFIG_PATH)
+    executable = args.executable
+    if executable is None:
+        here = Path(sys.executable).parent / "resize-sidecar"  # the venv's console script
+        executable = here if here.exists() else deploy_config.DEFAULT_EXECUTABLE
+    for path, flag in ((config_path, "--installed-config"), (executable, "--executable")):
+        if not path.is_absolute():
+            raise ConfigError(f"{flag}: {path} must be an absolute path")
+    if args.kind == "systemd-socket":
+        print(deploy_config.systemd_socket(config), end="")
+    elif args.kind == "systemd-service":
+        print(deploy_config.systemd_service(config, config_path=config_path, executable=executable), end="")
+    else:
+        print(deploy_config.lithos(config, config_path=config_path, executable=executable), end="")
     return 0
 
 

@@ -24,6 +24,9 @@ ENV_PREFIX = "SIDECAR_"
 #: Debian's libgs-common ships it: Artifex's SWOP-like CMYK profile, for CMYK JPEGs without a profile.
 DEFAULT_CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
 SECRET_KEYS = frozenset({"signing_keys"})  # environment only: secrets stay out of config files
+TABLES = frozenset({"presets", "watermarks"})  # TOML only: no variable can carry a table
+SOCKET_INSTANCE = "{instance}"
+MAX_SOCKET_PATH = 107  # bytes: Linux's sun_path holds 108, the terminating NUL included
 
 
 class ConfigError(ValueError):
@@ -68,6 +71,7 @@ class Config:
     cache_dir: Path = Path("var/cache")
     socket: Path = Path("var/run/sidecar.sock")
     socket_mode: int = 0o660
+    instance: str = ""
     listen: str = "127.0.0.1:8080"
     url_prefix: str = "/img"
     signing_keys: tuple[str, ...] = ()
@@ -126,7 +130,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None,
         _from_toml(path, values, origin)
     for name in _FIELDS:
         raw = env.get(ENV_PREFIX + name.upper())
-        if raw is not None and name not in ("presets", "watermarks"):
+        if raw is not None and name not in TABLES:
             origin[name] = ENV_PREFIX + name.upper()
             values[name] = _parse_env(name, raw, origin[name])
     for name, value in (flags or {}).items():
@@ -135,9 +139,46 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None,
             values[name] = _coerce(name, value, origin[name])
     config = Config(**values)
     _validate(config, lambda key: origin.get(key, key))
+    socket = Path(str(config.socket).replace(SOCKET_INSTANCE, instance_name(config.instance)))
     # nginx and the sidecar may run from other working directories: pin every path now.
-    return config.replace(cache_dir=config.cache_dir.resolve(), socket=config.socket.resolve(),
-                          sources=tuple(s if "://" in s else os.path.abspath(s) for s in config.sources))
+    config = config.replace(cache_dir=config.cache_dir.resolve(), socket=socket.resolve(),
+                            sources=tuple(s if "://" in s else os.path.abspath(s) for s in config.sources))
+    if len(bytes(config.socket)) > MAX_SOCKET_PATH:
+        raise ConfigError(f"{origin.get('socket', 'socket')}: {config.socket} is longer than the "
+                          f"{MAX_SOCKET_PATH} bytes a Unix socket path may have")
+    return config
+
+
+def instance_name(raw: str) -> str:
+    """A process's name made safe as a file name, for `{instance}` in `socket`.
+
+    Lithos names instances `sandbox/process.N` (`resize-sidecar/sidecar.0`); the slash would make a
+    directory, so every character outside letters, digits, `_`, `.` and `-` becomes `_`, and leading
+    dots go (no hidden files): `resize-sidecar_sidecar.0`.
+    """
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", raw).lstrip(".")
+
+
+def to_environ(config: Config) -> dict[str, str]:
+    """The config as `SIDECAR_*` variables, as `load` reads them back: every setting but the secrets
+    (`signing_keys`) and the tables (`presets`, which only the URL builder uses, and `watermarks`)."""
+    environ = {}
+    for name, kind in _TYPES.items():
+        if name in SECRET_KEYS or name in TABLES:
+            continue
+        value = getattr(config, name)
+        if kind == tuple[str, ...]:
+            if any("," in item for item in value):
+                raise ConfigError(f"{name}: {value!r} has a comma, which {ENV_PREFIX}{name.upper()} cannot carry")
+            text = ",".join(value)
+        elif kind is bool:
+            text = "true" if value else "false"
+        elif name == "socket_mode":
+            text = f"{value:04o}"
+        else:
+            text = str(value)
+        environ[ENV_PREFIX + name.upper()] = text
+    return environ
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -296,6 +337,8 @@ def _validate(config: Config, name: Any) -> None:
     check(re.fullmatch(r"(/[a-z0-9_-]+)+", config.url_prefix) is not None, "url_prefix",
           "must look like /img (lowercase segments, no trailing slash)")
     check(is_host_port(config.listen), "listen", "must be HOST:PORT")
+    check(SOCKET_INSTANCE not in str(config.socket) or bool(instance_name(config.instance)), "socket",
+          f"has {SOCKET_INSTANCE} but no instance name is set ({ENV_PREFIX}INSTANCE)")
     check(config.nginx_workers == "auto" or config.nginx_workers.isdigit(), "nginx_workers",
           "must be auto or a number")
     check(all(len(k) >= 16 for k in config.signing_keys), "signing_keys",

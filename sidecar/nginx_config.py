@@ -5,13 +5,12 @@ Templates (`nginx/*.conf`) use `{{ name }}` placeholders only; any logic stays h
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from .config import Config
 from .handler import INTERNAL_PREFIX
-from .resources import nginx_template
+from .resources import nginx_template, render
 
 UPSTREAM = "resize_sidecar"
 FRONT_UPSTREAM = "resize_sidecar_nodes"
@@ -22,17 +21,6 @@ WRITE_MARGIN = 30
 FRONT_MARGIN = 5
 FRONT_CONNECT_TIMEOUT = 1  # seconds; a live node on the LAN accepts in well under a millisecond
 FRONT_FAIL_TIMEOUT = 10  # seconds a node that failed once is skipped before the front tries it again
-
-
-def render(template: str, **values: object) -> str:
-    """Fill `{{ name }}` placeholders; a placeholder without a value is an error, not an empty string."""
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise KeyError(f"template needs a value for {name!r}")
-        return str(values[name])
-
-    return re.sub(r"\{\{ (\w+) \}\}", fill, template)
 
 
 def read_timeout(config: Config) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import stat
 import sys
 import threading
 import time
@@ -17,6 +15,7 @@ import uvloop
 
 from .config import Config
 from .handler import Handler
+from .listen import BACKLOG, listen
 from .log import log
 from .protocol import HttpProtocol
 from .sources import open_chain
@@ -24,27 +23,6 @@ from .sources.local import THREAD_PREFIX as LOCAL_THREAD_PREFIX
 
 DRAIN_TIMEOUT = 10.0
 STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server has stopped
-SD_LISTEN_FDS_START = 3
-
-
-def bind(config: Config) -> socket.socket:
-    """The listening socket: inherited from systemd (LISTEN_FDS), or bound at `config.socket`."""
-    if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":
-        sock = socket.socket(fileno=SD_LISTEN_FDS_START)
-        sock.setblocking(False)
-        return sock
-    path = config.socket
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() or path.is_symlink():
-        if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise SystemExit(f"socket: {path} exists and is not a socket; refusing to remove it")
-        path.unlink()  # left behind by a process that was killed
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(path))
-    os.chmod(path, config.socket_mode)
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 @asynccontextmanager
@@ -56,13 +34,18 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
     handler = Handler(config, sources, cpu, io)
     connections: set[HttpProtocol] = set()
     loop = asyncio.get_running_loop()
+    listener = None
     try:
-        server = await loop.create_unix_server(lambda: HttpProtocol(handler, connections), sock=bind(config))
+        listener = listen(config)
+        server = await loop.create_unix_server(lambda: HttpProtocol(handler, connections), sock=listener.sock,
+                                               backlog=BACKLOG)
     except BaseException:
+        if listener is not None:
+            listener.close()
         await sources.close()
         raise
-    log("listening", socket=str(config.socket), sources=list(config.sources), cache=str(config.cache_dir),
-        signed=config.signed, threads=config.worker_threads)
+    log("listening", socket=str(config.socket), inherited=listener.inherited, sources=list(config.sources),
+        cache=str(config.cache_dir), signed=config.signed, threads=config.worker_threads)
     try:
         yield server
     finally:
@@ -77,8 +60,7 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
         log("source_counts", sources={name: counts.as_dict() for name, counts in sources.counts.items()})
         for pool in (cpu, io):
             pool.shutdown(wait=False, cancel_futures=True)
-        if not os.environ.get("LISTEN_FDS"):
-            config.socket.unlink(missing_ok=True)
+        listener.close()
         log("stopped")
 
 

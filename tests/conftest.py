@@ -76,6 +76,7 @@ class Stack:
     sidecar_limits: dict[int, tuple[int, int]] = field(default_factory=dict)
     drop_dac: bool = False  # as root: run the sidecar without root's power to read any file
     site_conf: str | None = None  # what nginx serves; default: the config's own site (nginx_config.site)
+    socket_activated: bool = False  # systemd-socket-activate binds the socket; the first connection starts us
     sidecar: subprocess.Popen[bytes] | None = None
     nginx: subprocess.Popen[bytes] | None = None
 
@@ -120,7 +121,7 @@ class Stack:
     def start_sidecar(self) -> None:
         limits, drop_dac = dict(self.sidecar_limits), self.drop_dac and os.geteuid() == 0
 
-        def apply_limits() -> None:
+        def before_exec() -> None:
             import ctypes
             import resource
 
@@ -134,15 +135,22 @@ class Stack:
                     if libc.prctl(24, capability, 0, 0, 0) != 0:
                         raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
+        command = [sys.executable, "-m", "sidecar", "serve", "--config", str(self.root / "sidecar.toml")]
+        if self.socket_activated:
+            # As systemd does: bind, wait for a connection, then exec the service with LISTEN_FDS=1 and
+            # LISTEN_PID=its own pid (exec keeps the pid). -E NAME passes our variables on.
+            command = ["systemd-socket-activate", "-l", str(self.config.socket),
+                       *(f"-E{name}" for name in self.env), *command]
         with open(self.log_path, "ab") as log:
             self.sidecar = subprocess.Popen(
-                [sys.executable, "-m", "sidecar", "serve", "--config", str(self.root / "sidecar.toml")],
-                env=self.env, stdout=log, stderr=log, cwd=REPO,
-                preexec_fn=apply_limits if limits or drop_dac else None,
+                command, env=self.env, stdout=log, stderr=log, cwd=REPO,
+                preexec_fn=before_exec if limits or drop_dac else None,
             )
         wait_for(lambda: self.config.socket.exists() or self.sidecar.poll() is not None, 20, "sidecar socket")
         if self.sidecar.poll() is not None:
             raise RuntimeError(f"sidecar exited: {self.log_path.read_text()}")
+        if self.socket_activated:
+            os.chmod(self.config.socket, self.config.socket_mode)  # SocketMode=: nginx's workers are nobody
 
     def stop_sidecar(self) -> None:
         if self.sidecar is not None and self.sidecar.poll() is None:
@@ -188,7 +196,7 @@ class Stack:
 
 def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "",
                limits: dict[int, tuple[int, int]] | None = None, env: dict[str, str] | None = None,
-               drop_dac: bool = False) -> Stack:
+               drop_dac: bool = False, socket_activated: bool = False) -> Stack:
     """A running stack. `sources` are directories or source URLs; `extra` is more TOML; `env` adds to the
     sidecar's environment (AWS_* for S3 sources)."""
     root, port = world_readable_tempdir(), free_port()
@@ -198,7 +206,8 @@ def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "
         sidecar_env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
     config = write_config(root, port, sidecar_env, f'sources = {json.dumps([str(s) for s in sources])}\n'
                           f"allow_unsigned = {'false' if signed else 'true'}\n" + extra)
-    stack = Stack(config, root, port, sidecar_env, sidecar_limits=limits or {}, drop_dac=drop_dac)
+    stack = Stack(config, root, port, sidecar_env, sidecar_limits=limits or {}, drop_dac=drop_dac,
+                  socket_activated=socket_activated)
     try:
         stack.start_sidecar()
         stack.start_nginx()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import ConfigError, load
+from sidecar.config import ConfigError, instance_name, load, to_environ
 
 
 def test_defaults_are_valid_and_paths_absolute() -> None:
@@ -50,6 +50,9 @@ def test_env_lists_bools_and_modes() -> None:
     ({"SIDECAR_SOURCE_RETRIES": "-1"}, "SIDECAR_SOURCE_RETRIES"),
     ({"SIDECAR_SOURCE_DOWN_AFTER": "0"}, "SIDECAR_SOURCE_DOWN_AFTER"),
     ({"SIDECAR_S3_ADDRESSING_STYLE": "dns"}, "SIDECAR_S3_ADDRESSING_STYLE"),
+    ({"SIDECAR_SOCKET": "/run/s/{instance}.sock"}, "SIDECAR_SOCKET"),  # and no SIDECAR_INSTANCE
+    ({"SIDECAR_SOCKET": "/run/s/{instance}.sock", "SIDECAR_INSTANCE": "..."}, "SIDECAR_SOCKET"),
+    ({"SIDECAR_SOCKET": "/run/" + "s" * 100 + ".sock"}, "SIDECAR_SOCKET"),  # above AF_UNIX's 107 bytes
 ])
 def test_env_errors_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
@@ -108,3 +111,28 @@ def test_watermarks_and_new_preset_fields(tmp_path: Path) -> None:
     from sidecar.builder import build_url
 
     assert build_url(config, "a.jpg", preset="hero").endswith("/a.jpg/w800-up-x2-wmlogo.auto")
+
+
+@pytest.mark.parametrize("lithos_name, file_name", [
+    ("resize-sidecar/sidecar.0", "resize-sidecar_sidecar.0"),
+    ("a b/c:d.1", "a_b_c_d.1"),
+    ("../x", "_x"),
+    ("..hidden", "hidden"),
+])
+def test_instance_names_become_one_safe_file_name(lithos_name: str, file_name: str) -> None:
+    assert instance_name(lithos_name) == file_name
+    config = load(None, env={"SIDECAR_SOCKET": "/run/s/{instance}.sock", "SIDECAR_INSTANCE": lithos_name})
+    assert config.socket == Path(f"/run/s/{file_name}.sock")
+
+
+def test_the_environment_form_of_a_config_loads_back_the_same(tmp_path: Path) -> None:
+    toml = tmp_path / "s.toml"
+    toml.write_text('sources = ["/srv/a", "s3://bucket/prefix"]\nsocket_mode = "0640"\nallow_unsigned = true\n'
+                    "request_deadline = 12.5\nquality = 70\nsource_retries = 2\n[presets.p]\nwidth = 10\n")
+    config = load(toml, env={"SIDECAR_SIGNING_KEYS": "k" * 16})
+    environ = to_environ(config)
+    assert "SIDECAR_SIGNING_KEYS" not in environ and "SIDECAR_PRESETS" not in environ  # secrets and tables stay out
+    assert environ["SIDECAR_SOCKET_MODE"] == "0640" and environ["SIDECAR_ALLOW_UNSIGNED"] == "true"
+    assert load(None, env=environ) == config.replace(signing_keys=(), presets={})
+    with pytest.raises(ConfigError, match="comma"):
+        to_environ(config.replace(sources=("/srv/a,b",)))

@@ -1,0 +1,75 @@
+"""The systemd units and the Lithos container config, rendered from the sidecar's config like nginx's.
+
+What a supervisor must know comes from the same settings the sidecar runs with: the socket's path and
+mode, the cache (the one writable path), how long a stop may take (the drain, plus a margin) and how
+much memory the processes may hold. Templates are `deploy/*.in`, with `{{ name }}` placeholders only.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .config import SOCKET_INSTANCE, Config, to_environ
+from .listen import BACKLOG
+from .resources import deploy_template, render
+from .server import DRAIN_TIMEOUT
+
+#: Seconds a supervisor waits beyond the drain before it kills: the last responses, closing the
+#: sources, and the exit past reads stuck in a dead mount all happen after the drain.
+STOP_MARGIN = 10
+FILENO_LIMIT = 65536  # connections from nginx, pooled connections to sources, files being written
+SYSTEMD_USER = "resize-sidecar"
+NGINX_GROUP = "www-data"  # Debian's nginx workers
+#: Lithos runs processes with numeric ids, allowed by the sandbox: an unprivileged user, and nginx's
+#: group (www-data is 33 on Debian) so that the socket's group mode is what lets nginx in.
+LITHOS_USER_ID = 1
+LITHOS_GROUP_ID = 33
+LITHOS_IMAGE_PATH = "/config/resize-sidecar.yaml"
+#: Sandbox paths (`writable-paths` in /etc/lithos/sandboxes/<sandbox>.yaml) behind the two volumes.
+LITHOS_SOCKET_VOLUME = "/resize-sidecar-run"
+LITHOS_CACHE_VOLUME = "/resize-sidecar-cache"
+DEFAULT_EXECUTABLE = Path("/opt/resize-sidecar/bin/resize-sidecar")
+DEFAULT_CONFIG_PATH = Path("/etc/resize-sidecar/sidecar.toml")
+
+
+def stop_timeout(config: Config) -> int:
+    """Seconds between SIGTERM and SIGKILL: longer than the drain, always."""
+    return math.ceil(DRAIN_TIMEOUT) + STOP_MARGIN
+
+
+def systemd_socket(config: Config, *, nginx_group: str = NGINX_GROUP) -> str:
+    """`resize-sidecar.socket`: systemd binds `config.socket` and hands it to the service."""
+    return render(deploy_template("resize-sidecar.socket.in"), socket=config.socket,
+                  socket_mode=f"{config.socket_mode:04o}", nginx_group=nginx_group, backlog=BACKLOG)
+
+
+def systemd_service(config: Config, *, config_path: Path = DEFAULT_CONFIG_PATH,
+                    executable: Path = DEFAULT_EXECUTABLE) -> str:
+    """`resize-sidecar.service`: the sidecar as an unprivileged, hardened service on the socket unit."""
+    return render(deploy_template("resize-sidecar.service.in"), config_path=config_path, executable=executable,
+                  user=SYSTEMD_USER, stop_timeout=stop_timeout(config), memory="", fileno_limit=FILENO_LIMIT,
+                  cache_dir=config.cache_dir)
+
+
+def lithos(config: Config, *, config_path: Path = DEFAULT_CONFIG_PATH,
+           executable: Path = DEFAULT_EXECUTABLE) -> str:
+    """The Lithos container config: every setting in `environ`, the socket per instance in a volume.
+
+    Tables (`[watermarks.*]`) cannot travel in variables: when there are any, the sidecar also reads
+    `config_path`, which the image must then contain.
+    """
+    environ = to_environ(config)
+    socket_dir = config.socket.parent
+    environ["SIDECAR_SOCKET"] = f"{socket_dir}/{SOCKET_INSTANCE}.sock"
+    environ["SIDECAR_INSTANCE"] = "@{lithos:name}"  # Lithos puts the instance's name here
+    environ = {"PATH": f"{executable.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
+               "PYTHONUNBUFFERED": "1", **environ}
+    arguments = ["serve", "--config", str(config_path)] if config.watermarks else ["serve"]
+    return render(
+        deploy_template("lithos.yaml.in"), image_path=LITHOS_IMAGE_PATH,
+        user_id=LITHOS_USER_ID, group_id=LITHOS_GROUP_ID, executable=executable, arguments=json.dumps(arguments),
+        environ="\n".join(f"  {name}: {json.dumps(value)}" for name, value in environ.items()),
+        socket_dir=socket_dir, socket_volume=LITHOS_SOCKET_VOLUME, cache_dir=config.cache_dir,
+        cache_volume=LITHOS_CACHE_VOLUME, memory="", fileno_limit=FILENO_LIMIT, stop_timeout=stop_timeout(config),
+    )
