@@ -7,6 +7,7 @@ same object (`sidecar.nginx_config`), so the two cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -73,6 +74,7 @@ class Config:
     socket_mode: int = 0o660
     instance: str = ""
     listen: str = "127.0.0.1:8080"
+    internal_networks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     url_prefix: str = "/img"
     signing_keys: tuple[str, ...] = ()
     allow_unsigned: bool = False
@@ -337,6 +339,11 @@ def _validate(config: Config, name: Any) -> None:
     check(re.fullmatch(r"(/[a-z0-9_-]+)+", config.url_prefix) is not None, "url_prefix",
           "must look like /img (lowercase segments, no trailing slash)")
     check(is_host_port(config.listen), "listen", "must be HOST:PORT")
+    for network in config.internal_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            check(False, "internal_networks", f"{network!r} is not an address or a network like 10.0.0.0/8")
     check(SOCKET_INSTANCE not in str(config.socket) or bool(instance_name(config.instance)), "socket",
           f"has {SOCKET_INSTANCE} but no instance name is set ({ENV_PREFIX}INSTANCE)")
     check(config.nginx_workers == "auto" or config.nginx_workers.isdigit(), "nginx_workers",

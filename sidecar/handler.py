@@ -17,6 +17,8 @@ from .url import AUTO_VARIANTS, FORMAT_EXTENSION
 
 #: nginx's `internal` location that serves a published rendition (see nginx/sidecar.conf).
 INTERNAL_PREFIX = "/_rendition"
+#: Liveness, through nginx (only from `internal_networks`): nginx and this process both answer.
+HEALTH_PATH = "/healthz"
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cascade`).
 CASCADE = "cascade"
 
@@ -43,6 +45,9 @@ class Handler:
         """`variant` is nginx's reading of the Accept header (X-Image-Variant), for `.auto` URLs."""
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
+        if path == HEALTH_PATH:
+            return Response(200, [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
+                            b"ok\n")
         parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None)
         rendition = parsed.rendition
         if self.signer is not None and not self.signer.verify(rendition.payload, parsed.signature or ""):

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import Config
-from .handler import INTERNAL_PREFIX
+from .handler import HEALTH_PATH, INTERNAL_PREFIX
 from .resources import nginx_template, render
 
 UPSTREAM = "resize_sidecar"
@@ -40,8 +40,13 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
         nginx_template("sidecar.conf"),
         upstream=UPSTREAM, servers=f"    {servers}", listen=config.listen, url_prefix=config.url_prefix,
         internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
-        read_timeout=read_timeout(config),
+        read_timeout=read_timeout(config), health_path=HEALTH_PATH, internal_allow=allow(config.internal_networks),
     )
+
+
+def allow(networks: Sequence[str]) -> str:
+    """nginx access rules letting `networks` in and nobody else."""
+    return "\n".join([*(f"        allow {network};" for network in networks), "        deny all;"])
 
 
 def front(config: Config, nodes: Sequence[str]) -> str:

@@ -172,3 +172,15 @@ def test_unsigned_deployment(stack_factory) -> None:  # type: ignore[no-untyped-
     path = stack.url(PHOTO, width=64)
     assert path.endswith("/w64.jpg")
     assert stack.get(path).image().size == (64, 43)
+
+
+def test_health_answers_internal_networks_only(stack: Stack, stack_factory) -> None:  # type: ignore[no-untyped-def]
+    reply = stack.get("/healthz")
+    assert reply.status == 200 and reply.body == b"ok\n" and reply.headers["cache-control"] == "no-store"
+    outside = stack_factory([SAMPLES], extra='internal_networks = ["10.0.0.0/8"]\n')
+    assert outside.get("/healthz").status == 403  # we are 127.0.0.1
+    outside.stop_sidecar()
+    assert stack.get("/healthz").status == 200
+    dead = stack_factory([SAMPLES])
+    dead.stop_sidecar()
+    assert dead.get("/healthz").status == 502  # nginx alone is not a healthy node
