@@ -16,7 +16,7 @@ BENCH_VENV   := bench/.venv
 BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
 BENCH_APT    := imagemagick
 
-.PHONY: run test install system-deps clean bench-pipeline deploy-files
+.PHONY: run test install system-deps clean bench-pipeline bench-front deploy-files
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -57,6 +57,14 @@ bench-pipeline: install
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP)
 	$(BENCH_VENV)/bin/python bench/pipeline.py
+
+# The multi-node front's cost on hits and with a dead node (wrk drives the load).
+bench-front: install
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; \
+	fi
+	$(PY) bench/front.py
 
 # The deployment files kept in the repo, rendered from deploy/sidecar.toml for the paths the README uses.
 # A test fails when they differ from what this renders.
