@@ -19,6 +19,7 @@ wrk, nginx and the sidecars share the machine's cores, so absolute numbers are t
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import shutil
@@ -78,6 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (make bench-front does)")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     work = Path(tempfile.mkdtemp(prefix="bench-front-"))
     (work / "paths.lua").write_text(LUA)
     s3 = MotoS3()
