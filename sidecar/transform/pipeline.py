@@ -15,6 +15,7 @@ from PIL import Image
 
 from ..errors import SidecarError, TooLarge, Undecodable, Unsupported
 from ..url import Ops
+from . import dcjpeg
 from .geometry import Plan, plan
 from .headers import avif_declared_size, gif_layout
 from .quality import estimate_quality
@@ -146,7 +147,12 @@ def draft(work: Work) -> None:
 
 def decode(work: Work) -> None:
     with decoding():
-        work.image.load()
+        # A progressive JPEG drafted to 1/8 needs only its DC scans (dcjpeg); None: libjpeg decodes.
+        reduced = dcjpeg.reduced(work.image, work.data)
+        if reduced is not None:
+            work.image = reduced
+        else:
+            work.image.load()
         late = _orientation(work.image, loaded=True)
     if late != work.orientation:
         # A PNG may keep its eXIf chunk after the pixel data, so only now do we know; no draft happened.
