@@ -14,21 +14,18 @@ HERE = Path(__file__).resolve().parent
 MODULE = "sidecar.transform._dcjpeg"
 
 
-def builder(extra_compile_args: tuple[str, ...] = ("-O2",)) -> FFI:
+def builder(extra_compile_args: tuple[str, ...] = ("-O2",), root: str = ".") -> FFI:
+    """The cffi builder; `root` is the project directory (setuptools wants it relative, ".")."""
     ffi = FFI()
     header = (HERE / "dcjpeg_decoder.h").read_text()
     ffi.cdef("\n".join(line for line in header.splitlines() if not line.startswith("#")))
-    # Paths relative to the project root, where setup.py runs: setuptools wants them that way.
-    ffi.set_source(MODULE, '#include "dcjpeg_decoder.h"', sources=["sidecar/transform/dcjpeg_decoder.c"],
-                   include_dirs=["sidecar/transform"], extra_compile_args=list(extra_compile_args))
+    ffi.set_source(MODULE, '#include "dcjpeg_decoder.h"', sources=[f"{root}/sidecar/transform/dcjpeg_decoder.c"],
+                   include_dirs=[f"{root}/sidecar/transform"], extra_compile_args=list(extra_compile_args))
     return ffi
 
 
 ffibuilder = builder()
 
 if __name__ == "__main__":
-    import os
-
-    os.chdir(HERE.parent.parent)
-    target = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path("build/dcjpeg")
-    print(builder(()).compile(tmpdir=str(target), verbose=True))
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "build/dcjpeg").resolve()
+    print(builder((), root=str(HERE.parent.parent)).compile(tmpdir=str(target)))
