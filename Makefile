@@ -10,7 +10,7 @@ APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libt
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install system-deps clean
+.PHONY: run test install system-deps clean fuzz-dc fuzz-dc-asan bench
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -41,5 +41,37 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt constraints.t
 	$(PY) -c 'import sidecar.pillow; sidecar.pillow.require_simd()'
 	touch $@
 
+# Fuzz the DC-scan JPEG decoder (sidecar/transform/dcjpeg_decoder.c) for FUZZ_SECONDS, seeded with the
+# shared corpus's JPEGs and the test layouts; findings land in build/fuzz/ as crash-* files.
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS     = -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/
+ASAN_MODULE   = build/fuzz/asan/sidecar/transform/_dcjpeg.cpython-311-x86_64-linux-gnu.so
+
+build/fuzz/seeds: install
+	$(PY) fuzz/seeds.py $@
+
+fuzz-dc: build/fuzz/seeds
+	mkdir -p build/fuzz/corpus
+	$(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+
+# The same under AddressSanitizer: the decoder built by clang with ASan and libFuzzer coverage,
+# loaded into Python beside atheris's ASan runtime.
+fuzz-dc-asan: build/fuzz/seeds
+	@command -v clang-14 >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang-14; }
+	CC=clang-14 LDSHARED="clang-14 -shared" \
+	  CFLAGS="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1" \
+	  $(PY) sidecar/transform/_dcjpeg_build.py build/fuzz/asan
+	mkdir -p build/fuzz/corpus
+	ASAN_OPTIONS=detect_leaks=0,allocator_may_return_null=1 DCJPEG_MODULE=$(ASAN_MODULE) \
+	  LD_PRELOAD=$$($(PY) -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \
+	  $(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+
+# Progressive JPEGs: the normal path, the DC path and libvips, side by side (bench/progressive.py).
+bench: install
+	$(MAKE) --no-print-directory system-deps APT_PACKAGES=libvips42
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) bench/progressive.py
+
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var build

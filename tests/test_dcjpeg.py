@@ -225,3 +225,15 @@ def test_short_fuzz_run_finds_no_crash(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Done " in run.stderr and "runs in" in run.stderr
+
+
+CRASHES = Path(__file__).parent / "data" / "dcjpeg-crashes"
+
+
+@pytest.mark.parametrize("path", sorted(CRASHES.glob("*.jpg")), ids=lambda path: path.name)
+def test_fuzzer_findings_stay_fixed(path: Path) -> None:
+    """Inputs that crashed the decoder under ASan while fuzzing; each is malformed and must be declined."""
+    data = path.read_bytes()
+    image = Image.open(io.BytesIO(data))
+    with pytest.raises(dcjpeg.Declined):
+        dcjpeg.decode(data, ((image.size[0] + 7) // 8, (image.size[1] + 7) // 8), image.mode)

@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 MODULE = "sidecar.transform._dcjpeg"
 
 
-def builder(extra_compile_args: tuple[str, ...] = ("-O2",), root: str = ".") -> FFI:
+def builder(extra_compile_args: tuple[str, ...] = ("-O3",), root: str = ".") -> FFI:
     """The cffi builder; `root` is the project directory (setuptools wants it relative, ".")."""
     ffi = FFI()
     header = (HERE / "dcjpeg_decoder.h").read_text()

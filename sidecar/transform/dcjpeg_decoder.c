@@ -37,20 +37,20 @@ typedef struct {
 } huffman;
 
 /* The AC coefficients of a block that a 2x2 IDCT reads: rows and columns 0, 1, 3, 5 and 7, that is
- * 24 of the 63. The others matter only for being non-zero: a refinement scan sends each non-zero
- * coefficient a correction bit. */
+ * 24 of the 63, kept as a 5x5 grid without its DC corner. The others matter only for being non-zero:
+ * a refinement scan sends each non-zero coefficient a correction bit. */
 #define AC_SLOTS 24
 typedef struct {
     uint64_t nonzero;       /* bit k: zigzag coefficient k is non-zero */
     int16_t value[AC_SLOTS];
 } ac_block;
 
+/* Row or column 0, 1, 3, 5, 7 -> 0..4 of the grid; -1 for the even ones the IDCT skips. */
+static int grid(int x) { return x == 0 ? 0 : (x & 1) ? (x + 1) / 2 : -1; }
+
 static int slot_of_natural(int n) {
-    int row = n >> 3, col = n & 7, slot = 0;
-    if (n == 0 || (row != 0 && !(row & 1)) || (col != 0 && !(col & 1))) return -1;
-    for (int m = 1; m < n; m++)
-        if (((m >> 3) == 0 || ((m >> 3) & 1)) && ((m & 7) == 0 || ((m & 7) & 1))) slot++;
-    return slot;
+    int row = grid(n >> 3), col = grid(n & 7);
+    return n == 0 || row < 0 || col < 0 ? -1 : row * 5 + col - 1;
 }
 
 typedef struct {
@@ -124,6 +124,20 @@ static int next_marker(decoder *d) {
 static void bits_reset(decoder *d) { d->acc = 0; d->nbits = d->zeros = d->at_marker = 0; }
 
 static void bits_fill(decoder *d) {
+    if (d->nbits > 56) return;
+    /* Fast path: the next bytes hold no 0xFF (no stuffing, no marker): take them all at once. */
+    if (!d->at_marker && d->len - d->pos >= 8) {
+        uint64_t word = 0;
+        for (int i = 0; i < 8; i++) word = word << 8 | d->data[d->pos + i];
+        uint64_t inverted = ~word; /* a 0xFF byte is a zero byte here */
+        if (((inverted - 0x0101010101010101ULL) & ~inverted & 0x8080808080808080ULL) == 0) {
+            int take = (64 - d->nbits) >> 3;
+            d->acc |= word >> (64 - 8 * take) << (64 - 8 * take - d->nbits);
+            d->nbits += 8 * take;
+            d->pos += (size_t)take;
+            return;
+        }
+    }
     while (d->nbits <= 56) {
         uint64_t byte = 0;
         if (!d->at_marker && d->pos < d->len) {
@@ -165,7 +179,7 @@ static inline int get_bits(decoder *d, int n, int32_t *out) {
 
 static inline int32_t extend(int32_t v, int s) { return v < (1 << (s - 1)) ? v - (1 << s) + 1 : v; }
 
-static int decode_symbol(decoder *d, const huffman *t, int *sym) {
+static inline int decode_symbol(decoder *d, const huffman *t, int *sym) {
     if (d->nbits < 16) bits_fill(d);
     unsigned look = (unsigned)(d->acc >> (64 - LOOKAHEAD));
     if (t->look_len[look]) {
@@ -193,6 +207,7 @@ static int build_huffman(huffman *t, const uint8_t counts[16], const uint8_t *sy
     int k = 0;
     for (int l = 1; l <= 16; l++) {
         int n = counts[l - 1];
+        if (code + n >= (1 << l)) return DCJPEG_CORRUPT; /* codes overflow their length (or are all ones) */
         t->valoffset[l] = k - code;
         if (n) {
             for (int i = 0; i < n; i++, k++, code++) {
@@ -209,7 +224,6 @@ static int build_huffman(huffman *t, const uint8_t counts[16], const uint8_t *sy
         } else {
             t->maxcode[l] = -1;
         }
-        if (code > (1 << l)) return DCJPEG_CORRUPT; /* more codes than this length allows */
         code <<= 1;
     }
     t->maxcode[17] = INT32_MAX;
@@ -569,42 +583,38 @@ static inline uint8_t idct_1x1(int16_t coef, const int16_t *quant, const uint8_t
     return limit[wrap32(DESCALE((int64_t)dc, 3)) & 1023];
 }
 
-static void idct_2x2(int16_t dc, const ac_block *ac, const int8_t natural_slot[64], const int16_t *quant,
-                     uint8_t *out, size_t stride) {
-    int16_t block[64]; /* the coefficients the IDCT reads, in natural order */
-    block[0] = dc;
-    for (int n = 1; n < 64; n++)
-        if (natural_slot[n] >= 0) block[n] = ac->value[natural_slot[n]];
+/* jidctred.c's jpeg_idct_2x2, reading the 5x5 grid of an ac_block (rows and columns 0, 1, 3, 5, 7). */
+static void idct_2x2(int16_t dc, const ac_block *ac, const int16_t *quant, uint8_t *out, size_t stride) {
     enum { CONST_BITS = 13, PASS1_BITS = 2 };
     const int64_t F0_720959822 = 5906, F0_850430095 = 6967, F1_272758580 = 10426, F3_624509785 = 29692;
-    int32_t work[16]; /* columns 0, 1, 3, 5, 7 (of 8) for 2 rows */
-    for (int col = 0; col < 8; col++) {
-        if (col == 2 || col == 4 || col == 6) continue;
-        const int16_t *in = block + col;
-        const int16_t *q = quant + col;
-        if (in[8] == 0 && in[24] == 0 && in[40] == 0 && in[56] == 0) {
-            int64_t dc = (int64_t)((int32_t)in[0] * q[0]) * (1 << PASS1_BITS);
-            work[col] = work[8 + col] = wrap32(dc);
+    static const uint8_t lines[5] = {0, 1, 3, 5, 7};
+    int32_t work[2][5]; /* pass 1 output: 2 rows of the 5 columns */
+    for (int gc = 0; gc < 5; gc++) {
+        int col = lines[gc];
+        /* dequantized coefficients of this column, rows 0, 1, 3, 5, 7 */
+        int32_t z[5];
+        z[0] = (int32_t)(gc == 0 ? dc : ac->value[gc - 1]) * quant[col];
+        for (int gr = 1; gr < 5; gr++) z[gr] = (int32_t)ac->value[gr * 5 + gc - 1] * quant[lines[gr] * 8 + col];
+        if (z[1] == 0 && z[2] == 0 && z[3] == 0 && z[4] == 0) {
+            work[0][gc] = work[1][gc] = wrap32((int64_t)z[0] * (1 << PASS1_BITS));
             continue;
         }
-        int64_t tmp10 = (int64_t)((int32_t)in[0] * q[0]) * ((int64_t)1 << (CONST_BITS + 2));
-        int64_t tmp0 = (int64_t)((int32_t)in[56] * q[56]) * -F0_720959822 +
-                       (int64_t)((int32_t)in[40] * q[40]) * F0_850430095 +
-                       (int64_t)((int32_t)in[24] * q[24]) * -F1_272758580 +
-                       (int64_t)((int32_t)in[8] * q[8]) * F3_624509785;
-        work[col] = wrap32(DESCALE(tmp10 + tmp0, CONST_BITS - PASS1_BITS + 2));
-        work[8 + col] = wrap32(DESCALE(tmp10 - tmp0, CONST_BITS - PASS1_BITS + 2));
+        int64_t tmp10 = (int64_t)z[0] * ((int64_t)1 << (CONST_BITS + 2));
+        int64_t tmp0 = (int64_t)z[4] * -F0_720959822 + (int64_t)z[3] * F0_850430095 +
+                       (int64_t)z[2] * -F1_272758580 + (int64_t)z[1] * F3_624509785;
+        work[0][gc] = wrap32(DESCALE(tmp10 + tmp0, CONST_BITS - PASS1_BITS + 2));
+        work[1][gc] = wrap32(DESCALE(tmp10 - tmp0, CONST_BITS - PASS1_BITS + 2));
     }
     for (int row = 0; row < 2; row++) {
-        const int32_t *w = work + 8 * row;
+        const int32_t *w = work[row];
         uint8_t *o = out + (size_t)row * stride;
-        if (w[1] == 0 && w[3] == 0 && w[5] == 0 && w[7] == 0) {
+        if (w[1] == 0 && w[2] == 0 && w[3] == 0 && w[4] == 0) {
             o[0] = o[1] = idct_limit(wrap32(DESCALE((int64_t)w[0], PASS1_BITS + 3)));
             continue;
         }
         int64_t tmp10 = (int64_t)w[0] * ((int64_t)1 << (CONST_BITS + 2));
-        int64_t tmp0 = (int64_t)w[7] * -F0_720959822 + (int64_t)w[5] * F0_850430095 +
-                       (int64_t)w[3] * -F1_272758580 + (int64_t)w[1] * F3_624509785;
+        int64_t tmp0 = (int64_t)w[4] * -F0_720959822 + (int64_t)w[3] * F0_850430095 +
+                       (int64_t)w[2] * -F1_272758580 + (int64_t)w[1] * F3_624509785;
         o[0] = idct_limit(wrap32(DESCALE(tmp10 + tmp0, CONST_BITS + PASS1_BITS + 3 + 2)));
         o[1] = idct_limit(wrap32(DESCALE(tmp10 - tmp0, CONST_BITS + PASS1_BITS + 3 + 2)));
     }
@@ -612,9 +622,7 @@ static void idct_2x2(int16_t dc, const ac_block *ac, const int8_t natural_slot[6
 
 static int render_planes(decoder *d) {
     uint8_t limit[1024];
-    int8_t natural_slot[64];
     for (int i = 0; i < 1024; i++) limit[i] = idct_limit(i);
-    for (int n = 0; n < 64; n++) natural_slot[n] = (int8_t)slot_of_natural(n);
     for (int c = 0; c < d->ncomp; c++) {
         component *comp = &d->comp[c];
         size_t stride = (size_t)comp->bw * (size_t)comp->ssize;
@@ -626,7 +634,7 @@ static int render_planes(decoder *d) {
                 if (comp->ssize == 1)
                     comp->plane[index] = idct_1x1(comp->dc[index], comp->quant, limit);
                 else
-                    idct_2x2(comp->dc[index], comp->ac + index, natural_slot, comp->quant, comp->plane + 2 * (size_t)by * stride + 2 * (size_t)bx,
+                    idct_2x2(comp->dc[index], comp->ac + index, comp->quant, comp->plane + 2 * (size_t)by * stride + 2 * (size_t)bx,
                              stride);
             }
     }
