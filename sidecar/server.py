@@ -18,6 +18,7 @@ from .log import log
 from .protocol import HttpProtocol
 from .sources import SourceChain
 from .sources.local import LocalSource
+from .transform import dcjpeg
 
 SOURCE_TIMEOUT = 10.0  # seconds for one local read; per-source settings arrive with remote sources
 DRAIN_TIMEOUT = 10.0
@@ -59,7 +60,7 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
     loop = asyncio.get_running_loop()
     server = await loop.create_unix_server(lambda: HttpProtocol(handler, connections), sock=bind(config))
     log("listening", socket=str(config.socket), sources=list(config.sources), cache=str(config.cache_dir),
-        signed=config.signed, threads=config.worker_threads)
+        signed=config.signed, threads=config.worker_threads, dc_jpeg=dcjpeg.available())
     try:
         yield server
     finally:
