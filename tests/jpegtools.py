@@ -84,6 +84,7 @@ def layouts() -> dict[str, bytes]:
         "422-odd-size": progressive(encode(odd, quality=85, subsampling=1)),
         "440": cjpeg(rgb, "-progressive", "-sample", "1x2", "-quality", "90"),
         "411": cjpeg(odd, "-progressive", "-sample", "4x1", "-quality", "90"),
+        "rgb-colour-space": cjpeg(rgb, "-progressive", "-rgb", "-quality", "90"),
         "pillow-progressive": encode(rgb, quality=75, subsampling=2, progressive=True),
         "grey": progressive(encode(photo((250, 130), "L"), quality=90)),
         "grey-2x2-sampling": cjpeg(photo((130, 250), "L"), "-progressive", "-sample", "2x2"),
