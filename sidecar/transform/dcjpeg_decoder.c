@@ -368,7 +368,9 @@ static int read_sos(decoder *d, size_t end) {
             for (int k = 0; k < 64; k++) comp->quant[NATURAL[k]] = (int16_t)d->quant[comp->tq][k];
             comp->latched = 1;
         }
+        /* Tables libjpeg would need, even for scans we skip: without them it fails, and so do we. */
         if (d->ss == 0 && d->ah == 0 && !d->dc[d->scan_dc[i]].defined) return DCJPEG_CORRUPT;
+        if (d->ss > 0 && !d->ac[d->scan_ac[i]].defined) return DCJPEG_CORRUPT;
     }
     return DCJPEG_OK;
 }
