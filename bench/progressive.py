@@ -78,7 +78,7 @@ def scans(data: bytes) -> list[tuple[str, int]]:
         if marker in (0xC0, 0xC1, 0xC2):
             count = data[pos + 9]
             for i in range(count):
-                ids[data[pos + 10 + 3 * i]] = ("Y", "Cb", "Cr", "K")[i] if count > 1 else "Y"
+                ids[data[pos + 10 + 3 * i]] = {1: ("Y",), 3: ("Y", "Cb", "Cr")}.get(count, ("c1", "c2", "c3", "c4"))[i]
         if marker != 0xDA:
             pos += 2 + length
             continue

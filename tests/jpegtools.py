@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,6 +24,25 @@ CHROMA_BANDS_REFINED = (
 )
 # Only DC scans: libjpeg smooths such images (its block smoothing), so the DC decoder must decline.
 DC_ONLY = "0 1 2: 0 0 0 0;\n"
+
+
+def random_scan_script(rng: random.Random, components: int) -> str:
+    """A valid progressive scan script: DC interleaved or not, each component's AC split into random
+    bands, each band and the DC with random successive approximation, the scans in random order."""
+    dc_al = rng.randint(0, 3)
+    interleaved = rng.random() < 0.5
+    scans = [(tuple(range(components)), 0, 0, 0, dc_al)] if interleaved else [
+        ((c,), 0, 0, 0, dc_al) for c in range(components)]
+    chains = [[(tuple(range(components)), 0, 0, al + 1, al) for al in range(dc_al - 1, -1, -1)]]
+    for c in range(components):
+        bounds = [1, *sorted(rng.sample(range(2, 63), rng.randint(0, 3))), 64]
+        for start, stop in zip(bounds, bounds[1:]):
+            al = rng.randint(0, 2)
+            chains.append([((c,), start, stop - 1, 0, al)] +
+                          [((c,), start, stop - 1, a + 1, a) for a in range(al - 1, -1, -1)])
+    while any(chains):
+        scans.append(rng.choice([chain for chain in chains if chain]).pop(0))
+    return "".join(f"{' '.join(map(str, comps))}: {ss} {se} {ah} {al};\n" for comps, ss, se, ah, al in scans)
 
 
 def photo(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Image:

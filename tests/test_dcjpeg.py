@@ -70,6 +70,16 @@ def test_matches_libjpegs_eighth_scale_decode(name: str) -> None:
     assert max_difference(ours, libjpeg_eighth(data)) <= 1
 
 
+@pytest.mark.parametrize("seed", range(24))
+def test_matches_libjpeg_for_random_scan_scripts(seed: int) -> None:
+    rng = random.Random(seed)
+    image = jpegtools.photo((rng.randint(64, 300), rng.randint(64, 300)), seed=seed)
+    baseline = jpegtools.encode(image, quality=rng.randint(20, 98), subsampling=seed % 3)
+    data = jpegtools.with_scans(baseline, jpegtools.random_scan_script(rng, 3))
+    image = drafted(data)
+    assert max_difference(dcjpeg.decode(data, image.size, image.mode), libjpeg_eighth(data)) <= 1
+
+
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_matches_libjpeg_on_real_files(name: str) -> None:
     data = REAL[name]
