@@ -1,7 +1,8 @@
-"""Write the fuzzing seeds: the progressive JPEGs of the shared corpus, progressive twins of its other
-JPEGs, and every layout the tests make (tests/jpegtools.py). Usage: python fuzz/seeds.py DIR"""
+"""Write the fuzzing seeds: the shared corpus's small JPEGs and their progressive twins, every layout
+the tests make (tests/jpegtools.py) and files with random scan scripts. Usage: python fuzz/seeds.py DIR"""
 from __future__ import annotations
 
+import random
 import sys
 from pathlib import Path
 
@@ -16,6 +17,11 @@ def main(target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for name, data in jpegtools.layouts().items():
         (target / f"layout-{name}.jpg").write_bytes(data)
+    rng = random.Random(0)
+    for i in range(12):
+        baseline = jpegtools.encode(jpegtools.photo((96, 64), seed=i), quality=80, subsampling=i % 3)
+        (target / f"random-scans-{i}.jpg").write_bytes(
+            jpegtools.with_scans(baseline, jpegtools.random_scan_script(rng, 3)))
     for path in sorted((CORPUS / "real" / "jpeg").glob("*.jpg")):
         data = path.read_bytes()
         if len(data) > 200_000:
