@@ -1,7 +1,8 @@
 """Progressive JPEGs through the pipeline: normal path, DC path, libvips, side by side (`make bench`).
 
 For each JPEG camera photo in ../shared/corpus/photos (or $SIDECAR_CORPUS/photos) and its lossless
-progressive twin (`jpegtran -progressive`, same coefficients), to 200 px and 400 px wide (JPEG out):
+progressive twin (`jpegtran -copy all -progressive`: same coefficients, same metadata), into a 200 px
+and a 400 px box (longest side, as libvips `thumbnail` does by default), JPEG out:
 - normal: `transform` with the DC decoder switched off (libjpeg decodes, after `draft`);
 - dc:     `transform` as shipped (the DC decoder takes progressive files drafted to 1/8);
 - vips:   libvips `thumbnail_buffer` + JPEG save, one thread, operation cache off.
@@ -23,7 +24,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("VIPS_CONCURRENCY", "1")
 
 from sidecar.transform import dcjpeg  # noqa: E402
-from sidecar.transform.pipeline import Settings, transform  # noqa: E402
+from sidecar.transform.pipeline import STEPS, Settings, Work, draft, transform  # noqa: E402
 from sidecar.url import Ops  # noqa: E402
 
 try:
@@ -34,36 +35,44 @@ except (ImportError, OSError) as exc:  # OSError: libvips itself is missing
 
 CORPUS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus"))
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
-WIDTHS = (200, 400)
+BOXES = (200, 400)
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "11"))
 
 
 def progressive_twin(data: bytes) -> bytes:
-    return subprocess.run(["jpegtran", "-progressive"], input=data, capture_output=True, check=True).stdout
+    return subprocess.run(["jpegtran", "-copy", "all", "-progressive"], input=data, capture_output=True, check=True).stdout
 
 
-def normal(data: bytes, width: int) -> bytes:
+def normal(data: bytes, box: int) -> bytes:
     with dcjpeg.disabled():
-        return transform(data, Ops("jpeg", width=width), SETTINGS).data
+        return transform(data, Ops("jpeg", width=box, height=box), SETTINGS).data
 
 
-def dc(data: bytes, width: int) -> bytes:
-    return transform(data, Ops("jpeg", width=width), SETTINGS).data
+def dc(data: bytes, box: int) -> bytes:
+    return transform(data, Ops("jpeg", width=box, height=box), SETTINGS).data
 
 
-def vips(data: bytes, width: int) -> bytes:
-    image = pyvips.Image.thumbnail_buffer(data, width, height=100_000, size="down")
+def vips(data: bytes, box: int) -> bytes:
+    image = pyvips.Image.thumbnail_buffer(data, box, height=box, size="down")
     return image.jpegsave_buffer(Q=SETTINGS.quality, strip=True)
+
+
+def draft_scale(data: bytes, box: int) -> str:
+    """The scale libjpeg is set to for this rendition (only 1/8 can take the DC path)."""
+    work = Work(data, Ops("jpeg", width=box, height=box), SETTINGS)
+    for step in STEPS[: STEPS.index(draft) + 1]:
+        step(work)
+    return f"1/{work.image.decoderconfig[0]}" if work.image.decoderconfig else "1"
 
 
 VARIANTS: dict[str, Callable[[bytes, int], bytes]] = {"normal": normal, "dc": dc}
 
 
-def time_ms(run: Callable[[bytes, int], bytes], data: bytes, width: int) -> float:
+def time_ms(run: Callable[[bytes, int], bytes], data: bytes, box: int) -> float:
     """CPU time of the process (all its threads): on a shared machine, wall time mostly measures the
     neighbours."""
     started = time.process_time()
-    run(data, width)
+    run(data, box)
     return (time.process_time() - started) * 1000
 
 
@@ -114,30 +123,30 @@ def main() -> None:
         baseline = path.read_bytes()
         inputs[(path.stem, "baseline")] = baseline
         inputs[(path.stem, "progressive")] = progressive_twin(baseline)
-    cases = [(key, width, name) for key in inputs for width in WIDTHS for name in variants]
-    for key, width, name in cases:  # warm-up, and a check that every variant makes an image
-        assert variants[name](inputs[key], width)[:2] == b"\xff\xd8"
+    cases = [(key, box, name) for key in inputs for box in BOXES for name in variants]
+    for key, box, name in cases:  # warm-up, and a check that every variant makes an image
+        assert variants[name](inputs[key], box)[:2] == b"\xff\xd8"
     times: dict[tuple[object, ...], list[float]] = {case: [] for case in cases}
     for round_ in range(ROUNDS):
         # Rotate the order each round: no variant always runs right after the same neighbour.
         shift = round_ % len(cases)
-        for key, width, name in cases[shift:] + cases[:shift]:
-            times[(key, width, name)].append(time_ms(variants[name], inputs[key], width))
+        for key, box, name in cases[shift:] + cases[:shift]:
+            times[(key, box, name)].append(time_ms(variants[name], inputs[key], box))
     median = {case: statistics.median(values) for case, values in times.items()}
 
     print(f"\nCPU ms per image, median of {ROUNDS} interleaved rounds (one thread each; shared machine)\n")
-    head = f"| photo | width | form | " + " | ".join(variants) + " | prog dc / base normal |"
+    head = "| photo | box | draft | form | " + " | ".join(variants) + " | prog dc / base normal |"
     head += " vips / dc |" if "vips" in variants else ""
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for (stem, form), data in inputs.items():
-        for width in WIDTHS:
-            row = [median[((stem, form), width, name)] for name in variants]
+        for box in BOXES:
+            row = [median[((stem, form), box, name)] for name in variants]
             cells = " | ".join(f"{value:.1f}" for value in row)
-            ratio = median[((stem, form), width, "dc")] / median[((stem, "baseline"), width, "normal")]
-            line = f"| {stem} | {width} | {form} | {cells} | {ratio:.2f} |"
+            ratio = median[((stem, form), box, "dc")] / median[((stem, "baseline"), box, "normal")]
+            line = f"| {stem} | {box} | {draft_scale(data, box)} | {form} | {cells} | {ratio:.2f} |"
             if "vips" in variants:
-                line += f" {median[((stem, form), width, 'vips')] / median[((stem, form), width, 'dc')]:.1f}x |"
+                line += f" {median[((stem, form), box, 'vips')] / median[((stem, form), box, 'dc')]:.1f}x |"
             print(line)
 
     print("\nwhere a progressive twin's bytes are (jpegtran's default scan script); the DC path reads the")

@@ -73,7 +73,7 @@ def jpegtran(data: bytes, *args: str) -> bytes:
 
 
 def progressive(data: bytes, *args: str) -> bytes:
-    return jpegtran(data, "-progressive", *args)
+    return jpegtran(data, "-copy", "all", "-progressive", *args)
 
 
 def with_scans(data: bytes, script: str) -> bytes:
