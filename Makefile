@@ -28,7 +28,11 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt constraints.txt
+# The C decoder is compiled by `pip install -e .`: editing it must rebuild it.
+DCJPEG_SOURCES := sidecar/transform/dcjpeg_decoder.c sidecar/transform/dcjpeg_decoder.h \
+                  sidecar/transform/_dcjpeg_build.py pyproject.toml
+
+$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt constraints.txt $(DCJPEG_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if ! ls $(WHEELHOUSE)/pillow_simd-12.1.1.post0-*.whl >/dev/null 2>&1; then \
 	  echo "building $(PILLOW_SIMD) with AVX2 (about a minute, once per machine)"; \
