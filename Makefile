@@ -6,11 +6,16 @@ PILLOW_SIMD := pillow-simd==12.1.1.post0
 # Wheels built here with -mavx2; pip's own cache keys wheels by sdist only, not by compiler flags.
 WHEELHOUSE  ?= $(HOME)/.cache/resize-sidecar/wheels-avx2
 APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libtiff-dev liblcms2-dev \
-                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs gcc python3-dev
+                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common gcc python3-dev
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install system-deps clean fuzz-dc fuzz-dc-asan bench
+# The pipeline benchmark's own tools: vanilla Pillow, libvips and numpy live in bench/.venv, never in .venv.
+BENCH_VENV   := bench/.venv
+BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
+BENCH_APT    := imagemagick
+
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive fuzz-dc fuzz-dc-asan
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -32,7 +37,7 @@ system-deps:
 DCJPEG_SOURCES := sidecar/transform/dcjpeg_decoder.c sidecar/transform/dcjpeg_decoder.h \
                   sidecar/transform/_dcjpeg_build.py pyproject.toml
 
-$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt constraints.txt $(DCJPEG_SOURCES)
+$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt $(DCJPEG_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if ! ls $(WHEELHOUSE)/pillow_simd-12.1.1.post0-*.whl >/dev/null 2>&1; then \
 	  echo "building $(PILLOW_SIMD) with AVX2 (about a minute, once per machine)"; \
@@ -41,6 +46,7 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt constraints.t
 	fi
 	$(PY) -m pip install -q --no-index --find-links $(WHEELHOUSE) $(PILLOW_SIMD)
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -c 'import sidecar.pillow; sidecar.pillow.require_simd()'
 	touch $@
@@ -72,10 +78,19 @@ fuzz-dc-asan: build/fuzz/seeds
 	  $(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
 
 # Progressive JPEGs: the normal path, the DC path and libvips, side by side (bench/progressive.py).
-bench: install
-	$(MAKE) --no-print-directory system-deps APT_PACKAGES=libvips42
+bench-progressive: install
 	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) bench/progressive.py
 
+bench-pipeline: install
+	@missing=$$(for p in $(BENCH_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP)
+	$(BENCH_VENV)/bin/python bench/pipeline.py
+
 clean:
-	rm -rf $(VENV) var build
+	rm -rf $(VENV) var build $(BENCH_VENV)

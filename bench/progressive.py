@@ -1,4 +1,7 @@
-"""Progressive JPEGs through the pipeline: normal path, DC path, libvips, side by side (`make bench`).
+"""Progressive JPEGs through the pipeline: normal path, DC path, libvips, side by side.
+
+    make bench-progressive       (installs pyvips and pyvips-binary into .venv first)
+
 
 For each JPEG camera photo in ../shared/corpus/photos (or $SIDECAR_CORPUS/photos) and its lossless
 progressive twin (`jpegtran -copy all -progressive`: same coefficients, same metadata), into a 200 px
@@ -31,7 +34,7 @@ try:
     import pyvips
 except (ImportError, OSError) as exc:  # OSError: libvips itself is missing
     pyvips = None
-    VIPS_MISSING = f"libvips unavailable ({exc}): `make bench` installs pyvips and Debian's libvips42"
+    VIPS_MISSING = f"libvips unavailable ({exc}): `make bench-progressive` installs pyvips and pyvips-binary"
 
 CORPUS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus"))
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
@@ -59,7 +62,7 @@ def vips(data: bytes, box: int) -> bytes:
 
 def draft_scale(data: bytes, box: int) -> str:
     """The scale libjpeg is set to for this rendition (only 1/8 can take the DC path)."""
-    work = Work(data, Ops("jpeg", width=box, height=box), SETTINGS)
+    work = Work(data, Ops("jpeg", width=box, height=box), SETTINGS, None, None)
     for step in STEPS[: STEPS.index(draft) + 1]:
         step(work)
     return f"1/{work.image.decoderconfig[0]}" if work.image.decoderconfig else "1"

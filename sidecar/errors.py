@@ -76,3 +76,9 @@ class SourceTimeout(SidecarError):
     """A source did not answer within its timeout and none had the original."""
 
     status, public = 504, "source timed out"
+
+
+class DeadlineExceeded(SidecarError):
+    """The original arrived, but the request's deadline passed before the rendition was made."""
+
+    status, public = 504, "request deadline exceeded"

@@ -4,6 +4,7 @@ Templates (`nginx/*.conf`) use `{{ name }}` placeholders only; any logic stays h
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from .handler import INTERNAL_PREFIX
 from .resources import nginx_template
 
 UPSTREAM = "resize_sidecar"
+#: Seconds nginx waits beyond the sidecar's own deadline: the deadline does not cover the cache write,
+#: and nginx must never answer for the sidecar (its 504 would hide the sidecar's reason).
+WRITE_MARGIN = 30
 
 
 def render(template: str, **values: object) -> str:
@@ -31,6 +35,7 @@ def site(config: Config) -> str:
         nginx_template("sidecar.conf"),
         upstream=UPSTREAM, socket=config.socket, listen=config.listen, url_prefix=config.url_prefix,
         internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
+        read_timeout=math.ceil(config.request_deadline) + WRITE_MARGIN,
     )
 
 

@@ -24,6 +24,7 @@ class HttpProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.url = b""
         self.request_id = ""
+        self.variant: str | None = None
         self.task: asyncio.Task[None] | None = None
 
     # asyncio callbacks
@@ -47,14 +48,17 @@ class HttpProtocol(asyncio.Protocol):
     # httptools callbacks
 
     def on_message_begin(self) -> None:
-        self.url, self.request_id = b"", ""
+        self.url, self.request_id, self.variant = b"", "", None
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"x-request-id":
+        name = name.lower()
+        if name == b"x-request-id":
             self.request_id = value.decode("latin-1")
+        elif name == b"x-image-variant":  # set by nginx from Accept, for `.auto` renditions
+            self.variant = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
         # nginx never pipelines to an upstream, but a client might: read nothing more until we answered.
@@ -62,7 +66,8 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.pause_reading()
         method = self.parser.get_method().decode("latin-1")
         keep_alive = self.parser.should_keep_alive()
-        self.task = asyncio.get_running_loop().create_task(self._respond(method, self.url, keep_alive))
+        self.task = asyncio.get_running_loop().create_task(
+            self._respond(method, self.url, keep_alive, self.variant))
 
     # the request
 
@@ -70,12 +75,12 @@ class HttpProtocol(asyncio.Protocol):
     def idle(self) -> bool:
         return self.task is None or self.task.done()
 
-    async def _respond(self, method: str, raw_url: bytes, keep_alive: bool) -> None:
+    async def _respond(self, method: str, raw_url: bytes, keep_alive: bool, variant: str | None) -> None:
         started = time.perf_counter()
         path = ""
         try:
             path = httptools.parse_url(raw_url).path.decode("latin-1")
-            response = await self.handler.handle(method, path)
+            response = await self.handler.handle(method, path, variant)
         except (SidecarError, httptools.HttpParserInvalidURLError) as exc:
             response = self._error(exc if isinstance(exc, SidecarError) else BadRequest("malformed URL"))
             if isinstance(exc, SidecarError) and exc.status >= 500:

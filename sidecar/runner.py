@@ -15,7 +15,7 @@ from . import nginx_config
 from .builder import build_url
 from .config import Config
 from .log import log
-from .server import running
+from .server import exit_past_stuck_reads, running
 
 NGINX = "nginx"
 NGINX_START_TIMEOUT = 5.0
@@ -78,4 +78,6 @@ def run(config: Config) -> int:
     if not config.signed:
         print("warning: no SIDECAR_SIGNING_KEYS set: serving unsigned URLs, so anyone can ask for any size",
               file=sys.stderr)
-    return uvloop.run(_run(config))
+    status = uvloop.run(_run(config))
+    exit_past_stuck_reads(status)
+    return status

@@ -6,6 +6,9 @@ import os
 import signal
 import socket
 import stat
+import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
@@ -16,12 +19,12 @@ from .config import Config
 from .handler import Handler
 from .log import log
 from .protocol import HttpProtocol
-from .sources import SourceChain
-from .sources.local import LocalSource
+from .sources import open_chain
+from .sources.local import THREAD_PREFIX as LOCAL_THREAD_PREFIX
 from .transform import dcjpeg
 
-SOURCE_TIMEOUT = 10.0  # seconds for one local read; per-source settings arrive with remote sources
 DRAIN_TIMEOUT = 10.0
+STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server has stopped
 SD_LISTEN_FDS_START = 3
 
 
@@ -50,15 +53,15 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
     """Serve until the context exits, then stop accepting, drain in-flight requests and close sources."""
     cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform")
     io = ThreadPoolExecutor(16, thread_name_prefix="io")
-    io_sources = ThreadPoolExecutor(16, thread_name_prefix="source")
-    sources = SourceChain([
-        LocalSource(root, max_bytes=config.max_source_bytes, timeout=SOURCE_TIMEOUT, executor=io_sources)
-        for root in config.sources
-    ])
+    sources = await open_chain(config)
     handler = Handler(config, sources, cpu, io)
     connections: set[HttpProtocol] = set()
     loop = asyncio.get_running_loop()
-    server = await loop.create_unix_server(lambda: HttpProtocol(handler, connections), sock=bind(config))
+    try:
+        server = await loop.create_unix_server(lambda: HttpProtocol(handler, connections), sock=bind(config))
+    except BaseException:
+        await sources.close()
+        raise
     log("listening", socket=str(config.socket), sources=list(config.sources), cache=str(config.cache_dir),
         signed=config.signed, threads=config.worker_threads, dc_jpeg=dcjpeg.available())
     try:
@@ -72,7 +75,8 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
             if connection.transport is not None:
                 connection.transport.close()
         await sources.close()
-        for pool in (cpu, io, io_sources):
+        log("source_counts", sources={name: counts.as_dict() for name, counts in sources.counts.items()})
+        for pool in (cpu, io):
             pool.shutdown(wait=False, cancel_futures=True)
         if not os.environ.get("LISTEN_FDS"):
             config.socket.unlink(missing_ok=True)
@@ -91,3 +95,22 @@ async def serve_until_signalled(config: Config) -> None:
 def serve(config: Config) -> None:
     """Run the sidecar alone (production: nginx is someone else's) until SIGTERM or SIGINT."""
     uvloop.run(serve_until_signalled(config))
+    exit_past_stuck_reads(0)
+
+
+def exit_past_stuck_reads(status: int) -> None:
+    """After a clean shutdown, exit now if a source read is still stuck (a dead NFS mount).
+
+    Python joins every executor thread at exit, and a thread blocked in the kernel never returns, so
+    the process would outlive SIGTERM forever. Everything else is closed and logged by now.
+    """
+    deadline = time.monotonic() + STUCK_READ_GRACE
+    stuck = [t for t in threading.enumerate() if t.name.startswith(LOCAL_THREAD_PREFIX)]
+    for thread in stuck:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in stuck if t.is_alive()]
+    if stuck:
+        log("exit_past_stuck_reads", threads=len(stuck))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

@@ -23,6 +23,7 @@ from sidecar import config as config_module
 from sidecar import nginx_config
 from sidecar.builder import build_url
 from sidecar.config import Config
+from servers import BlackHole, MotoS3, Origin, upload
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -73,6 +74,7 @@ class Stack:
     port: int
     env: dict[str, str]
     sidecar_limits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    drop_dac: bool = False  # as root: run the sidecar without root's power to read any file
     sidecar: subprocess.Popen[bytes] | None = None
     nginx: subprocess.Popen[bytes] | None = None
 
@@ -99,25 +101,43 @@ class Stack:
 
     def sidecar_requests(self) -> list[dict[str, object]]:
         """Every request the sidecar has logged (JSON lines on its stderr)."""
+        return self.sidecar_events("request")
+
+    def sidecar_events(self, event: str) -> list[dict[str, object]]:
+        """Every record of one kind the sidecar has logged."""
         if not self.log_path.exists():
             return []
         lines = self.log_path.read_text().splitlines()
         records = [json.loads(line) for line in lines if line.startswith("{")]
-        return [r for r in records if r.get("event") == "request"]
+        return [r for r in records if r.get("event") == event]
+
+    def sidecar_fds(self) -> int:
+        """How many file descriptors the sidecar process holds now."""
+        assert self.sidecar is not None
+        return len(os.listdir(f"/proc/{self.sidecar.pid}/fd"))
 
     def start_sidecar(self) -> None:
-        limits = dict(self.sidecar_limits)
+        limits, drop_dac = dict(self.sidecar_limits), self.drop_dac and os.geteuid() == 0
 
         def apply_limits() -> None:
+            import ctypes
             import resource
 
             for which, value in limits.items():
                 resource.setrlimit(which, value)
+            if drop_dac:
+                # Out of the bounding set, CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2) are gone after
+                # exec: file modes then apply to this root process too (PR_CAPBSET_DROP is 24).
+                libc = ctypes.CDLL(None, use_errno=True)
+                for capability in (1, 2):
+                    if libc.prctl(24, capability, 0, 0, 0) != 0:
+                        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
         with open(self.log_path, "ab") as log:
             self.sidecar = subprocess.Popen(
                 [sys.executable, "-m", "sidecar", "serve", "--config", str(self.root / "sidecar.toml")],
-                env=self.env, stdout=log, stderr=log, cwd=REPO, preexec_fn=apply_limits if limits else None,
+                env=self.env, stdout=log, stderr=log, cwd=REPO,
+                preexec_fn=apply_limits if limits or drop_dac else None,
             )
         wait_for(lambda: self.config.socket.exists() or self.sidecar.poll() is not None, 20, "sidecar socket")
         if self.sidecar.poll() is not None:
@@ -160,8 +180,11 @@ class Stack:
                 self.nginx.kill()
 
 
-def make_stack(sources: list[Path], *, signed: bool = True, extra: str = "",
-               limits: dict[int, tuple[int, int]] | None = None) -> Stack:
+def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "",
+               limits: dict[int, tuple[int, int]] | None = None, env: dict[str, str] | None = None,
+               drop_dac: bool = False) -> Stack:
+    """A running stack. `sources` are directories or source URLs; `extra` is more TOML; `env` adds to the
+    sidecar's environment (AWS_* for S3 sources)."""
     root = world_readable_tempdir()
     port = free_port()
     toml = root / "sidecar.toml"
@@ -174,11 +197,12 @@ def make_stack(sources: list[Path], *, signed: bool = True, extra: str = "",
         'nginx_workers = "1"\n'
         f"allow_unsigned = {'false' if signed else 'true'}\n" + extra
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    sidecar_env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "AWS_"))}
+    sidecar_env.update(env or {})
     if signed:
-        env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
-    config = config_module.load(toml, env=env)
-    stack = Stack(config, root, port, env, sidecar_limits=limits or {})
+        sidecar_env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
+    config = config_module.load(toml, env=sidecar_env)
+    stack = Stack(config, root, port, sidecar_env, sidecar_limits=limits or {}, drop_dac=drop_dac)
     try:
         stack.start_sidecar()
         stack.start_nginx()
@@ -211,7 +235,45 @@ def stack() -> Iterator[Stack]:
     shutil.rmtree(stack.root, ignore_errors=True)
 
 
+def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    """`image` saved as `fmt` (a Pillow format name), as bytes."""
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def opened(data: bytes) -> Image.Image:
+    """Decoded image bytes."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
 def corpus_or_skip() -> Path:
     if not (CORPUS / "real" / "MANIFEST.tsv").is_file():
         pytest.skip(f"the shared corpus is not at {CORPUS} (set SIDECAR_CORPUS)")
     return CORPUS
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[MotoS3]:
+    """A real S3 server (moto's) with the bucket `servers.BUCKET` made, shared by a module's tests."""
+    s3 = MotoS3()
+    upload(s3.env, [], create=True)
+    yield s3
+    s3.stop()
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[Origin]:
+    """A real HTTP origin (aiohttp), shared by a module's tests."""
+    server = Origin()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHole]:
+    hole = BlackHole()
+    yield hole
+    hole.stop()

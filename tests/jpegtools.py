@@ -2,13 +2,14 @@
 (Pillow's libjpeg, `cjpeg`, lossless `jpegtran`). Used by the tests and as fuzzing seeds."""
 from __future__ import annotations
 
-import io
 import random
 import subprocess
 import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from conftest import encoded
 
 # A scan script with non-interleaved DC scans and spectral selection only (no successive approximation).
 SPECTRAL_ONLY = "0: 0 0 0 0;\n1: 0 0 0 0;\n2: 0 0 0 0;\n0: 1 9 0 0;\n0: 10 63 0 0;\n1: 1 63 0 0;\n2: 1 63 0 0;\n"
@@ -62,9 +63,7 @@ def photo(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Imag
 
 
 def encode(image: Image.Image, **options: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", **options)
-    return out.getvalue()
+    return encoded(image, "JPEG", **options)
 
 
 def jpegtran(data: bytes, *args: str) -> bytes:

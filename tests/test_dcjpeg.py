@@ -127,7 +127,7 @@ def test_declines_a_size_or_mode_the_caller_does_not_expect() -> None:
 
 def test_pipeline_decodes_small_progressive_renditions_from_dc_scans() -> None:
     data = jpegtools.progressive((SAMPLES / "redpanda-nikond80-3872x2592.jpg").read_bytes())
-    work = Work(data, Ops("jpeg", width=200), SETTINGS)
+    work = Work(data, Ops("jpeg", width=200), SETTINGS, None, None)
     for step in STEPS[: STEPS.index(decode) + 1]:
         step(work)
     assert not isinstance(work.image, JpegImagePlugin.JpegImageFile)  # libjpeg never decoded it
@@ -143,7 +143,7 @@ def test_pipeline_decodes_small_progressive_renditions_from_dc_scans() -> None:
 @pytest.mark.parametrize("width, used", [(200, True), (400, False), (1000, False)])
 def test_only_a_one_eighth_draft_takes_the_dc_path(width: int, used: bool) -> None:
     data = jpegtools.progressive((SAMPLES / "redpanda-nikond80-3872x2592.jpg").read_bytes())
-    work = Work(data, Ops("jpeg", width=width), SETTINGS)
+    work = Work(data, Ops("jpeg", width=width), SETTINGS, None, None)
     for step in STEPS[: STEPS.index(decode)]:
         step(work)
     assert (dcjpeg.reduced(work.image, data) is not None) == used
@@ -154,20 +154,39 @@ def test_baseline_jpegs_keep_libjpegs_draft() -> None:
     assert dcjpeg.reduced(drafted(data), data) is None
 
 
-def test_orientation_and_icc_survive_the_dc_path() -> None:
+def test_orientation_survives_the_dc_path() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise for display
     image = Image.new("RGB", (1600, 800), (128, 128, 128))
     image.paste((255, 0, 0), (0, 0, 400, 200))
-    icc = CORPUS / "real" / "jpeg" / "progressive_cat_icc.jpg"
-    profile = Image.open(io.BytesIO(icc.read_bytes())).info["icc_profile"] if icc.is_file() else None
-    data = jpegtools.encode(image, progressive=True, exif=exif.tobytes(), **({"icc_profile": profile} if profile else {}))
+    data = jpegtools.encode(image, progressive=True, exif=exif.tobytes())
     assert dcjpeg.reduced(drafted(data), data) is not None
     result = Image.open(io.BytesIO(transform(data, Ops("jpeg", width=40), SETTINGS).data))
     assert result.size == (40, 80)
     red = result.convert("RGB").getpixel((35, 5))  # the marker, top-left when stored, is now top-right
     assert red[0] > 200 and red[1] < 80, red
-    assert result.info.get("icc_profile") == profile
+
+
+def test_icc_profile_survives_the_dc_path() -> None:
+    # Adobe RGB: if the DC path lost the profile, the colour step would leave the pixels unconverted.
+    source = CORPUS / "real" / "jpeg" / "adobergb_a98_icc.jpg"
+    if not source.is_file():
+        pytest.skip("shared corpus missing")
+    profile = Image.open(io.BytesIO(source.read_bytes())).info["icc_profile"]
+    image = Image.new("RGB", (1600, 1600), (30, 200, 60))
+    image.paste((200, 40, 220), (0, 0, 800, 1600))
+    data = jpegtools.encode(image, progressive=True, icc_profile=profile)
+    work = Work(data, Ops("jpeg", width=50), SETTINGS, None, None)
+    for step in STEPS[: STEPS.index(decode) + 1]:
+        step(work)
+    assert not isinstance(work.image, JpegImagePlugin.JpegImageFile) and work.icc == profile
+    fast = Image.open(io.BytesIO(transform(data, Ops("png", width=50), SETTINGS).data))
+    with dcjpeg.disabled():
+        normal = Image.open(io.BytesIO(transform(data, Ops("png", width=50), SETTINGS).data))
+    plain = Image.open(io.BytesIO(transform(jpegtools.encode(image, progressive=True), Ops("png", width=50),
+                                            SETTINGS).data))
+    assert max_difference(fast.convert("RGB"), normal.convert("RGB")) <= 3
+    assert max_difference(fast.convert("RGB"), plain.convert("RGB")) > 20  # the profile did change colours
 
 
 def test_hostile_mutations_never_crash_and_fall_back() -> None:
