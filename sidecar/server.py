@@ -20,6 +20,7 @@ from .log import log
 from .protocol import HttpProtocol
 from .sources import open_chain
 from .sources.local import THREAD_PREFIX as LOCAL_THREAD_PREFIX
+from .transform import dcjpeg
 
 DRAIN_TIMEOUT = 10.0
 STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server has stopped
@@ -45,7 +46,7 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
         await sources.close()
         raise
     log("listening", socket=str(config.socket), inherited=listener.inherited, sources=list(config.sources),
-        cache=str(config.cache_dir), signed=config.signed, threads=config.worker_threads)
+        cache=str(config.cache_dir), signed=config.signed, threads=config.worker_threads, dc_jpeg=dcjpeg.available())
     try:
         yield server
     finally:
