@@ -12,7 +12,7 @@ def test_round_trip_signed() -> None:
     path = rendition.path("/img", "A" * 16)
     assert path == f"/img/{shard('products/red shoe.jpg')}/products/red%20shoe.jpg/w300-h200-fill-gn-q70.{'A' * 16}.webp"
     parsed = parse(path, prefix="/img", signed=True)
-    assert parsed.rendition == rendition and parsed.signature == "A" * 16
+    assert parsed.target == rendition and parsed.signature == "A" * 16
     assert rendition.file_path("/img", "A" * 16).endswith("/products/red shoe.jpg/w300-h200-fill-gn-q70.AAAAAAAAAAAAAAAA.webp")
 
 
@@ -20,7 +20,7 @@ def test_round_trip_unsigned_and_no_ops() -> None:
     rendition = Rendition("a.png", Ops("png"))
     path = rendition.path("/img", None)
     assert path.endswith("/a.png/orig.png")
-    assert parse(path, prefix="/img", signed=False).rendition == rendition
+    assert parse(path, prefix="/img", signed=False).target == rendition
 
 
 def test_shard_is_two_hex_levels_of_the_key() -> None:
@@ -103,7 +103,7 @@ def test_signature_problems_are_403() -> None:
 
 def test_unicode_key_round_trips() -> None:
     rendition = Rendition("каталог/фото 1.jpg", Ops("jpeg", width=10))
-    assert parse(rendition.path("/img", None), prefix="/img", signed=False).rendition == rendition
+    assert parse(rendition.path("/img", None), prefix="/img", signed=False).target == rendition
 
 
 def test_ops_validate_at_construction() -> None:
@@ -151,4 +151,4 @@ def test_new_tokens_have_one_spelling(ops: str, ext: str) -> None:
 
 @pytest.mark.parametrize("ext", ["avif", "auto"])
 def test_avif_and_auto_extensions(ext: str) -> None:
-    assert parse(signed("w10", ext=ext), prefix="/img", signed=True).rendition.ops.extension == ext
+    assert parse(signed("w10", ext=ext), prefix="/img", signed=True).target.ops.extension == ext
