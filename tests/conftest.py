@@ -1,6 +1,7 @@
 """Fixtures: a real nginx (Debian's) and a real sidecar process, wired by the config the project renders."""
 from __future__ import annotations
 
+import csv
 import http.client
 import io
 import json
@@ -247,6 +248,15 @@ def opened(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+def manifest() -> list[dict[str, str]]:
+    """The rows of the shared corpus's MANIFEST.tsv (none without the corpus)."""
+    path = CORPUS / "real" / "MANIFEST.tsv"
+    if not path.is_file():
+        return []
+    with path.open() as file:
+        return list(csv.DictReader(file, delimiter="\t"))
 
 
 def corpus_or_skip() -> Path:

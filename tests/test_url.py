@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sidecar.errors import BadRequest, Forbidden
-from sidecar.url import Ops, Rendition, parse, shard
+from sidecar.url import Hint, Info, Ops, Rendition, cached_ops, parse, shard, variant_suffix
 
 
 def test_round_trip_signed() -> None:
@@ -152,3 +152,80 @@ def test_new_tokens_have_one_spelling(ops: str, ext: str) -> None:
 @pytest.mark.parametrize("ext", ["avif", "auto"])
 def test_avif_and_auto_extensions(ext: str) -> None:
     assert parse(signed("w10", ext=ext), prefix="/img", signed=True).target.ops.extension == ext
+
+
+def test_restyling_tokens_round_trip_in_their_fixed_order() -> None:
+    ops = Ops("png", width=300, height=200, fit="pad", gravity="n", rotate=90, flip=True, blur=2.5, sharpen=0,
+              background="00ff7f", watermark="logo", fallback="thumb")
+    assert ops.segment == "w300-h200-pad-gn-r90-flip-bl2_5-sh0-bg00ff7f-wmlogo-fbthumb"
+    assert Ops.parse(ops.segment, "png") == ops
+    assert Ops.parse("w10-bl0_5-sh1_5", "jpg") == Ops("jpeg", width=10, blur=0.5, sharpen=1.5)
+    assert Ops.parse("r270", "webp").turned and not Ops.parse("r180", "webp").turned
+    assert Ops.parse("w400-ch-q70", "auto") == Ops("auto", width=400, client_hints=True, quality=70)
+
+
+@pytest.mark.parametrize("ops, ext", [
+    ("r0", "jpg"), ("r45", "jpg"), ("r360", "jpg"), ("r-90", "jpg"),
+    ("flip-r90", "jpg"),             # order
+    ("bl0", "jpg"), ("bl2_0", "jpg"), ("bl02", "jpg"), ("bl51", "jpg"), ("bl1.5", "jpg"),
+    ("sh11", "jpg"), ("sh0_0", "jpg"), ("sh00", "jpg"),
+    ("bgFFFFFF", "jpg"), ("bgfff", "jpg"), ("bgffffff00", "jpg"),
+    ("w100-pad", "jpg"),             # pad needs both sides
+    ("w100-h100-pad-gsm", "jpg"),    # smart gravity is for fill only
+    ("w100-h100-pad-gfp1x1", "jpg"),
+    ("ch", "jpg"), ("h100-ch", "jpg"),  # client hints need a width
+    ("w100-x2-ch", "jpg"), ("w100-ch-x2", "jpg"),
+    ("fbThumb", "jpg"), ("w100-fbthumb-q80", "jpg"),
+    ("w100-sh2-bl1", "jpg"),
+])
+def test_restyling_tokens_have_one_spelling(ops: str, ext: str) -> None:
+    with pytest.raises(BadRequest):
+        parse(signed(ops, ext=ext), prefix="/img", signed=True)
+
+
+def test_info_url_is_signed_like_a_rendition_and_has_one_spelling() -> None:
+    parsed = parse(f"/img/{shard('a b.jpg')}/a%20b.jpg/info.{'C' * 16}.json", prefix="/img", signed=True)
+    assert parsed.target == Info("a b.jpg") and parsed.signature == "C" * 16
+    assert Info("a b.jpg").payload == "a%20b.jpg/info.json"
+    assert Info("k.jpg").path("/img", None) == f"/img/{shard('k.jpg')}/k.jpg/info.json"
+    for bad in ("w100.BBBBBBBBBBBBBBBB.json", "info.BBBBBBBBBBBBBBBB.jpg", "orig.BBBBBBBBBBBBBBBB.json"):
+        with pytest.raises(BadRequest):
+            parse(f"/img/{shard('k.jpg')}/k.jpg/{bad}", prefix="/img", signed=True)
+    with pytest.raises(Forbidden):
+        parse(f"/img/{shard('k.jpg')}/k.jpg/info.json", prefix="/img", signed=True)
+
+
+@pytest.mark.parametrize("ops, hint, width, height, dpr", [
+    (Ops("jpeg", width=400, height=300, fit="fill", client_hints=True), Hint(width=640), 640, 480, 1.0),
+    (Ops("jpeg", width=400, client_hints=True), Hint(width=320), 320, None, 1.0),
+    (Ops("jpeg", width=400, height=300, client_hints=True), Hint(dpr=1.5), 400, 300, 1.5),
+    (Ops("jpeg", width=400, client_hints=True), Hint(dpr=1.0), 400, None, 1.0),
+])
+def test_hints_turn_a_client_hint_url_into_plain_operations(ops: Ops, hint: Hint, width: int,
+                                                            height: int | None, dpr: float) -> None:
+    resolved = ops.hinted(hint)
+    assert (resolved.width, resolved.height, resolved.dpr, resolved.client_hints) == (width, height, dpr, False)
+    assert resolved.fit == ops.fit
+
+
+def test_hint_values_and_the_cache_file_suffix() -> None:
+    widths, dprs = (320, 640), (1.0, 1.5, 2.0)
+    assert Hint.parse("w640", widths, dprs) == Hint(width=640)
+    assert Hint.parse("x1_5", widths, dprs) == Hint(dpr=1.5) and Hint(dpr=1.5).suffix == "x1_5"
+    for bad in ("w641", "x3", "x1_0", "w0640", "", "w640 ", "x"):
+        with pytest.raises(BadRequest):
+            Hint.parse(bad, widths, dprs)
+    ch = Ops("jpeg", width=400, client_hints=True)
+    assert variant_suffix(ch, Hint(width=640), "jpeg") == ".w640.jpg"
+    assert variant_suffix(Ops("auto", width=400, client_hints=True), Hint(dpr=2.0), "webp") == ".x2.webp"
+    assert variant_suffix(Ops("auto", width=400), None, "avif") == ".avif"
+    assert variant_suffix(Ops("png", width=400), None, "png") == ""
+
+
+def test_cached_file_names_give_the_operations_they_were_made_with() -> None:
+    assert cached_ops(f"w400-ch.{'B' * 16}.jpg.w640.jpg") == Ops("jpeg", width=640)
+    assert cached_ops(f"w400-h300-ch.{'B' * 16}.auto.x2.webp") == Ops("webp", width=400, height=300, dpr=2.0)
+    assert cached_ops(f"w400.{'B' * 16}.auto.avif") == Ops("avif", width=400)
+    assert cached_ops("w400.png") == Ops("png", width=400)
+    for other in (".source.json", f"info.{'B' * 16}.json", ".tmp-abc", "w400.auto", "junk.jpg"):
+        assert cached_ops(other) is None

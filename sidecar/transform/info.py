@@ -40,7 +40,8 @@ def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:
         "width": width,
         "height": height,
         "alpha": work.alpha,
-        "animated": work.frames > 1,
+        # An MPO's second picture (a stereo view, a preview) is no animation frame.
+        "animated": work.frames > 1 and work.format != "JPEG",
         "frames": work.frames,
         "colour_profile": colour.profile_name(work.icc),
         "quality": work.source_quality,
