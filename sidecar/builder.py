@@ -40,6 +40,8 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
     base.update({k: v for k, v in given.items() if v is not None})
     if focus is not None:
         base["gravity"] = "fp"
+    if isinstance(base.get("background"), str):
+        base["background"] = str(base["background"]).lower().lstrip("#")
     if flip is not None:
         if flip not in _FLIPS:
             raise BadRequest("flip must be h or v")

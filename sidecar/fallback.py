@@ -3,7 +3,7 @@
 Off unless configured: globally (`fallback_image`) or per preset (`[presets.NAME] fallback_image`, found
 through the `fb{NAME}` token that the builder writes into that preset's URLs; presets are expanded into
 plain operations, so the URL must name the preset for the sidecar to know it). It is rendered with the
-request's own operations, so it fills the same box, and answered with the real status (404, 413, 415 or
+request's own operations (enlarged if it is smaller), so it fills the same box, and answered with the real status (404, 413, 415 or
 422) and a short cache lifetime. It is never written to the cache: the rendition's path stays free for
 the real image, which is served as soon as the original appears.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 from .config import Config
@@ -47,7 +48,10 @@ class Fallbacks:
         return self.config.fallback_image
 
     def render(self, image: Path, ops: Ops, variant: str | None) -> Rendered:
-        """The fallback image with the request's operations (blocking: file IO and CPU)."""
+        """The fallback image with the request's operations, enlarged if need be to fill the requested
+        box as the rendition would have (blocking: file IO and CPU)."""
+        if ops.width is not None or ops.height is not None:
+            ops = replace(ops, enlarge=True)
         key = (image, image.stat().st_mtime_ns, ops, variant)
         with self._lock:
             if key in self._memo:
