@@ -73,7 +73,7 @@ def test_restyled_renditions_are_no_base_but_hinted_ones_are(tmp_path) -> None: 
                  "w2000-h1000-pad.jpg", f"info.{'B' * 16}.json"):
         cache.write(f"{directory}/{name}", b"x")
         assert cascade.find(cache, directory, target, None, SETTINGS) is None, name
-    cache.write(f"{directory}/w1000-ch.{'B' * 16}.jpg.w1920.jpg", b"x")  # a 1920-wide plain fit
+    cache.write(f"{directory}/w100-ch.{'B' * 16}.jpg.w1920.jpg", b"x")  # a 1920-wide plain fit
     cache.write(f"{directory}/w2000-sh0.jpg", b"x")
     found = cascade.find(cache, directory, target, None, SETTINGS)
     assert found is not None and found.file_path.endswith(".w1920.jpg")  # the smaller of the two

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import SAMPLES, SIGNING_KEY, Stack, make_stack
+from PIL import Image
+
+from conftest import SAMPLES, SIGNING_KEY, Stack, make_stack, world_readable_tempdir
 from sidecar import config as config_module
 from sidecar import nginx_config
 from sidecar.signing import Signer
@@ -20,10 +22,14 @@ HINT_VARY = "Sec-CH-Width, Width, Sec-CH-DPR, DPR"
 
 @pytest.fixture(scope="module")
 def hints() -> Iterator[Stack]:
-    stack = make_stack([SAMPLES], extra="client_hints = true\n")
+    """Client hints on, with a fallback image (grey) for missing originals."""
+    other = world_readable_tempdir()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(other / "missing.png")
+    stack = make_stack([SAMPLES], extra=f'client_hints = true\nfallback_image = "{other / "missing.png"}"\n')
     yield stack
     stack.stop()
     shutil.rmtree(stack.root, ignore_errors=True)
+    shutil.rmtree(other, ignore_errors=True)
 
 
 @pytest.mark.parametrize("headers, width", [
@@ -85,6 +91,12 @@ def test_auto_format_and_hints_vary_by_both(hints: Stack) -> None:
         assert reply.image().width == 400
         assert reply.headers["vary"] == f"Accept, {HINT_VARY}"
     assert (hints.config.cache_dir / (path.lstrip("/") + ".x2.webp")).is_file()
+
+
+def test_a_fallback_for_a_hinted_url_is_hinted_and_varies_too(hints: Stack) -> None:
+    reply = hints.get(hints.url("gone.jpg", width=100, client_hints=True), headers={"Sec-CH-DPR": "2"})
+    assert reply.status == 404 and reply.headers["x-image-fallback"] == "1"
+    assert reply.image().width == 200 and reply.headers["vary"] == HINT_VARY
 
 
 def test_urls_without_ch_ignore_hints_and_do_not_vary(hints: Stack) -> None:
