@@ -24,7 +24,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import quote, unquote
 
 from .errors import BadRequest, Forbidden
@@ -389,13 +389,8 @@ class Rendition(Target):
 class Info(Target):
     """Facts about one original, as JSON: `{prefix}/{shard}/{key}/info.{signature}.json`."""
 
-    @property
-    def name(self) -> str:
-        return INFO
-
-    @property
-    def extension(self) -> str:
-        return INFO_EXTENSION
+    name: ClassVar[str] = INFO  # type: ignore[misc]
+    extension: ClassVar[str] = INFO_EXTENSION  # type: ignore[misc]
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,24 @@ def manifest() -> list[dict[str, str]]:
         return list(csv.DictReader(file, delimiter="\t"))
 
 
+def marked(width: int = 400, height: int = 200) -> Image.Image:
+    """Grey, with a red block in the top-left corner: where it ends up shows the orientation."""
+    image = Image.new("RGB", (width, height), (128, 128, 128))
+    image.paste((255, 0, 0), (0, 0, width // 4, height // 4))
+    return image
+
+
+def corner_colour(image: Image.Image) -> str:
+    """Which corner (tl, tr, bl, br) holds the red marker."""
+    rgb = image.convert("RGB")
+    w, h = rgb.size
+    spots = {"tl": (w // 16, h // 16), "tr": (w - 1 - w // 16, h // 16),
+             "bl": (w // 16, h - 1 - h // 16), "br": (w - 1 - w // 16, h - 1 - h // 16)}
+    reds = [name for name, xy in spots.items() if rgb.getpixel(xy)[0] > 200 and rgb.getpixel(xy)[1] < 80]
+    assert len(reds) == 1, reds
+    return reds[0]
+
+
 def corpus_or_skip() -> Path:
     if not (CORPUS / "real" / "MANIFEST.tsv").is_file():
         pytest.skip(f"the shared corpus is not at {CORPUS} (set SIDECAR_CORPUS)")

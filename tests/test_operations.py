@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageStat
 
-from conftest import SAMPLES, encoded, opened
+from conftest import SAMPLES, corner_colour, encoded, marked, opened
 from sidecar.transform.geometry import plan
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url import Ops
@@ -17,23 +17,6 @@ SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255
 
 def rendered(image: Image.Image, ops: Ops, settings: Settings = SETTINGS, fmt: str = "PNG") -> Image.Image:
     return opened(transform(encoded(image, fmt), ops, settings).data)
-
-
-def marked(width: int = 400, height: int = 200) -> Image.Image:
-    """Grey, with a red block in the top-left corner: where it ends up shows the turn."""
-    image = Image.new("RGB", (width, height), (128, 128, 128))
-    image.paste((255, 0, 0), (0, 0, width // 4, height // 4))
-    return image
-
-
-def red_corner(image: Image.Image) -> str:
-    rgb = image.convert("RGB")
-    w, h = rgb.size
-    spots = {"tl": (w // 16, h // 16), "tr": (w - 1 - w // 16, h // 16),
-             "bl": (w // 16, h - 1 - h // 16), "br": (w - 1 - w // 16, h - 1 - h // 16)}
-    reds = [name for name, xy in spots.items() if rgb.getpixel(xy)[0] > 200 and rgb.getpixel(xy)[1] < 80]
-    assert len(reds) == 1, reds
-    return reds[0]
 
 
 @pytest.mark.parametrize("rotate, flip, size, corner", [
@@ -47,7 +30,7 @@ def red_corner(image: Image.Image) -> str:
 def test_rotate_and_flip_turn_the_pixels(rotate: int, flip: bool, size: tuple[int, int], corner: str) -> None:
     result = rendered(marked(), Ops("png", width=200 if rotate in (0, 180) else 100, rotate=rotate, flip=flip))
     assert result.size == size
-    assert red_corner(result) == corner
+    assert corner_colour(result) == corner
 
 
 def test_rotation_comes_after_exif_orientation_and_before_the_size() -> None:
@@ -55,9 +38,9 @@ def test_rotation_comes_after_exif_orientation_and_before_the_size() -> None:
     tags[0x0112] = 6  # stored sideways: shown turned 90 degrees clockwise
     data = encoded(marked(), "JPEG", exif=tags.tobytes())
     upright = opened(transform(data, Ops("png", height=100), SETTINGS).data)
-    assert upright.size == (50, 100) and red_corner(upright) == "tr"
+    assert upright.size == (50, 100) and corner_colour(upright) == "tr"
     turned_back = opened(transform(data, Ops("png", width=100, rotate=270), SETTINGS).data)
-    assert turned_back.size == (100, 50) and red_corner(turned_back) == "tl"
+    assert turned_back.size == (100, 50) and corner_colour(turned_back) == "tl"
 
 
 def edge() -> Image.Image:
