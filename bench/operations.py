@@ -2,12 +2,13 @@
 
     make bench-operations        (or: .venv/bin/python bench/operations.py)
 
-Every variant turns the same photos (../shared/corpus/photos, or SIDECAR_PHOTOS) into an 800-wide JPEG
-at quality 82 through the real transform (pillow-simd), in this process; `info` is the whole info
+Every variant turns the same photos (../shared/corpus/photos, or SIDECAR_PHOTOS) into a JPEG that fits
+inside 800x800 (so a quarter turn keeps the pixel count) at quality 82 through the real transform
+(pillow-simd), in this process; `pad` makes the whole 800x800 canvas; `info` is the whole info
 request's work (facts, ThumbHash, LQIP). The rounds interleave the variants in a rotating order, so a
 busy neighbour on a shared machine slows all of them alike; the table shows the median time per image,
-its ratio to the baseline (`w800-sh0`: the resize without any sharpening, what the pipeline did before
-these operations), and the median output size.
+its ratio to the baseline (`w800-h800-sh0`: the resize without any sharpening, what the pipeline did
+before these operations), and the median output size.
 """
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ from sidecar.url import Ops  # noqa: E402
 PHOTOS = Path(os.environ.get("SIDECAR_PHOTOS", HERE.parent.parent / "shared" / "corpus" / "photos"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SETTINGS = Settings(max_pixels=100_000_000, quality=82, background=(255, 255, 255))
-BASELINE = "w800-sh0"
-VARIANTS = (BASELINE, "w800", "w800-sh1", "w800-bl5", "w800-r90-flip", "w800-h800-pad-bgf0f0f0", "info")
+BASELINE = "w800-h800-sh0"
+VARIANTS = (BASELINE, "w800-h800", "w800-h800-sh1", "w800-h800-bl5", "w800-h800-r90-flip", "w800-h800-bgf0f0f0",
+            "w800-h800-pad-bgf0f0f0", "info")
 
 
 def run(variant: str, data: bytes) -> int:
