@@ -50,7 +50,7 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     target = plan(width, height, ops, max_side=settings.max_side)
     if target.is_identity:
         return None  # the original itself is the answer (passed through or re-encoded)
-    target_format = output_format(ops.format, variant, source)
+    target_format = output_format(ops.format, variant, source, opaque=ops.background is not None)
     wanted_quality = quality_for(ops.quality, target_format, settings, source.quality)
     best: tuple[int, str] | None = None
     try:

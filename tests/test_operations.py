@@ -132,6 +132,13 @@ def test_background_flattens_transparency_in_every_format(fmt: str) -> None:
     assert result.convert("RGB").getpixel((20, 50))[1] > 180  # the opaque half is untouched
 
 
+def test_auto_legacy_of_a_flattened_transparent_photo_is_jpeg() -> None:
+    data = encoded(transparent_half(), "WEBP", quality=90)  # lossy with alpha: legacy would be PNG
+    assert transform(data, Ops("auto", width=50), SETTINGS, variant="legacy").format == "png"
+    flat = transform(data, Ops("auto", width=50, background="ffffff"), SETTINGS, variant="legacy")
+    assert flat.format == "jpeg" and opened(flat.data).getpixel((45, 25))[0] > 240
+
+
 def test_without_background_png_keeps_its_transparency() -> None:
     assert rendered(transparent_half(), Ops("png", width=50)).getpixel((45, 25))[3] == 0
 

@@ -185,7 +185,8 @@ def read(work: Work) -> None:
             tables = getattr(image, "quantization", None)
             if tables:
                 work.source_quality = estimate_quality(tables[0])
-    work.output_format = output_format(work.ops.format, work.variant, work.source)
+    work.output_format = output_format(work.ops.format, work.variant, work.source,
+                                       opaque=work.ops.background is not None)
 
 
 def check_limits(work: Work) -> None:
@@ -356,14 +357,15 @@ def auto_sharpens(planned: Plan, ops: Ops, settings: Settings) -> bool:
     return settings.auto_sharpen and ops.sharpen is None and planned.scale <= AUTO_SHARPEN_SCALE
 
 
-def output_format(fmt: str, variant: str | None, source: Source) -> str:
+def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool = False) -> str:
     """The format to encode: the URL's, or for `auto` the variant's; `legacy` is PNG for sources with
-    transparency or from lossless formats, JPEG for the rest."""
+    transparency (unless `opaque`: the URL flattens it on a background) or from lossless formats, JPEG
+    for the rest."""
     if fmt != "auto":
         return fmt
     if variant in ("avif", "webp"):
         return variant
-    return "png" if source.alpha or source.format in _LOSSLESS_SOURCES else "jpeg"
+    return "png" if (source.alpha and not opaque) or source.format in _LOSSLESS_SOURCES else "jpeg"
 
 
 def _original_fits(work: Work) -> bool:
