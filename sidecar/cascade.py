@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from .cache import Cache
 from .transform.geometry import plan
 from .transform.pipeline import Settings, Source, output_format, quality_for
-from .url import Ops, cached_ops
+from .url import Ops
+from .variants import cached_ops
 
 SOURCE_RECORD = ".source.json"
 MIN_RATIO = 2.0

@@ -18,7 +18,8 @@ from .signing import Signer
 from .sources import SourceChain
 from .transform import info
 from .transform.pipeline import Rendered, Settings, Source, transform
-from .url import AUTO_VARIANTS, Hint, variant_suffix
+from .url import AUTO_VARIANTS
+from .variants import Hint, hinted, variant_suffix
 
 #: nginx's `internal` location that serves a published rendition (see nginx/sidecar.conf).
 INTERNAL_PREFIX = "/_rendition"
@@ -69,7 +70,7 @@ class Handler:
         ops = target.ops
         self._check(ops, variant)
         client_hint = self._hint(ops, hint)
-        resolved = ops.hinted(client_hint)
+        resolved = hinted(ops, client_hint)
         try:
             rendered, source = await self._render(target, resolved, variant, deadline)
         except SidecarError as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 from .config import Config
 from .handler import HINT_HEADERS, INTERNAL_PREFIX
 from .resources import nginx_template
-from .url import Hint
+from .variants import Hint
 
 UPSTREAM = "resize_sidecar"
 #: Seconds nginx waits beyond the sidecar's own deadline: the deadline does not cover the cache write,

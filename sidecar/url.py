@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 from urllib.parse import quote, unquote
 
@@ -59,7 +59,7 @@ _NAME = r"[a-z0-9_]{1,32}"
 
 _NUMBER = r"(?:0|[1-9][0-9]{0,3})"
 #: One decimal at most, written with `_` for the point: `2`, `1_5`, `0_5` (never `2_0` or `01`).
-_DECIMAL = r"((?:0|[1-9][0-9]?)(?:_[1-9])?)"
+DECIMAL = r"((?:0|[1-9][0-9]?)(?:_[1-9])?)"
 #: Token patterns in their fixed order, each with the fields its match gives.
 _TOKENS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], dict[str, object]]], ...] = (
     (re.compile(r"w([1-9][0-9]{0,4})"), lambda m: {"width": int(m[1])}),
@@ -72,8 +72,8 @@ _TOKENS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], dict[str, object
      lambda m: {"client_hints": True} if m[3] else {"dpr": int(m[1]) + int(m[2] or 0) / 10}),
     (re.compile(r"r(90|180|270)"), lambda m: {"rotate": int(m[1])}),
     (re.compile(r"flip"), lambda m: {"flip": True}),
-    (re.compile(rf"bl{_DECIMAL}"), lambda m: {"blur": _from_decimal(m[1])}),
-    (re.compile(rf"sh{_DECIMAL}"), lambda m: {"sharpen": _from_decimal(m[1])}),
+    (re.compile(rf"bl{DECIMAL}"), lambda m: {"blur": parse_decimal(m[1])}),
+    (re.compile(rf"sh{DECIMAL}"), lambda m: {"sharpen": parse_decimal(m[1])}),
     (re.compile(r"bg([0-9a-f]{6})"), lambda m: {"background": m[1]}),
     (re.compile(rf"wm({_NAME})"), lambda m: {"watermark": m[1]}),
     (re.compile(r"q(100|[1-9][0-9]?|keep)"), lambda m: {"quality": m[1] if m[1] == "keep" else int(m[1])}),
@@ -98,7 +98,7 @@ class Ops:
     enlarge: bool = False
     #: Device pixel ratio: width and height are multiplied by it. 1 to 4 in steps of 0.1.
     dpr: float = 1.0
-    #: The width (or DPR) comes from the client's hints, which nginx reduces to a fixed set (`Hint`).
+    #: The width (or DPR) comes from the client's hints, which nginx reduces to a fixed set (`variants.Hint`).
     client_hints: bool = False
     #: Clockwise, after EXIF orientation and before the geometry: width and height refer to the turned image.
     rotate: int = 0
@@ -143,7 +143,7 @@ class Ops:
                 raise BadRequest(f"{name} must be true or false")
         if self.enlarge and self.width is None and self.height is None:
             raise BadRequest("enlarge needs a width or a height")
-        if not _is_decimal(self.dpr, 1, MAX_DPR):
+        if not is_decimal(self.dpr, 1, MAX_DPR):
             raise BadRequest(f"dpr must be 1 to {MAX_DPR} in steps of 0.1")
         if self.dpr != 1 and self.width is None and self.height is None:
             raise BadRequest("dpr needs a width or a height")
@@ -151,9 +151,9 @@ class Ops:
             raise BadRequest("client hints need a width and no dpr (the hints are the dpr)")
         if self.rotate not in ROTATIONS or type(self.rotate) is not int:
             raise BadRequest("rotate must be 0, 90, 180 or 270")
-        if self.blur is not None and not _is_decimal(self.blur, 0.1, MAX_BLUR):
+        if self.blur is not None and not is_decimal(self.blur, 0.1, MAX_BLUR):
             raise BadRequest(f"blur must be 0.1 to {MAX_BLUR} in steps of 0.1")
-        if self.sharpen is not None and not (self.sharpen == 0 or _is_decimal(self.sharpen, 0.1, MAX_SHARPEN)):
+        if self.sharpen is not None and not (self.sharpen == 0 or is_decimal(self.sharpen, 0.1, MAX_SHARPEN)):
             raise BadRequest(f"sharpen must be 0 (off) or 0.1 to {MAX_SHARPEN} in steps of 0.1")
         if self.background is not None and not re.fullmatch(r"[0-9a-f]{6}", str(self.background)):
             raise BadRequest("background must be six lowercase hex digits, like ffffff")
@@ -206,7 +206,7 @@ class Ops:
         if self.enlarge:
             tokens.append("up")
         if self.dpr != 1:
-            tokens.append(f"x{_decimal(self.dpr)}")
+            tokens.append(f"x{decimal_token(self.dpr)}")
         if self.client_hints:
             tokens.append("ch")
         if self.rotate:
@@ -214,9 +214,9 @@ class Ops:
         if self.flip:
             tokens.append("flip")
         if self.blur is not None:
-            tokens.append(f"bl{_decimal(self.blur)}")
+            tokens.append(f"bl{decimal_token(self.blur)}")
         if self.sharpen is not None:
-            tokens.append(f"sh{_decimal(self.sharpen)}")
+            tokens.append(f"sh{decimal_token(self.sharpen)}")
         if self.background is not None:
             tokens.append(f"bg{self.background}")
         if self.watermark is not None:
@@ -226,21 +226,6 @@ class Ops:
         if self.fallback is not None:
             tokens.append(f"fb{self.fallback}")
         return "-".join(tokens) or NO_OPS
-
-    def hinted(self, hint: Hint | None) -> Ops:
-        """The operations a client-hints URL stands for under nginx's `hint`: plain ones, without `ch`.
-
-        A width hint sets the output width (the height keeps the URL's proportion); a DPR hint is the DPR.
-        """
-        if not self.client_hints:
-            return self
-        if hint is None:
-            raise BadRequest("client-hint renditions need X-Image-Hint (from nginx)")
-        assert self.width is not None
-        if hint.width is None:
-            return replace(self, client_hints=False, dpr=hint.dpr)
-        height = None if self.height is None else max(1, round(self.height * hint.width / self.width))
-        return replace(self, client_hints=False, width=hint.width, height=height)
 
     @classmethod
     def parse(cls, segment: str, extension: str) -> Ops:
@@ -265,68 +250,6 @@ class Ops:
         if ops.segment != segment:
             raise BadRequest(f"not canonical: write {ops.segment!r}")
         return ops
-
-
-@dataclass(frozen=True)
-class Hint:
-    """What nginx made of a request's client hints: a width from its fixed set, or else a DPR."""
-
-    width: int | None = None
-    dpr: float = 1.0
-
-    @property
-    def suffix(self) -> str:
-        """How the hint ends the cache file's name (nginx builds the same from its maps)."""
-        return f"w{self.width}" if self.width is not None else f"x{_decimal(self.dpr)}"
-
-    @classmethod
-    def parse(cls, value: str, widths: tuple[int, ...] | None = None,
-              dprs: tuple[float, ...] | None = None) -> Hint:
-        """nginx's `X-Image-Hint` (`w640`, `x2`, `x1_5`); with `widths` and `dprs`, only values from them."""
-        match = re.fullmatch(rf"w([1-9][0-9]{{0,4}})|x{_DECIMAL}", value)
-        try:
-            hint = None if match is None else cls(width=int(match[1])) if match[1] else cls(dpr=_from_decimal(match[2]))
-        except BadRequest:
-            hint = None
-        if hint is None or (widths is not None and hint.width is not None and hint.width not in widths) \
-                or (dprs is not None and hint.width is None and hint.dpr not in dprs):
-            raise BadRequest(f"X-Image-Hint {value!r} is not one of nginx's")
-        return hint
-
-    def __post_init__(self) -> None:
-        if self.width is not None and not 1 <= self.width <= MAX_SIDE:
-            raise BadRequest(f"hinted width must be 1 to {MAX_SIDE}")
-        if not _is_decimal(self.dpr, 1, MAX_DPR):
-            raise BadRequest(f"hinted dpr must be 1 to {MAX_DPR} in steps of 0.1")
-
-
-def variant_suffix(ops: Ops, hint: Hint | None, output_format: str) -> str:
-    """What ends a cache file's name beyond its URL, when the URL leaves something to the request.
-
-    `.auto` URLs add the format they got (`w400.{sig}.auto.webp`); client-hint URLs add the hint and the
-    format (`w400-ch.{sig}.jpg.w640.jpg`), so every file name still ends in its type's extension and nginx
-    finds hits with `try_files` alone. Renditions of fixed URLs have no suffix.
-    """
-    suffix = ""
-    if ops.client_hints:
-        assert hint is not None
-        suffix += f".{hint.suffix}"
-    if ops.client_hints or ops.format == "auto":
-        suffix += f".{FORMAT_EXTENSION[output_format]}"
-    return suffix
-
-
-def cached_ops(name: str) -> Ops | None:
-    """The operations a cached rendition's file name stands for (hints resolved, the format it got), or
-    None if the name is not one of a rendition (`.source.json`, `info.….json`, a temporary file)."""
-    parts = name.split(".")
-    if name.startswith(".") or len(parts) < 2 or parts[-1] not in EXTENSIONS or parts[-1] == "auto":
-        return None
-    try:
-        ops = Ops.parse(parts[0], parts[-1])
-        return ops.hinted(Hint.parse(parts[-2]) if ops.client_hints else None)
-    except BadRequest:
-        return None
 
 
 @dataclass(frozen=True)
@@ -459,18 +382,18 @@ def parse(path: str, *, prefix: str, signed: bool) -> ParsedUrl:
     return ParsedUrl(Rendition(key, Ops.parse(name_parts[0], name_parts[-1])), signature)
 
 
-def _decimal(value: float) -> str:
+def decimal_token(value: float) -> str:
     """`2`, `1_5`, `0_5`: a number with at most one decimal, as URL tokens write it."""
     tenths = round(value * 10)
     return f"{tenths // 10}" + (f"_{tenths % 10}" if tenths % 10 else "")
 
 
-def _from_decimal(text: str) -> float:
+def parse_decimal(text: str) -> float:
     whole, _, tenth = text.partition("_")
     return int(whole) + int(tenth or 0) / 10
 
 
-def _is_decimal(value: object, low: float, high: float) -> bool:
+def is_decimal(value: object, low: float, high: float) -> bool:
     """A number from `low` to `high` with at most one decimal."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
             and abs(value * 10 - round(value * 10)) < 1e-6)
