@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import SAMPLES, Stack, make_stack, world_readable_tempdir
+from conftest import SAMPLES, Stack, make_stack, opened, world_readable_tempdir
 
 PHOTO = "road-1920x1080.jpg"
 MAGENTA, CYAN = (255, 0, 255), (0, 255, 255)
@@ -119,3 +119,24 @@ def test_off_by_default(stack: Stack) -> None:
     reply = stack.get(stack.url("no/such.jpg", width=100))
     assert reply.status == 404 and reply.headers["content-type"].startswith("text/plain")
     assert reply.headers["cache-control"] == "no-store"
+
+
+def test_renderings_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    import os
+
+    from sidecar.config import load
+    from sidecar.fallback import Fallbacks
+    from sidecar.transform.pipeline import Settings
+    from sidecar.url import Ops
+
+    image = tmp_path / "missing.png"
+    Image.new("RGB", (40, 40), MAGENTA).save(image)
+    fallbacks = Fallbacks(load(None, env={}), Settings(50_000_000, 82, (255, 255, 255)))
+    first = fallbacks.render(image, Ops("png", width=20), None)
+    assert fallbacks.render(image, Ops("png", width=20), None) is first
+    assert fallbacks.render(image, Ops("png", width=21), None) is not first
+    Image.new("RGB", (40, 40), CYAN).save(image)
+    later = image.stat().st_mtime_ns + 10**9  # a new version, even within the file system's time resolution
+    os.utime(image, ns=(later, later))
+    again = fallbacks.render(image, Ops("png", width=20), None)
+    assert again is not first and near(opened(again.data).convert("RGB").getpixel((10, 10)), CYAN)
