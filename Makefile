@@ -16,8 +16,8 @@ BENCH_VENV   := bench/.venv
 BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
 BENCH_APT    := imagemagick
 
-.PHONY: run test install system-deps clean bench-pipeline bench-progressive fuzz-dc fuzz-dc-asan bench-front \
-        deploy-files
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-operations fuzz-dc \
+        fuzz-dc-asan bench-front deploy-files
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -93,6 +93,9 @@ bench-pipeline: install
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP)
 	$(BENCH_VENV)/bin/python bench/pipeline.py
+
+bench-operations: install
+	$(PY) bench/operations.py
 
 # The multi-node front's cost on hits and with a dead node (wrk drives the load).
 bench-front: install

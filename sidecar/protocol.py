@@ -25,6 +25,7 @@ class HttpProtocol(asyncio.Protocol):
         self.url = b""
         self.request_id = ""
         self.variant: str | None = None
+        self.hint: str | None = None
         self.task: asyncio.Task[None] | None = None
 
     # asyncio callbacks
@@ -48,7 +49,7 @@ class HttpProtocol(asyncio.Protocol):
     # httptools callbacks
 
     def on_message_begin(self) -> None:
-        self.url, self.request_id, self.variant = b"", "", None
+        self.url, self.request_id, self.variant, self.hint = b"", "", None, None
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -59,6 +60,8 @@ class HttpProtocol(asyncio.Protocol):
             self.request_id = value.decode("latin-1")
         elif name == b"x-image-variant":  # set by nginx from Accept, for `.auto` renditions
             self.variant = value.decode("latin-1")
+        elif name == b"x-image-hint":  # set by nginx from the client hints, for `ch` renditions
+            self.hint = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
         # nginx never pipelines to an upstream, but a client might: read nothing more until we answered.
@@ -67,7 +70,7 @@ class HttpProtocol(asyncio.Protocol):
         method = self.parser.get_method().decode("latin-1")
         keep_alive = self.parser.should_keep_alive()
         self.task = asyncio.get_running_loop().create_task(
-            self._respond(method, self.url, keep_alive, self.variant))
+            self._respond(method, self.url, keep_alive, self.variant, self.hint))
 
     # the request
 
@@ -75,12 +78,13 @@ class HttpProtocol(asyncio.Protocol):
     def idle(self) -> bool:
         return self.task is None or self.task.done()
 
-    async def _respond(self, method: str, raw_url: bytes, keep_alive: bool, variant: str | None) -> None:
+    async def _respond(self, method: str, raw_url: bytes, keep_alive: bool, variant: str | None,
+                       hint: str | None) -> None:
         started = time.perf_counter()
         path = ""
         try:
             path = httptools.parse_url(raw_url).path.decode("latin-1")
-            response = await self.handler.handle(method, path, variant)
+            response = await self.handler.handle(method, path, variant, hint)
         except (SidecarError, httptools.HttpParserInvalidURLError) as exc:
             response = self._error(exc if isinstance(exc, SidecarError) else BadRequest("malformed URL"))
             if isinstance(exc, SidecarError) and exc.status >= 500:
