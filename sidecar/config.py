@@ -190,15 +190,15 @@ def to_environ(config: Config) -> dict[str, str]:
     """The config as `SIDECAR_*` variables, as `load` reads them back: every setting but the secrets
     (`signing_keys`) and the tables (`presets`, which only the URL builder uses, and `watermarks`)."""
     environ = {}
-    for name, kind in _TYPES.items():
-        if name in SECRET_KEYS or name in TABLES:
-            continue
+    for name in _TYPES:
         value = getattr(config, name)
-        if kind == tuple[str, ...]:
-            if any("," in item for item in value):
+        if name in SECRET_KEYS or name in TABLES or value is None:  # None: the default, which is no variable
+            continue
+        if isinstance(value, tuple):
+            if any("," in str(item) for item in value):
                 raise ConfigError(f"{name}: {value!r} has a comma, which {ENV_PREFIX}{name.upper()} cannot carry")
-            text = ",".join(value)
-        elif kind is bool:
+            text = ",".join(str(item) for item in value)
+        elif isinstance(value, bool):
             text = "true" if value else "false"
         elif name == "socket_mode":
             text = f"{value:04o}"

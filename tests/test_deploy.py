@@ -111,7 +111,8 @@ def test_lithos_container_config_follows_lithos_rules(production: config_module.
 def test_lithos_environ_carries_every_setting(production: config_module.Config) -> None:
     environ = lithos_schema.load(LITHOS.read_text())["environ"]
     names = {f"SIDECAR_{f.name.upper()}" for f in dataclasses.fields(config_module.Config)
-             if f.name not in config_module.SECRET_KEYS | config_module.TABLES}
+             if f.name not in config_module.SECRET_KEYS | config_module.TABLES
+             and getattr(production, f.name) is not None}  # unset optional settings (fallback_image) stay unset
     assert names <= set(environ), names - set(environ)
     # Lithos substitutes the instance's name; two instances get two sockets.
     sockets = set()
