@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadRequest
+from .memory import worker_bytes
 from .url import FORMAT_EXTENSION, Ops
 
 ENV_PREFIX = "SIDECAR_"
-SECRET_KEYS = frozenset({"signing_keys"})  # environment only: secrets stay out of config files
+SECRET_KEYS = frozenset({"signing_keys", "purge_token"})  # environment only: secrets stay out of config files
 
 
 class ConfigError(ValueError):
@@ -56,7 +57,17 @@ class Config:
     max_dimension: int = 8192
     quality: int = 82
     background: str = "ffffff"
-    threads: int = 0
+    workers: int = 0
+    threads: int = 1
+    queue: int = 32
+    request_timeout: int = 30
+    drain_timeout: int = 20
+    memory_budget: int = 2 * 1024**3
+    release_memory: bool = True
+    cache_max_bytes: int = 10 * 1024**3
+    gc_interval: int = 60
+    open_file_cache_valid: int = 5
+    purge_token: str = ""
     max_age: int = 365 * 24 * 3600
     nginx_workers: str = "auto"
     presets: Mapping[str, Preset] = field(default_factory=dict)
@@ -67,7 +78,20 @@ class Config:
 
     @property
     def worker_threads(self) -> int:
-        return self.threads or os.cpu_count() or 1
+        """Transforms at a time in one worker process."""
+        return self.threads
+
+    @property
+    def worker_bytes(self) -> int:
+        """The most one worker process may hold: its base plus `threads` transforms at the pixel limit."""
+        return worker_bytes(self.threads, self.max_pixels, self.max_source_bytes)
+
+    @property
+    def worker_processes(self) -> int:
+        """`workers`, or one per core but never more than `memory_budget` holds."""
+        if self.workers:
+            return self.workers
+        return max(1, min(os.cpu_count() or 1, self.memory_budget // self.worker_bytes))
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:
@@ -195,9 +219,17 @@ def _validate(config: Config, name: Any) -> None:
         if not ok:
             raise ConfigError(f"{name(key)}: {message}")
 
-    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age"):
+    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age", "threads", "request_timeout",
+                "drain_timeout", "memory_budget"):
         check(getattr(config, key) > 0, key, "must be positive")
-    check(config.threads >= 0, "threads", "must be 0 (one per core) or more")
+    for key in ("workers", "queue", "cache_max_bytes", "gc_interval", "open_file_cache_valid"):
+        check(getattr(config, key) >= 0, key, "must be 0 or more")
+    mib = 1024 * 1024
+    check(config.worker_processes * config.worker_bytes <= config.memory_budget, "memory_budget",
+          f"{config.memory_budget // mib} MiB cannot hold {config.worker_processes} worker(s) of "
+          f"{config.worker_bytes // mib} MiB each ({config.threads} transform(s) of max_pixels="
+          f"{config.max_pixels}); raise it, or lower workers, threads or max_pixels")
+    check(not config.purge_token or len(config.purge_token) >= 16, "purge_token", "must be at least 16 characters")
     check(1 <= config.quality <= 100, "quality", "must be 1 to 100")
     check(0 <= config.socket_mode <= 0o777, "socket_mode", "must be a file mode such as 0660")
     check(re.fullmatch(r"[0-9a-fA-F]{6}", config.background) is not None, "background",

@@ -12,6 +12,7 @@ class SidecarError(Exception):
 
     status: int = 500
     public: str = "internal error"
+    headers: tuple[tuple[str, str], ...] = ()  # sent with the error response
 
     def __init__(self, public: str | None = None, *, detail: str | None = None) -> None:
         if type(self) is SidecarError:
@@ -68,8 +69,24 @@ class SourceUnavailable(SidecarError):
     status, public = 502, "source unavailable"
 
 
+class Unauthorized(SidecarError):
+    """An admin request (purge, stats) without the right token."""
+
+    status, public = 401, "missing or wrong token"
+    headers = (("WWW-Authenticate", 'Bearer realm="resize-sidecar"'),)
+
+
 class Overloaded(SidecarError):
+    """The queue of misses is full. Answered at once, with `Retry-After`."""
+
     status, public = 503, "overloaded, retry later"
+    headers = (("Retry-After", "1"),)
+
+
+class DeadlineExceeded(Overloaded):
+    """The request's deadline passed. Any work already started goes on and lands in the cache."""
+
+    public = "not ready within the deadline, retry later"
 
 
 class SourceTimeout(SidecarError):

@@ -15,7 +15,7 @@ from . import nginx_config
 from .builder import build_url
 from .config import Config
 from .log import log
-from .server import running
+from .workers import supervising
 
 NGINX = "nginx"
 NGINX_START_TIMEOUT = 5.0
@@ -48,7 +48,7 @@ async def _run(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(config):
+    async with supervising(config):
         nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf), "-e", "stderr",
                                   "-g", "daemon off;"], stdin=subprocess.DEVNULL)
         exited = loop.run_in_executor(None, nginx.wait)

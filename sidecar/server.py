@@ -1,52 +1,35 @@
-"""The sidecar process: a uvloop server on a Unix socket (or one systemd hands over), with clean shutdown."""
+"""One worker process: a uvloop server on the listening socket it shares with the other workers.
+
+The supervisor (`sidecar.workers`) binds the socket and starts the workers; each accepts connections from
+nginx, runs misses in its own transform threads, and on SIGTERM drains: it stops accepting, closes idle
+keep-alive connections (nginx retries a request on a cached connection that closes, so nothing is lost),
+answers what it already read with `Connection: close`, and waits up to `drain_timeout` for the rest.
+"""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import stat
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from collections.abc import AsyncIterator
 
 import uvloop
 
 from .config import Config
 from .handler import Handler
 from .log import log
-from .protocol import HttpProtocol
+from .protocol import HttpProtocol, ServerState
 from .sources import SourceChain
 from .sources.local import LocalSource
+from .stats import Stats
 
 SOURCE_TIMEOUT = 10.0  # seconds for one local read; per-source settings arrive with remote sources
-DRAIN_TIMEOUT = 10.0
-SD_LISTEN_FDS_START = 3
-
-
-def bind(config: Config) -> socket.socket:
-    """The listening socket: inherited from systemd (LISTEN_FDS), or bound at `config.socket`."""
-    if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":
-        sock = socket.socket(fileno=SD_LISTEN_FDS_START)
-        sock.setblocking(False)
-        return sock
-    path = config.socket
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() or path.is_symlink():
-        if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise SystemExit(f"socket: {path} exists and is not a socket; refusing to remove it")
-        path.unlink()  # left behind by a process that was killed
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(path))
-    os.chmod(path, config.socket_mode)
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 @asynccontextmanager
-async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
-    """Serve until the context exits, then stop accepting, drain in-flight requests and close sources."""
+async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIterator[asyncio.AbstractServer]:
+    """Serve on `sock` until the context exits, then drain in-flight requests and close sources."""
     cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform")
     io = ThreadPoolExecutor(16, thread_name_prefix="io")
     io_sources = ThreadPoolExecutor(16, thread_name_prefix="source")
@@ -54,39 +37,43 @@ async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
         LocalSource(root, max_bytes=config.max_source_bytes, timeout=SOURCE_TIMEOUT, executor=io_sources)
         for root in config.sources
     ])
-    handler = Handler(config, sources, cpu, io)
-    connections: set[HttpProtocol] = set()
+    handler = Handler(config, sources, cpu, io, stats)
+    state = ServerState()
     loop = asyncio.get_running_loop()
-    server = await loop.create_unix_server(lambda: HttpProtocol(handler, connections), sock=bind(config))
-    log("listening", socket=str(config.socket), sources=list(config.sources), cache=str(config.cache_dir),
-        signed=config.signed, threads=config.worker_threads)
+    server = await loop.create_unix_server(lambda: HttpProtocol(handler, state), sock=sock)
     try:
         yield server
     finally:
         server.close()
-        deadline = loop.time() + DRAIN_TIMEOUT
-        while any(not c.idle for c in connections) and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        for connection in list(connections):
+        state.draining = True
+        deadline = loop.time() + config.drain_timeout
+        while loop.time() < deadline:
+            for connection in list(state.connections):
+                if connection.idle and connection.transport is not None:
+                    connection.transport.close()
+            if not state.connections and not len(handler.flights):
+                break
+            await asyncio.sleep(0.02)
+        for connection in list(state.connections):
             if connection.transport is not None:
                 connection.transport.close()
         await sources.close()
         for pool in (cpu, io, io_sources):
             pool.shutdown(wait=False, cancel_futures=True)
-        if not os.environ.get("LISTEN_FDS"):
-            config.socket.unlink(missing_ok=True)
-        log("stopped")
 
 
-async def serve_until_signalled(config: Config) -> None:
+async def serve_worker(config: Config, sock: socket.socket, stats: Stats) -> None:
+    """A worker process's life: serve until SIGTERM/SIGINT, then drain."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(config):
+    async with running(config, sock, stats):
         await stop.wait()
 
 
 def serve(config: Config) -> None:
     """Run the sidecar alone (production: nginx is someone else's) until SIGTERM or SIGINT."""
-    uvloop.run(serve_until_signalled(config))
+    from .workers import supervise
+
+    uvloop.run(supervise(config))

@@ -1,0 +1,163 @@
+"""Single-flight: one fetch and one transform per rendition, however many requests and worker processes.
+
+Within a process, the first request for a rendition starts a *flight* and later ones await the same
+future. Across processes, a flight's leader holds an exclusive `flock` on a dot-named lock file beside the
+rendition (nginx refuses dot-names). A leader that finds the lock taken polls: when the rendition appears,
+it is done; when the lock comes free without one (the holder failed, or died: the kernel drops a dead
+process's locks), it takes the lock and does the work itself. So a crashed worker delays the others by
+one poll interval, never past their deadline.
+
+The holder unlinks the lock file before closing it. Whoever locked the unlinked inode in between sees
+that the path no longer names it and tries again, so two live holders of one rendition cannot exist.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from .cache import LOCK_PREFIX, Cache
+from .errors import DeadlineExceeded
+
+T = TypeVar("T")
+POLL_FIRST = 0.005
+POLL_MAX = 0.05
+
+
+class _State(Enum):
+    PUBLISHED = "published"
+    LOCKED = "locked"
+    BUSY = "busy"
+
+
+@dataclass
+class Lead(Generic[T]):
+    """How a flight ended: `result` is the leader's, or None when another process published the file."""
+
+    result: T | None
+    joined: bool = False  # True for requests that waited for another request's flight
+
+
+class Flights(Generic[T]):
+    """In-flight renditions of this process, keyed by their final path."""
+
+    def __init__(self, cache: Cache, io: Executor) -> None:
+        self.cache, self.io = cache, io
+        self._flights: dict[Path, asyncio.Task[T | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._flights)
+
+    async def run(self, final: Path, make: Callable[[], Awaitable[T]], wait_limit: float) -> Lead[T]:
+        """Run `make` once for `final` across all processes, or wait for whoever is running it.
+
+        The flight is shielded: a request that gives up (deadline, shutdown) leaves it running, so the
+        rendition still lands in the cache. `wait_limit` bounds how long a leader waits for another
+        process's lock.
+        """
+        task = self._flights.get(final)
+        joined = task is not None
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._lead(final, make, wait_limit))
+            self._flights[final] = task
+            task.add_done_callback(lambda _: self._flights.pop(final, None))
+        return Lead(await asyncio.shield(task), joined)
+
+    async def _lead(self, final: Path, make: Callable[[], Awaitable[T]], wait_limit: float) -> T | None:
+        loop = asyncio.get_running_loop()
+        lock_path = final.with_name(LOCK_PREFIX + final.name)
+        give_up = loop.time() + wait_limit
+        delay = POLL_FIRST
+        while True:
+            state, fd = await loop.run_in_executor(self.io, self._try_lock, final, lock_path)
+            if state is _State.PUBLISHED:
+                return None
+            if state is _State.LOCKED:
+                break
+            if loop.time() >= give_up:
+                raise DeadlineExceeded(detail=f"{lock_path} stayed locked for {wait_limit}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
+        try:
+            return await make()
+        finally:
+            await loop.run_in_executor(self.io, _unlock, lock_path, fd)
+
+    def _try_lock(self, final: Path, lock_path: Path) -> tuple[_State, int]:
+        if final.is_file():
+            return _State.PUBLISHED, -1
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:  # first rendition of this original, or gc just removed the empty dir
+            self.cache.makedirs(lock_path.parent)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return _State.BUSY, -1
+        if not _names(lock_path, fd):
+            os.close(fd)
+            return _State.BUSY, -1
+        if final.is_file():  # published between our first look and the lock
+            _unlock(lock_path, fd)
+            return _State.PUBLISHED, -1
+        return _State.LOCKED, fd
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether `path` still names the file open as `fd` (its holder may have unlinked it)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _unlock(lock_path: Path, fd: int) -> None:
+    try:
+        os.unlink(lock_path)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def wait_for_holders(directory: Path) -> None:
+    """Block until every flight holding a lock in `directory` right now has finished (for purges)."""
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(LOCK_PREFIX)]
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            fd = os.open(directory / name, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        finally:
+            os.close(fd)
+
+
+def try_remove_stale_lock(path: Path) -> bool:
+    """Remove a lock file nobody holds (left by a crash); False if it is held."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    if _names(path, fd):
+        _unlock(path, fd)
+        return True
+    os.close(fd)
+    return False
