@@ -3,7 +3,8 @@
 A rendition is written to a dot-named temporary file in its final directory, made readable for nginx's
 workers, then renamed into place: readers see the whole file or none, even if we die mid-write (rename
 within one directory never crosses a filesystem). nginx refuses every dot-name, so a temporary file is
-never served; one left by a crash is removed by the next sweep (`sidecar.gc`).
+never served. The writer holds a flock on its temporary file, so the sweep (`sidecar.gc`, at start and
+on every pass) can tell one left by a crash from one being written, without guessing from its age.
 
 A purge (`sidecar.purge`) leaves a dot-named marker in the original's directory; a rendition made from an
 original fetched before that moment is not published (`Superseded`), so a purge cannot be undone by work
@@ -11,6 +12,7 @@ that was already in flight.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -49,6 +51,7 @@ class Cache:
             fd, temp = tempfile.mkstemp(dir=final.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as file:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # "being written": the sweep removes only unlocked temp files
                 file.write(data)
                 os.fchmod(file.fileno(), FILE_MODE)
             if fetched_at is not None and purged_since(final.parent, fetched_at):

@@ -30,6 +30,20 @@ def parser() -> argparse.ArgumentParser:
     with_config("serve", "run the sidecar alone, for a production nginx")
     with_config("nginx-config", "print the nginx config for a production nginx")
 
+    gc = with_config("gc", "evict least recently used renditions down to cache_max_bytes, sweep leftovers")
+    gc.add_argument("--dry-run", action="store_true", help="report what would be evicted, remove nothing")
+
+    purge = with_config("purge", "remove every rendition of the given originals")
+    purge.add_argument("keys", nargs="+", metavar="KEY", help="the original's key (path in the sources)")
+
+    warm = with_config("warm", "make renditions of the given presets before anyone asks for them")
+    warm.add_argument("keys_file", nargs="?", default="-", metavar="FILE",
+                      help="keys, one per line (default: stdin)")
+    warm.add_argument("--preset", action="append", required=True, dest="presets",
+                      help="a preset from the config; repeat for several")
+    warm.add_argument("--concurrency", type=int, default=0, metavar="N",
+                      help="renditions made at a time (default: one per worker process the config allows)")
+
     url = with_config("url", "print the signed path of a rendition")
     url.add_argument("key", help="the original's key (path in the sources)")
     url.add_argument("--width", type=int)
@@ -57,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             return _run(config)
         if args.command == "serve":
             return _serve(config)
+        if args.command == "gc":
+            return _gc(config, args.dry_run)
+        if args.command == "purge":
+            return _purge(config, args.keys)
+        if args.command == "warm":
+            return _warm(config, args)
         if args.command == "nginx-config":
             from . import nginx_config
 
@@ -91,6 +111,55 @@ def _serve(config: Config) -> int:
 
     serve(config)
     return 0
+
+
+def _gc(config: Config, dry_run: bool) -> int:
+    from .gc import collect
+
+    root = config.cache_dir / config.url_prefix.lstrip("/")
+    report = collect(root, config.cache_max_bytes, dry_run=dry_run)
+    if report.skipped:
+        print("gc: another collector is running; nothing done", file=sys.stderr)
+        return 1
+    mib = 1024 * 1024
+    verb = "would evict" if dry_run else "evicted"
+    print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {config.cache_max_bytes / mib:.1f} MiB); "
+          f"{verb} {report.evicted_files} files, {report.evicted_bytes / mib:.1f} MiB; "
+          f"removed {report.stale_removed} stale temporary or lock files")
+    return 0
+
+
+def _purge(config: Config, keys: list[str]) -> int:
+    from .purge import purge
+
+    status = 0
+    for key in keys:
+        try:
+            print(f"{key}: removed {purge(config.cache_dir, config.url_prefix, key)} renditions")
+        except SidecarError as exc:
+            print(f"{key}: {exc.public}", file=sys.stderr)
+            status = 2
+    return status
+
+
+def _warm(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .warm import read_keys, warm
+
+    require_simd()
+    for preset in args.presets:
+        if preset not in config.presets:
+            raise ConfigError(f"--preset: no preset {preset!r} in the config")
+    if args.keys_file == "-":
+        keys = list(read_keys(sys.stdin))
+    else:
+        with open(args.keys_file) as file:
+            keys = list(read_keys(file))
+    concurrency = args.concurrency or config.worker_processes * config.worker_threads
+    summary = asyncio.run(warm(config, keys, args.presets, concurrency))
+    print(summary.line())
+    return 1 if summary.failed else 0
 
 
 def _url(config: Config, args: argparse.Namespace) -> int:

@@ -7,9 +7,9 @@ nothing on the hit path (no log to parse, no Python). On a `noatime` mount, atim
 eviction becomes oldest-first.
 
 Sizes are disk usage (allocated blocks), not file lengths. A pass over budget removes files until the
-cache is at `LOW_WATERMARK` of it, so passes are rare. Temporary files older than `STALE_AFTER` seconds
-(a write takes milliseconds; older ones belong to a process that died mid-write) and lock files that no
-one holds are removed on every pass, the first of which runs when the sidecar starts.
+cache is at `LOW_WATERMARK` of it, so passes are rare. Temporary and lock files that no process holds a
+flock on belong to a process that died mid-write; they are removed on every pass, the first of which
+runs when the sidecar starts.
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import LOCK_PREFIX, TEMP_PREFIX
-from .singleflight import try_remove_stale_lock
+from .singleflight import remove_if_unheld
 
 LOW_WATERMARK = 0.9
-STALE_AFTER = 60.0
+GRACE = 1.0
 GC_LOCK = ".gc.lock"
 
 
@@ -76,13 +76,9 @@ def _scan(root: Path, report: Report, dry_run: bool, now: float) -> list[tuple[f
                 except FileNotFoundError:
                     continue
                 name = entry.name
-                if name.startswith(TEMP_PREFIX):
-                    if now - info.st_mtime > STALE_AFTER and not dry_run:
-                        _unlink(entry.path)
-                        report.stale_removed += 1
-                    continue
-                if name.startswith(LOCK_PREFIX):
-                    if now - info.st_mtime > STALE_AFTER and not dry_run and try_remove_stale_lock(Path(entry.path)):
+                if name.startswith((TEMP_PREFIX, LOCK_PREFIX)):
+                    # A writer locks its file right after creating it: give it that moment.
+                    if now - info.st_mtime > GRACE and not dry_run and remove_if_unheld(Path(entry.path)):
                         report.stale_removed += 1
                     continue
                 if name.startswith("."):  # purge markers, our own lock

@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 
 from .config import Config
-from .handler import INTERNAL_PREFIX
+from .handler import ADMIN_PREFIX, INTERNAL_PREFIX
 from .resources import nginx_template
 
 UPSTREAM = "resize_sidecar"
+READ_TIMEOUT_MARGIN = 5  # seconds nginx waits beyond request_timeout, so the sidecar's 503 arrives first
 
 
 def render(template: str, **values: object) -> str:
@@ -31,7 +32,21 @@ def site(config: Config) -> str:
         nginx_template("sidecar.conf"),
         upstream=UPSTREAM, socket=config.socket, listen=config.listen, url_prefix=config.url_prefix,
         internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
+        admin_prefix=ADMIN_PREFIX, read_timeout=config.request_timeout + READ_TIMEOUT_MARGIN,
+        open_file_cache=open_file_cache(config.open_file_cache_valid),
     )
+
+
+def open_file_cache(valid: int) -> str:
+    """nginx's cache of open files: fewer syscalls per hit, but a removed file may be served for up to
+    `valid` seconds, so purges take effect within that. 0 turns it off."""
+    if not valid:
+        return "    open_file_cache off;"
+    return "\n".join(f"    {line}" for line in (
+        "open_file_cache max=10000 inactive=30s;",
+        f"open_file_cache_valid {valid}s;",
+        "open_file_cache_errors off;  # a miss must reach the sidecar every time, never a cached ENOENT",
+    ))
 
 
 def standalone(config: Config, prefix: Path, *, user: str | None, access_log: str = "off",

@@ -23,6 +23,7 @@ from .protocol import HttpProtocol, ServerState
 from .sources import SourceChain
 from .sources.local import LocalSource
 from .stats import Stats
+from .workers import BACKLOG
 
 SOURCE_TIMEOUT = 10.0  # seconds for one local read; per-source settings arrive with remote sources
 
@@ -40,7 +41,9 @@ async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIte
     handler = Handler(config, sources, cpu, io, stats)
     state = ServerState()
     loop = asyncio.get_running_loop()
-    server = await loop.create_unix_server(lambda: HttpProtocol(handler, state), sock=sock)
+    # create_unix_server listens again on the shared socket, with its own small default backlog otherwise.
+    server = await loop.create_unix_server(lambda: HttpProtocol(handler, state), sock=sock, backlog=BACKLOG)
+    log("worker_ready", threads=config.worker_threads, queue=config.queue)
     try:
         yield server
     finally:

@@ -145,8 +145,8 @@ def wait_for_holders(directory: Path) -> None:
             os.close(fd)
 
 
-def try_remove_stale_lock(path: Path) -> bool:
-    """Remove a lock file nobody holds (left by a crash); False if it is held."""
+def remove_if_unheld(path: Path) -> bool:
+    """Remove a lock or temporary file that no process holds a flock on (left by a crash)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:

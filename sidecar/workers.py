@@ -34,6 +34,7 @@ from .log import log
 from .stats import Stats
 
 SD_LISTEN_FDS_START = 3
+BACKLOG = 1024  # connections nginx may open before a worker accepts them; beyond, nginx gets EAGAIN (502)
 RESTART_DELAY_MIN = 0.1
 RESTART_DELAY_MAX = 5.0
 STOP_GRACE = 5.0  # beyond drain_timeout, before a worker that does not exit is killed
@@ -65,7 +66,7 @@ def bind(config: Config) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
     os.chmod(path, config.socket_mode)
-    sock.listen(1024)
+    sock.listen(BACKLOG)
     sock.setblocking(False)
     return sock
 

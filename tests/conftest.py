@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 CORPUS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus"))
 SIGNING_KEY = "test-signing-key-0123456789"
+PURGE_TOKEN = "test-purge-token-0123456789"
 
 
 def free_port() -> int:
@@ -97,6 +98,27 @@ class Stack:
         finally:
             conn.close()
 
+    def admin(self, method: str, path: str, token: str | None = PURGE_TOKEN) -> Reply:
+        """The application's API (`/_sidecar/...`) through nginx."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.get("/_sidecar" + path, method=method, headers=headers)
+
+    def stats(self) -> dict[str, int]:
+        reply = self.admin("GET", "/stats")
+        assert reply.status == 200, reply
+        return json.loads(reply.body)
+
+    def worker_pids(self) -> list[int]:
+        """The supervisor's worker processes, from /proc."""
+        assert self.sidecar is not None
+        return children(self.sidecar.pid)
+
+    def sidecar_events(self, event: str) -> list[dict[str, object]]:
+        if not self.log_path.exists():
+            return []
+        records = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+        return [r for r in records if r.get("event") == event]
+
     def sidecar_requests(self) -> list[dict[str, object]]:
         """Every request the sidecar has logged (JSON lines on its stderr)."""
         if not self.log_path.exists():
@@ -106,6 +128,7 @@ class Stack:
         return [r for r in records if r.get("event") == "request"]
 
     def start_sidecar(self) -> None:
+        ready_before = len(self.sidecar_events("worker_ready"))
         limits = dict(self.sidecar_limits)
 
         def apply_limits() -> None:
@@ -119,7 +142,9 @@ class Stack:
                 [sys.executable, "-m", "sidecar", "serve", "--config", str(self.root / "sidecar.toml")],
                 env=self.env, stdout=log, stderr=log, cwd=REPO, preexec_fn=apply_limits if limits else None,
             )
-        wait_for(lambda: self.config.socket.exists() or self.sidecar.poll() is not None, 20, "sidecar socket")
+        workers = self.config.worker_processes
+        wait_for(lambda: len(self.sidecar_events("worker_ready")) >= ready_before + workers
+                 or self.sidecar.poll() is not None, 30, "every worker to listen")
         if self.sidecar.poll() is not None:
             raise RuntimeError(f"sidecar exited: {self.log_path.read_text()}")
 
@@ -160,14 +185,28 @@ class Stack:
                 self.nginx.kill()
 
 
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    fields = file.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return sorted(found)
+
+
 def make_stack(sources: list[Path], *, signed: bool = True, extra: str = "",
-               limits: dict[int, tuple[int, int]] | None = None) -> Stack:
+               limits: dict[int, tuple[int, int]] | None = None, cache_dir: Path | None = None) -> Stack:
     root = world_readable_tempdir()
     port = free_port()
     toml = root / "sidecar.toml"
     toml.write_text(
         f'sources = {json.dumps([str(s) for s in sources])}\n'
-        f'cache_dir = "{root / "cache"}"\n'
+        f'cache_dir = "{cache_dir or root / "cache"}"\n'
         f'socket = "{root / "s.sock"}"\n'
         'socket_mode = "0666"\n'  # as root (CI), nginx's workers are nobody
         f'listen = "127.0.0.1:{port}"\n'
@@ -175,6 +214,7 @@ def make_stack(sources: list[Path], *, signed: bool = True, extra: str = "",
         f"allow_unsigned = {'false' if signed else 'true'}\n" + extra
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    env["SIDECAR_PURGE_TOKEN"] = PURGE_TOKEN
     if signed:
         env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
     config = config_module.load(toml, env=env)

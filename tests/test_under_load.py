@@ -1,0 +1,183 @@
+"""Under load, through the real nginx path: single-flight across workers, a crashed leader, the bounded
+queue, deadlines, graceful shutdown and nginx reloads."""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import struct
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from conftest import SAMPLES, Reply, Stack, wait_for, world_readable_tempdir
+
+PHOTO = "redpanda-nikond80-3872x2592.jpg"
+IN_OPEN = 0x20
+
+
+class OpenCounter:
+    """Counts opens of one file with inotify: how often the sidecar really read the original."""
+
+    def __init__(self, path: Path) -> None:
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0
+        assert self.libc.inotify_add_watch(self.fd, str(path).encode(), IN_OPEN) >= 0
+
+    def count(self) -> int:
+        opens = 0
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return opens
+            offset = 0
+            while offset < len(data):
+                _, mask, _, length = struct.unpack_from("iIII", data, offset)
+                opens += bool(mask & IN_OPEN)
+                offset += 16 + length
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def concurrently(stack: Stack, paths: list[str], timeout: float = 60) -> list[tuple[Reply, float]]:
+    """Send every path at the same moment (one connection each); (reply, seconds taken) in order."""
+    barrier = threading.Barrier(len(paths))
+
+    def one(path: str) -> tuple[Reply, float]:
+        barrier.wait()
+        started = time.monotonic()
+        return stack.get(path, timeout=timeout), time.monotonic() - started
+
+    with ThreadPoolExecutor(len(paths)) as pool:
+        return list(pool.map(one, paths))
+
+
+def source_with_photo() -> Path:
+    source = world_readable_tempdir()
+    shutil.copy(SAMPLES / PHOTO, source / PHOTO)
+    return source
+
+
+def test_identical_misses_make_one_fetch_and_one_transform(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    source = source_with_photo()
+    stack = stack_factory([source], extra="workers = 2\n")
+    assert len(stack.worker_pids()) == 2
+    opens = OpenCounter(source / PHOTO)
+    try:
+        path = stack.url(PHOTO, width=640, format="webp")
+        results = concurrently(stack, [path] * 200)
+        assert [r.status for r, _ in results] == [200] * 200
+        assert len({r.body for r, _ in results}) == 1 and results[0][0].image().size == (640, 428)
+        assert opens.count() == 1, "the original was read more than once"
+        stats = stack.stats()
+        assert stats["transforms"] == 1
+        served_by = {r["pid"] for r in stack.sidecar_requests() if r["path"] == path}
+        assert len(served_by) == 2, "both workers should have taken part"
+    finally:
+        opens.close()
+        shutil.rmtree(source, ignore_errors=True)
+
+
+def held_locks(directory: Path) -> dict[int, int]:
+    """inode -> pid of every flock in /proc/locks on files in `directory`."""
+    inodes = {os.stat(directory / n).st_ino for n in os.listdir(directory) if n.startswith(".lock-")}
+    holders = {}
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == "FLOCK" and int(fields[5].split(":")[2]) in inodes:
+            holders[int(fields[5].split(":")[2])] = int(fields[4])
+    return holders
+
+
+def test_a_crashed_leader_does_not_hold_the_others_past_their_deadline(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    stack = stack_factory([SAMPLES], extra="workers = 2\nrequest_timeout = 20\n")
+    path = stack.url(PHOTO, format="png")  # a 13 MB PNG of 10 megapixels: seconds of work
+    directory = stack.config.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
+    with ThreadPoolExecutor(40) as pool:
+        futures = [pool.submit(stack.get, path) for _ in range(40)]
+        wait_for(lambda: directory.is_dir() and bool(held_locks(directory)), 20, "a leader's lock")
+        leader = next(iter(held_locks(directory).values()))
+        os.kill(leader, signal.SIGKILL)
+        replies = [f.result() for f in futures]
+    # The leader's own requests die with it (nginx answers 502); everyone else gets the image in time.
+    statuses = [r.status for r in replies]
+    assert set(statuses) <= {200, 502}
+    assert statuses.count(200) >= 1
+    assert all(r.image().size == (3872, 2592) for r in replies if r.status == 200)
+    assert (stack.config.cache_dir / path.lstrip("/")).is_file()
+    # The supervisor replaced the dead worker.
+    wait_for(lambda: len(stack.worker_pids()) == 2 and leader not in stack.worker_pids(), 10, "a new worker")
+    assert stack.stats()["worker_restarts"] == 1
+
+
+def test_a_full_queue_answers_503_with_retry_after_at_once(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    stack = stack_factory([SAMPLES], extra="workers = 1\nthreads = 1\nqueue = 1\n")
+    paths = [stack.url(PHOTO, width=3000 - i, format="png") for i in range(6)]  # distinct, slow misses
+    results = concurrently(stack, paths)
+    ok = [seconds for reply, seconds in results if reply.status == 200]
+    refused = [(reply, seconds) for reply, seconds in results if reply.status == 503]
+    assert len(ok) == 2 and len(refused) == 4, [r.status for r, _ in results]  # one working, one queued
+    for reply, seconds in refused:
+        assert reply.headers["retry-after"] == "1" and reply.headers["cache-control"] == "no-store"
+        assert seconds < min(ok), "a refusal waited for a transform"
+    assert stack.stats()["overloaded"] == 4
+
+
+def test_a_request_past_its_deadline_gets_503_and_the_work_still_lands(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    stack = stack_factory([SAMPLES], extra="request_timeout = 1\n")
+    path = stack.url(PHOTO, width=3800, format="png")  # well over a second of encoding
+    reply = stack.get(path)
+    assert reply.status == 503 and reply.headers["retry-after"] == "1"
+    assert b"deadline" in reply.body
+    final = stack.config.cache_dir / path.lstrip("/")
+    wait_for(final.is_file, 30, "the rendition to land after the deadline")
+    assert stack.get(path).status == 200
+    assert stack.stats()["deadline_exceeded"] == 1
+
+
+def test_sigterm_drains_requests_in_flight(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    stack = stack_factory([SAMPLES], extra="workers = 2\n")
+    paths = [stack.url(PHOTO, width=2000 + i, format="png") for i in range(4)]
+    with ThreadPoolExecutor(len(paths)) as pool:
+        futures = [pool.submit(stack.get, path) for path in paths]
+        wait_for(lambda: stack.stats()["requests"] >= len(paths) + 1, 10, "the requests to arrive")
+        assert stack.sidecar is not None
+        stack.sidecar.send_signal(signal.SIGTERM)
+        replies = [f.result() for f in futures]
+        code = stack.sidecar.wait(30)
+    assert [r.status for r in replies] == [200] * len(paths)
+    assert all(r.image().size[0] == 2000 + i for i, r in enumerate(replies))
+    assert code == 0 and not stack.config.socket.exists()
+    assert stack.worker_pids() == []
+
+
+def test_nginx_reload_under_load_loses_nothing(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    stack = stack_factory([SAMPLES], extra="workers = 2\n")
+    hit = stack.url(PHOTO, width=100)
+    assert stack.get(hit).status == 200
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def client(index: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            path = hit if n % 2 else stack.url(PHOTO, width=200 + index * 1000 + n)
+            statuses.append(stack.get(path).status)
+
+    assert stack.nginx is not None
+    with ThreadPoolExecutor(8) as pool:
+        for index in range(8):
+            pool.submit(client, index)
+        for _ in range(3):
+            time.sleep(0.5)
+            stack.nginx.send_signal(signal.SIGHUP)  # nginx -s reload
+        time.sleep(0.5)
+        stop.set()
+    assert len(statuses) > 50
+    assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
