@@ -43,15 +43,9 @@ class Cache:
         """Publish `data` at `file_path` atomically. Blocking; raises OSError (or Superseded, when the
         original was purged after `fetched_at`) and leaves nothing behind."""
         final = self.path(file_path)
-        self.makedirs(final.parent)
-        try:
-            fd, temp = tempfile.mkstemp(dir=final.parent, prefix=TEMP_PREFIX)
-        except FileNotFoundError:  # the collector removed the directory as it emptied it: once more
-            self.makedirs(final.parent)
-            fd, temp = tempfile.mkstemp(dir=final.parent, prefix=TEMP_PREFIX)
+        fd, temp = self._temp(final.parent)
         try:
             with os.fdopen(fd, "wb") as file:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # "being written": the sweep removes only unlocked temp files
                 file.write(data)
                 os.fchmod(file.fileno(), FILE_MODE)
             if fetched_at is not None and purged_since(final.parent, fetched_at):
@@ -60,6 +54,24 @@ class Cache:
         except BaseException:
             os.unlink(temp)
             raise
+
+    def _temp(self, directory: Path) -> tuple[int, str]:
+        """A new temporary file in `directory`, flocked: "being written". The sweep removes only
+        unlocked ones; if it removed ours before we locked it, we make another."""
+        for _ in range(3):
+            self.makedirs(directory)
+            try:
+                fd, temp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX)
+            except FileNotFoundError:  # the collector removed the directory as it emptied it
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(temp).st_ino == os.fstat(fd).st_ino:
+                    return fd, temp
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        raise OSError(f"cannot keep a temporary file in {directory}")
 
     def makedirs(self, directory: Path) -> None:
         # Made one by one with an explicit mode: the umask of a service manager may be 077.

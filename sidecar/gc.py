@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from .cache import LOCK_PREFIX, TEMP_PREFIX
 from .singleflight import remove_if_unheld
 
 LOW_WATERMARK = 0.9
-GRACE = 1.0
 GC_LOCK = ".gc.lock"
 
 
@@ -37,7 +35,7 @@ class Report:
     skipped: bool = False  # another collector (the CLI, another sidecar) was already running
 
 
-def collect(root: Path, budget: int, *, dry_run: bool = False, now: float | None = None) -> Report:
+def collect(root: Path, budget: int, *, dry_run: bool = False) -> Report:
     """Sweep leftovers under `root` and, if it holds more than `budget` bytes (0: no budget), evict the
     least recently used files down to `LOW_WATERMARK` of it. Blocking; run it in a thread."""
     report = Report()
@@ -50,7 +48,7 @@ def collect(root: Path, budget: int, *, dry_run: bool = False, now: float | None
         except BlockingIOError:
             report.skipped = True
             return report
-        entries = _scan(root, report, dry_run, time.time() if now is None else now)
+        entries = _scan(root, report, dry_run)
         if budget and report.bytes > budget:
             _evict(entries, report, int(budget * LOW_WATERMARK), dry_run)
         return report
@@ -58,7 +56,7 @@ def collect(root: Path, budget: int, *, dry_run: bool = False, now: float | None
         os.close(lock)
 
 
-def _scan(root: Path, report: Report, dry_run: bool, now: float) -> list[tuple[float, int, str]]:
+def _scan(root: Path, report: Report, dry_run: bool) -> list[tuple[float, int, str]]:
     entries: list[tuple[float, int, str]] = []
     stack = [str(root)]
     while stack:
@@ -77,8 +75,7 @@ def _scan(root: Path, report: Report, dry_run: bool, now: float) -> list[tuple[f
                     continue
                 name = entry.name
                 if name.startswith((TEMP_PREFIX, LOCK_PREFIX)):
-                    # A writer locks its file right after creating it: give it that moment.
-                    if now - info.st_mtime > GRACE and not dry_run and remove_if_unheld(Path(entry.path)):
+                    if not dry_run and remove_if_unheld(Path(entry.path)):
                         report.stale_removed += 1
                     continue
                 if name.startswith("."):  # purge markers, our own lock

@@ -93,10 +93,15 @@ class Flights(Generic[T]):
         if final.is_file():
             return _State.PUBLISHED, -1
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:  # first rendition of this original, or gc just removed the empty dir
-            self.cache.makedirs(lock_path.parent)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:  # first rendition of this original, or gc just removed the empty dir
+                self.cache.makedirs(lock_path.parent)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            # A full or read-only cache: go on without the cross-process lock. The rendition cannot be
+            # published anyway, and this process's own requests still share one flight.
+            return _State.LOCKED, -1
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -120,6 +125,8 @@ def _names(path: Path, fd: int) -> bool:
 
 
 def _unlock(lock_path: Path, fd: int) -> None:
+    if fd < 0:
+        return
     try:
         os.unlink(lock_path)
     except FileNotFoundError:

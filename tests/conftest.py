@@ -185,6 +185,41 @@ class Stack:
                 self.nginx.kill()
 
 
+class Inotify:
+    """Kernel file events (inotify, through ctypes): opens of a source file, files created in a directory."""
+
+    OPEN, CREATE = 0x20, 0x100
+
+    def __init__(self, path: Path, mask: int) -> None:
+        import ctypes
+
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0 and self.libc.inotify_add_watch(self.fd, str(path).encode(), mask) >= 0
+
+    def events(self, timeout: float = 0) -> list[tuple[int, str]]:
+        """(mask, name) of every event so far; waits up to `timeout` seconds for the first one."""
+        import select
+        import struct
+
+        select.select([self.fd], [], [], timeout)
+        found = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return found
+            offset = 0
+            while offset < len(data):
+                _, mask, _, length = struct.unpack_from("iIII", data, offset)
+                name = data[offset + 16: offset + 16 + length].rstrip(b"\0").decode()
+                found.append((mask, name))
+                offset += 16 + length
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 def children(pid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):

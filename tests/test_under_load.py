@@ -2,46 +2,17 @@
 queue, deadlines, graceful shutdown and nginx reloads."""
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
-import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import SAMPLES, Reply, Stack, wait_for, world_readable_tempdir
+from conftest import SAMPLES, Inotify, Reply, Stack, wait_for, world_readable_tempdir
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
-IN_OPEN = 0x20
-
-
-class OpenCounter:
-    """Counts opens of one file with inotify: how often the sidecar really read the original."""
-
-    def __init__(self, path: Path) -> None:
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        assert self.fd >= 0
-        assert self.libc.inotify_add_watch(self.fd, str(path).encode(), IN_OPEN) >= 0
-
-    def count(self) -> int:
-        opens = 0
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return opens
-            offset = 0
-            while offset < len(data):
-                _, mask, _, length = struct.unpack_from("iIII", data, offset)
-                opens += bool(mask & IN_OPEN)
-                offset += 16 + length
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 def concurrently(stack: Stack, paths: list[str], timeout: float = 60) -> list[tuple[Reply, float]]:
@@ -67,13 +38,13 @@ def test_identical_misses_make_one_fetch_and_one_transform(stack_factory) -> Non
     source = source_with_photo()
     stack = stack_factory([source], extra="workers = 2\n")
     assert len(stack.worker_pids()) == 2
-    opens = OpenCounter(source / PHOTO)
+    opens = Inotify(source / PHOTO, Inotify.OPEN)  # the kernel counts how often the original is opened
     try:
         path = stack.url(PHOTO, width=640, format="webp")
         results = concurrently(stack, [path] * 200)
         assert [r.status for r, _ in results] == [200] * 200
         assert len({r.body for r, _ in results}) == 1 and results[0][0].image().size == (640, 428)
-        assert opens.count() == 1, "the original was read more than once"
+        assert len(opens.events()) == 1, "the original was read more than once"
         stats = stack.stats()
         assert stats["transforms"] == 1
         served_by = {r["pid"] for r in stack.sidecar_requests() if r["path"] == path}
@@ -167,8 +138,11 @@ def test_nginx_reload_under_load_loses_nothing(stack_factory) -> None:  # type: 
         n = 0
         while not stop.is_set():
             n += 1
-            path = hit if n % 2 else stack.url(PHOTO, width=200 + index * 1000 + n)
-            statuses.append(stack.get(path).status)
+            path = hit if n % 2 else stack.url(PHOTO, width=100 + index * 100 + n)
+            try:
+                statuses.append(stack.get(path).status)
+            except OSError:  # a connection nginx dropped counts as a loss too
+                statuses.append(-1)
 
     assert stack.nginx is not None
     with ThreadPoolExecutor(8) as pool:
@@ -179,5 +153,5 @@ def test_nginx_reload_under_load_loses_nothing(stack_factory) -> None:  # type: 
             stack.nginx.send_signal(signal.SIGHUP)  # nginx -s reload
         time.sleep(0.5)
         stop.set()
-    assert len(statuses) > 50
+    assert len(statuses) > 20
     assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
