@@ -67,7 +67,7 @@ def held_locks(directory: Path) -> dict[int, int]:
 
 def test_a_crashed_leader_does_not_hold_the_others_past_their_deadline(stack_factory) -> None:  # type: ignore[no-untyped-def]
     stack = stack_factory([SAMPLES], extra="workers = 2\nrequest_timeout = 20\n")
-    path = stack.url(PHOTO, format="png")  # a 13 MB PNG of 10 megapixels: seconds of work
+    path = stack.url(PHOTO, width=1800, format="png")  # a 4 MB PNG: most of a second of work
     directory = stack.config.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
     with ThreadPoolExecutor(40) as pool:
         futures = [pool.submit(stack.get, path) for _ in range(40)]
@@ -79,7 +79,7 @@ def test_a_crashed_leader_does_not_hold_the_others_past_their_deadline(stack_fac
     statuses = [r.status for r in replies]
     assert set(statuses) <= {200, 502}
     assert statuses.count(200) >= 1
-    assert all(r.image().size == (3872, 2592) for r in replies if r.status == 200)
+    assert all(r.image().size == (1800, 1205) for r in replies if r.status == 200)
     assert (stack.config.cache_dir / path.lstrip("/")).is_file()
     # The supervisor replaced the dead worker.
     wait_for(lambda: len(stack.worker_pids()) == 2 and leader not in stack.worker_pids(), 10, "a new worker")
@@ -88,7 +88,7 @@ def test_a_crashed_leader_does_not_hold_the_others_past_their_deadline(stack_fac
 
 def test_a_full_queue_answers_503_with_retry_after_at_once(stack_factory) -> None:  # type: ignore[no-untyped-def]
     stack = stack_factory([SAMPLES], extra="workers = 1\nthreads = 1\nqueue = 1\n")
-    paths = [stack.url(PHOTO, width=3000 - i, format="png") for i in range(6)]  # distinct, slow misses
+    paths = [stack.url(PHOTO, width=1500 - i, format="png") for i in range(6)]  # distinct, slow misses
     results = concurrently(stack, paths)
     ok = [seconds for reply, seconds in results if reply.status == 200]
     refused = [(reply, seconds) for reply, seconds in results if reply.status == 503]
@@ -113,7 +113,7 @@ def test_a_request_past_its_deadline_gets_503_and_the_work_still_lands(stack_fac
 
 def test_sigterm_drains_requests_in_flight(stack_factory) -> None:  # type: ignore[no-untyped-def]
     stack = stack_factory([SAMPLES], extra="workers = 2\n")
-    paths = [stack.url(PHOTO, width=2000 + i, format="png") for i in range(4)]
+    paths = [stack.url(PHOTO, width=1500 + i, format="png") for i in range(4)]
     with ThreadPoolExecutor(len(paths)) as pool:
         futures = [pool.submit(stack.get, path) for path in paths]
         wait_for(lambda: stack.stats()["requests"] >= len(paths) + 1, 10, "the requests to arrive")
@@ -122,7 +122,7 @@ def test_sigterm_drains_requests_in_flight(stack_factory) -> None:  # type: igno
         replies = [f.result() for f in futures]
         code = stack.sidecar.wait(30)
     assert [r.status for r in replies] == [200] * len(paths)
-    assert all(r.image().size[0] == 2000 + i for i, r in enumerate(replies))
+    assert all(r.image().size[0] == 1500 + i for i, r in enumerate(replies))
     assert code == 0 and not stack.config.socket.exists()
     assert stack.worker_pids() == []
 
