@@ -10,13 +10,19 @@ APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libt
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install system-deps clean
+.PHONY: run test bench install system-deps clean
 
 run: install
 	$(VENV)/bin/resize-sidecar run
 
 test: install
 	$(PY) -m pytest
+
+# The load benchmark (a few minutes; prints one table). wrk is only needed here, not by the tests.
+bench: install
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+	$(PY) bench/run.py
 
 install: system-deps $(VENV)/.installed
 

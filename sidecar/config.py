@@ -59,7 +59,8 @@ class Config:
     background: str = "ffffff"
     workers: int = 0
     threads: int = 1
-    queue: int = 32
+    transform_nice: int = 10
+    queue: int = 64
     request_timeout: int = 30
     drain_timeout: int = 20
     memory_budget: int = 2 * 1024**3
@@ -230,6 +231,7 @@ def _validate(config: Config, name: Any) -> None:
           f"{config.worker_bytes // mib} MiB each ({config.threads} transform(s) of max_pixels="
           f"{config.max_pixels}); raise it, or lower workers, threads or max_pixels")
     check(not config.purge_token or len(config.purge_token) >= 16, "purge_token", "must be at least 16 characters")
+    check(0 <= config.transform_nice <= 19, "transform_nice", "must be 0 to 19")
     check(1 <= config.quality <= 100, "quality", "must be 1 to 100")
     check(0 <= config.socket_mode <= 0o777, "socket_mode", "must be a file mode such as 0660")
     check(re.fullmatch(r"[0-9a-fA-F]{6}", config.background) is not None, "background",

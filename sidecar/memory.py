@@ -17,7 +17,6 @@ from typing import Any
 
 BYTES_PER_PIXEL = 14  # measured peak 6-14 per decoded pixel (README, "Memory"): decoded, converted and resized copies
 WORKER_BASE_BYTES = 80 * 1024 * 1024  # an idle worker: interpreter, Pillow, uvloop (measured about 45 MB)
-RELEASE_AFTER_PIXELS = 1_000_000  # trimming costs a heap walk; small images leave little to give back
 
 
 def transform_bytes(max_pixels: int, max_source_bytes: int) -> int:
@@ -46,7 +45,7 @@ def release() -> bool:
         return False
 
 
-def rss_bytes(pid: int | str = "self") -> int:
+def rss_bytes(pid: int | str = "self") -> int:  # for the benchmarks and tests
     """Resident set size of one process, from /proc (0 if it is gone)."""
     try:
         with open(f"/proc/{pid}/statm") as file:

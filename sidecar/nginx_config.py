@@ -50,13 +50,15 @@ def open_file_cache(valid: int) -> str:
 
 
 def standalone(config: Config, prefix: Path, *, user: str | None, access_log: str = "off",
-               error_level: str = "warn") -> str:
-    """A whole nginx.conf around `site`, with every path under `prefix` (which must exist)."""
+               error_level: str = "warn", priority: int = 0) -> str:
+    """A whole nginx.conf around `site`, with every path under `prefix` (which must exist). A negative
+    `priority` (root only) lets nginx's workers, which serve the hits, go before the transforms."""
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     indented = "\n".join(f"    {line}" if line else "" for line in site(config).splitlines())
     return render(
         nginx_template("standalone.conf"),
         user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
+        priority=f"worker_priority {priority};" if priority else "# worker_priority: the default",
         workers=config.nginx_workers, prefix=prefix, error_level=error_level, access_log=access_log,
         site=indented,
     )

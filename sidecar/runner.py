@@ -19,6 +19,7 @@ from .workers import supervising
 
 NGINX = "nginx"
 NGINX_START_TIMEOUT = 5.0
+NGINX_PRIORITY = -5
 
 
 def invoking_user() -> str | None:
@@ -27,6 +28,11 @@ def invoking_user() -> str | None:
     if os.geteuid() != 0:
         return None
     return f"{pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name}"
+
+
+def nginx_priority() -> int:
+    """Hits before misses: nginx's workers at nice -5 (root only), the transforms at `transform_nice`."""
+    return NGINX_PRIORITY if os.geteuid() == 0 else 0
 
 
 def example_url(config: Config) -> str | None:
@@ -43,7 +49,7 @@ async def _run(config: Config) -> int:
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
     conf.write_text(nginx_config.standalone(config, prefix, user=invoking_user(),
-                                            access_log=str(prefix / "access.log")))
+                                            access_log=str(prefix / "access.log"), priority=nginx_priority()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

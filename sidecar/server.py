@@ -8,7 +8,9 @@ answers what it already read with `Connection: close`, and waits up to `drain_ti
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
 import socket
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +33,8 @@ SOURCE_TIMEOUT = 10.0  # seconds for one local read; per-source settings arrive 
 @asynccontextmanager
 async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIterator[asyncio.AbstractServer]:
     """Serve on `sock` until the context exits, then drain in-flight requests and close sources."""
-    cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform")
+    cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform",
+                             initializer=_lower_priority, initargs=(config.transform_nice,))
     io = ThreadPoolExecutor(16, thread_name_prefix="io")
     io_sources = ThreadPoolExecutor(16, thread_name_prefix="source")
     sources = SourceChain([
@@ -63,6 +66,11 @@ async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIte
         await sources.close()
         for pool in (cpu, io, io_sources):
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_priority(nice: int) -> None:
+    """Transforms yield the CPU to nginx (hits) and to the event loops: Linux nices threads one by one."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 async def serve_worker(config: Config, sock: socket.socket, stats: Stats) -> None:

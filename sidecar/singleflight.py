@@ -66,8 +66,13 @@ class Flights(Generic[T]):
         if task is None:
             task = asyncio.get_running_loop().create_task(self._lead(final, make, wait_limit))
             self._flights[final] = task
-            task.add_done_callback(lambda _: self._flights.pop(final, None))
+            task.add_done_callback(lambda _: self._done(final, task))
         return Lead(await asyncio.shield(task), joined)
+
+    def _done(self, final: Path, task: asyncio.Task[T | None]) -> None:
+        self._flights.pop(final, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have given up on it already
 
     async def _lead(self, final: Path, make: Callable[[], Awaitable[T]], wait_limit: float) -> T | None:
         loop = asyncio.get_running_loop()

@@ -152,6 +152,8 @@ class Supervisor:
                     log("worker_killed", pid=process.pid)
                     process.kill()
             await asyncio.gather(*waits, return_exceptions=True)
+        for task in self._tasks:  # some may be waiting to restart a worker
+            task.cancel()
         await asyncio.gather(*self._tasks, *filter(None, [self._collector]), return_exceptions=True)
 
 

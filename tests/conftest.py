@@ -74,6 +74,7 @@ class Stack:
     port: int
     env: dict[str, str]
     sidecar_limits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    listen_socket: socket.socket | None = None  # handed over as systemd does (LISTEN_FDS), if set
     sidecar: subprocess.Popen[bytes] | None = None
     nginx: subprocess.Popen[bytes] | None = None
 
@@ -131,16 +132,26 @@ class Stack:
         ready_before = len(self.sidecar_events("worker_ready"))
         limits = dict(self.sidecar_limits)
 
-        def apply_limits() -> None:
+        inherited = self.listen_socket.fileno() if self.listen_socket is not None else None
+
+        def before_exec() -> None:
             import resource
 
             for which, value in limits.items():
                 resource.setrlimit(which, value)
+            if inherited is not None:
+                os.dup2(inherited, 3)  # systemd's first socket
 
+        command = [sys.executable, "-m", "sidecar", "serve", "--config", str(self.root / "sidecar.toml")]
+        env = dict(self.env)
+        if inherited is not None:
+            # LISTEN_PID must be the sidecar's own pid: sh knows it ($$) and exec keeps it.
+            command = ["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", *command]
+            env["LISTEN_FDS"] = "1"
         with open(self.log_path, "ab") as log:
             self.sidecar = subprocess.Popen(
-                [sys.executable, "-m", "sidecar", "serve", "--config", str(self.root / "sidecar.toml")],
-                env=self.env, stdout=log, stderr=log, cwd=REPO, preexec_fn=apply_limits if limits else None,
+                command, env=env, stdout=log, stderr=log, cwd=REPO, preexec_fn=before_exec,
+                pass_fds=(3,) if inherited is not None else (),
             )
         workers = self.config.worker_processes
         wait_for(lambda: len(self.sidecar_events("worker_ready")) >= ready_before + workers
