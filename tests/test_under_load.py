@@ -7,6 +7,8 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -129,10 +131,10 @@ def test_sigterm_drains_requests_in_flight(stack_factory) -> None:  # type: igno
     assert stack.worker_pids() == []
 
 
-def test_nginx_reload_under_load_loses_nothing(stack_factory) -> None:  # type: ignore[no-untyped-def]
-    stack = stack_factory([SAMPLES], extra="workers = 2\n")
-    hit = stack.url(PHOTO, width=100)
-    assert stack.get(hit).status == 200
+@contextmanager
+def steady_load(stack: Stack, clients: int, hit: str | None = None) -> Iterator[list[int]]:
+    """Clients sending misses (alternating with `hit`, if given) until the block ends; yields the
+    statuses, -1 for a connection that failed."""
     stop = threading.Event()
     statuses: list[int] = []
 
@@ -140,21 +142,31 @@ def test_nginx_reload_under_load_loses_nothing(stack_factory) -> None:  # type: 
         n = 0
         while not stop.is_set():
             n += 1
-            path = hit if n % 2 else stack.url(PHOTO, width=100 + index * 100 + n)
+            path = hit if hit and n % 2 else stack.url(PHOTO, width=100 + index * 100 + n)
             try:
                 statuses.append(stack.get(path).status)
-            except OSError:  # a connection nginx dropped counts as a loss too
+            except OSError:
                 statuses.append(-1)
 
-    assert stack.nginx is not None
-    with ThreadPoolExecutor(8) as pool:
-        for index in range(8):
+    with ThreadPoolExecutor(clients) as pool:
+        for index in range(clients):
             pool.submit(client, index)
+        try:
+            yield statuses
+        finally:
+            stop.set()
+
+
+def test_nginx_reload_under_load_loses_nothing(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    stack = stack_factory([SAMPLES], extra="workers = 2\n")
+    hit = stack.url(PHOTO, width=100)
+    assert stack.get(hit).status == 200
+    assert stack.nginx is not None
+    with steady_load(stack, 8, hit) as statuses:
         for _ in range(3):
             time.sleep(0.5)
             stack.nginx.send_signal(signal.SIGHUP)  # nginx -s reload
         time.sleep(0.5)
-        stop.set()
     assert len(statuses) > 20
     assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
 
@@ -172,27 +184,12 @@ def test_restart_on_a_socket_that_outlives_the_sidecar_loses_nothing(stack_facto
     stack.listen_socket = listener
     try:
         stack.start_sidecar()
-        stop = threading.Event()
-        statuses: list[int] = []
-
-        def client(index: int) -> None:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                try:
-                    statuses.append(stack.get(stack.url(PHOTO, width=100 + index * 100 + n)).status)
-                except OSError:
-                    statuses.append(-1)
-
-        with ThreadPoolExecutor(4) as pool:
-            for index in range(4):
-                pool.submit(client, index)
+        with steady_load(stack, 4) as statuses:
             time.sleep(1)
             stack.stop_sidecar()  # SIGTERM: drain, exit
             time.sleep(0.5)  # nobody accepts now: nginx's connections wait in the socket's backlog
             stack.start_sidecar()
             time.sleep(1)
-            stop.set()
         assert stack.config.socket.exists(), "the sidecar removed a socket it did not create"
         assert len(statuses) > 10
         assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
