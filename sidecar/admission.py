@@ -1,8 +1,9 @@
 """The bounded queue in front of the transform threads: wait for a slot, or be refused at once.
 
-A worker runs at most `slots` misses (fetch + transform) at a time, so at most that many originals and
-decoded images are in memory; up to `queue` more wait their turn, holding nothing but a connection. Any
-further miss is refused with 503 and `Retry-After` immediately instead of queueing without end.
+A worker works on at most `slots` misses (fetch + transform) at a time, so at most that many originals
+are in memory, and its transform threads bound the decoded images; up to `queue` more wait their turn,
+holding nothing but a connection. Any further miss is refused with 503 and `Retry-After` immediately
+instead of queueing without end.
 """
 from __future__ import annotations
 

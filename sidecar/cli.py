@@ -23,7 +23,8 @@ def parser() -> argparse.ArgumentParser:
 
     run = with_config("run", "run the sidecar and a private nginx in the foreground")
     run.add_argument("--source", action="append", dest="sources", metavar="SRC",
-                     help="directory of originals; repeat to fall back in order (default: the samples)")
+                     help="where originals are: a directory, s3://bucket/prefix or http(s)://host/prefix; "
+                          "repeat to fall back in order (default: the samples)")
     run.add_argument("--listen", metavar="HOST:PORT", help="where nginx listens (default 127.0.0.1:8080)")
     run.add_argument("--cache", dest="cache_dir", type=Path, metavar="DIR", help="cache directory (default ./var/cache)")
 
@@ -49,8 +50,12 @@ def parser() -> argparse.ArgumentParser:
     url.add_argument("--width", type=int)
     url.add_argument("--height", type=int)
     url.add_argument("--fit", choices=("fit", "fill", "force"))
-    url.add_argument("--gravity", choices=("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw"))
-    url.add_argument("--format", choices=("jpeg", "jpg", "png", "webp"))
+    url.add_argument("--gravity", choices=("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw", "sm"))
+    url.add_argument("--focus", type=_focus, metavar="X,Y", help="focal point in thousandths (fill only)")
+    url.add_argument("--enlarge", action="store_true", default=None, help="allow upscaling")
+    url.add_argument("--dpr", type=float, help="device pixel ratio, 1 to 4 in steps of 0.1")
+    url.add_argument("--watermark", metavar="NAME", help="a watermark from [watermarks.NAME]")
+    url.add_argument("--format", choices=("jpeg", "jpg", "png", "webp", "avif", "auto"))
     url.add_argument("--quality", type=_quality, metavar="N|keep")
     url.add_argument("--preset")
     return top
@@ -58,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
 
 def _quality(value: str) -> int | str:
     return value if value == "keep" else int(value)
+
+
+def _focus(value: str) -> tuple[int, int]:
+    x, _, y = value.partition(",")
+    return int(x), int(y)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +177,8 @@ def _url(config: Config, args: argparse.Namespace) -> int:
 
     try:
         print(build_url(config, args.key, width=args.width, height=args.height, fit=args.fit,
-                        gravity=args.gravity, format=args.format, quality=args.quality, preset=args.preset))
+                        gravity=args.gravity, format=args.format, quality=args.quality, preset=args.preset,
+                        focus=args.focus, enlarge=args.enlarge, dpr=args.dpr, watermark=args.watermark))
     except SidecarError as exc:
         print(f"error: {exc.public}", file=sys.stderr)
         return 2

@@ -18,9 +18,12 @@ from typing import Any
 
 from .errors import BadRequest
 from .memory import worker_bytes
-from .url import FORMAT_EXTENSION, Ops
+from .sources.spec import SourceSpec, parse_source
+from .url import COMPASS, FORMAT_EXTENSION, Ops
 
 ENV_PREFIX = "SIDECAR_"
+#: Debian's libgs-common ships it: Artifex's SWOP-like CMYK profile, for CMYK JPEGs without a profile.
+DEFAULT_CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
 SECRET_KEYS = frozenset({"signing_keys", "purge_token"})  # environment only: secrets stay out of config files
 
 
@@ -38,6 +41,24 @@ class Preset:
     gravity: str = "ce"
     format: str | None = None
     quality: int | str | None = None
+    enlarge: bool | None = None
+    dpr: float | None = None
+    watermark: str | None = None
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """An image laid over renditions whose URL names it (`wm{name}`, usually through a preset)."""
+
+    image: Path
+    position: str = "se"
+    opacity: float = 0.5
+    #: The watermark's width as a fraction of the rendition's width.
+    scale: float = 0.25
+    #: Renditions whose width or height is below this many pixels get no watermark.
+    min_size: int = 200
+    #: Distance from the edges, as a fraction of the rendition's shorter side.
+    margin: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -56,12 +77,13 @@ class Config:
     max_source_bytes: int = 50 * 1024 * 1024
     max_dimension: int = 8192
     quality: int = 82
+    avif_quality: int = 60
     background: str = "ffffff"
+    cmyk_profile: Path = DEFAULT_CMYK_PROFILE
     workers: int = 0
     threads: int = 1
     transform_nice: int = 10
     queue: int = 64
-    request_timeout: int = 30
     drain_timeout: int = 20
     memory_budget: int = 2 * 1024**3
     release_memory: bool = True
@@ -71,7 +93,17 @@ class Config:
     purge_token: str = ""
     max_age: int = 365 * 24 * 3600
     nginx_workers: str = "auto"
+    source_connect_timeout: float = 2.0
+    source_first_byte_timeout: float = 5.0
+    source_body_timeout: float = 20.0
+    request_deadline: float = 30.0
+    source_retries: int = 0
+    source_pool_size: int = 16
+    source_down_after: int = 5
+    source_down_seconds: float = 10.0
+    s3_addressing_style: str = "auto"
     presets: Mapping[str, Preset] = field(default_factory=dict)
+    watermarks: Mapping[str, Watermark] = field(default_factory=dict)
 
     @property
     def signed(self) -> bool:
@@ -81,6 +113,12 @@ class Config:
     def worker_threads(self) -> int:
         """Transforms at a time in one worker process."""
         return self.threads
+
+    @property
+    def worker_slots(self) -> int:
+        """Misses a worker works on at once: two per transform thread, so that one can wait for its
+        source (a slow or hung one included) while another transforms."""
+        return 2 * self.threads
 
     @property
     def worker_bytes(self) -> int:
@@ -93,6 +131,11 @@ class Config:
         if self.workers:
             return self.workers
         return max(1, min(os.cpu_count() or 1, self.memory_budget // self.worker_bytes))
+
+    @property
+    def source_specs(self) -> tuple[SourceSpec, ...]:
+        """`sources`, parsed (they were validated when the config was loaded)."""
+        return tuple(parse_source(source) for source in self.sources)
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:
@@ -113,7 +156,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None,
         _from_toml(path, values, origin)
     for name in _FIELDS:
         raw = env.get(ENV_PREFIX + name.upper())
-        if raw is not None and name != "presets":
+        if raw is not None and name not in ("presets", "watermarks"):
             origin[name] = ENV_PREFIX + name.upper()
             values[name] = _parse_env(name, raw, origin[name])
     for name, value in (flags or {}).items():
@@ -124,7 +167,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None,
     _validate(config, lambda key: origin.get(key, key))
     # nginx and the sidecar may run from other working directories: pin every path now.
     return config.replace(cache_dir=config.cache_dir.resolve(), socket=config.socket.resolve(),
-                          sources=tuple(os.path.abspath(s) for s in config.sources))
+                          sources=tuple(s if "://" in s else os.path.abspath(s) for s in config.sources))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -147,6 +190,9 @@ def _from_toml(path: Path, values: dict[str, Any], origin: dict[str, str]) -> No
         values[name] = _coerce(name, raw, where)
         if isinstance(values[name], Path) and not values[name].is_absolute():
             values[name] = base / values[name]  # relative to the file, not to wherever the command runs
+        if name == "watermarks":
+            values[name] = {wm: dataclasses.replace(spec, image=base / spec.image)
+                            for wm, spec in values[name].items()}
         if name == "sources":
             values[name] = tuple(s if "://" in s or os.path.isabs(s) else str(base / s) for s in values[name])
 
@@ -167,6 +213,11 @@ def _parse_env(name: str, raw: str, where: str) -> Any:
             return int(raw, 8) if name == "socket_mode" else int(raw.replace("_", ""))
         except ValueError:
             raise ConfigError(f"{where}: expected an integer, got {raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a number of seconds, got {raw!r}") from None
     return _coerce(name, raw, where)
 
 
@@ -176,6 +227,10 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table of presets")
         return {preset: _preset(preset, body, where) for preset, body in value.items()}
+    if name == "watermarks":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table of watermarks")
+        return {mark: _watermark(mark, body, where) for mark, body in value.items()}
     if kind == tuple[str, ...]:
         if isinstance(value, str):
             value = [value]
@@ -191,28 +246,52 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             return int(value, 8)
         except ValueError:
             raise ConfigError(f"{where}: expected an octal mode like '0660', got {value!r}") from None
-    if kind in (int, bool, str) and (type(value) is not kind):
+    if kind is float and type(value) in (int, float):
+        return float(value)
+    if kind in (int, float, bool, str) and (type(value) is not kind):
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
     return value
 
 
-def _preset(name: str, body: Any, where: str) -> Preset:
-    where = f"presets.{name} ({where})"
+def _named_table(section: str, name: str, body: Any, where: str, kind: type) -> str:
+    """Check a `[section.name]` table's name and keys against the dataclass `kind`; return its `where`."""
+    where = f"{section}.{name} ({where})"
     if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
-        raise ConfigError(f"{where}: preset names are 1-32 of a-z, 0-9, _")
+        raise ConfigError(f"{where}: names are 1-32 of a-z, 0-9, _")
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected a table")
-    known = {f.name for f in dataclasses.fields(Preset)}
-    unknown = set(body) - known
+    unknown = set(body) - {f.name for f in dataclasses.fields(kind)}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    return where
+
+
+def _preset(name: str, body: Any, where: str) -> Preset:
+    where = _named_table("presets", name, body, where, Preset)
     preset = Preset(**body)
     try:
         Ops(format=preset.format or "jpeg", width=preset.width, height=preset.height,
-            fit=preset.fit, gravity=preset.gravity, quality=preset.quality)  # type: ignore[arg-type]
+            fit=preset.fit, gravity=preset.gravity, quality=preset.quality,  # type: ignore[arg-type]
+            enlarge=bool(preset.enlarge), dpr=preset.dpr or 1, watermark=preset.watermark)
     except BadRequest as exc:
         raise ConfigError(f"{where}: {exc.public}") from None
     return preset
+
+
+def _watermark(name: str, body: Any, where: str) -> Watermark:
+    where = _named_table("watermarks", name, body, where, Watermark)
+    if not isinstance(body.get("image"), str):
+        raise ConfigError(f"{where}: image (a path) is required")
+    mark = Watermark(**{**body, "image": Path(body["image"])})
+    numbers = (mark.opacity, mark.scale, mark.margin)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers) \
+            or not 0 < mark.opacity <= 1 or not 0 < mark.scale <= 1 or not 0 <= mark.margin < 0.5:
+        raise ConfigError(f"{where}: opacity and scale must be in (0, 1], margin in [0, 0.5)")
+    if mark.position not in COMPASS:
+        raise ConfigError(f"{where}: position must be one of {', '.join(COMPASS)}")
+    if type(mark.min_size) is not int or mark.min_size < 1:
+        raise ConfigError(f"{where}: min_size must be a positive integer")
+    return mark
 
 
 def _validate(config: Config, name: Any) -> None:
@@ -220,9 +299,16 @@ def _validate(config: Config, name: Any) -> None:
         if not ok:
             raise ConfigError(f"{name(key)}: {message}")
 
-    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age", "threads", "request_timeout",
-                "drain_timeout", "memory_budget"):
+    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age", "source_connect_timeout",
+                "source_first_byte_timeout", "source_body_timeout", "request_deadline", "source_pool_size",
+                "source_down_after", "source_down_seconds", "threads", "drain_timeout", "memory_budget"):
         check(getattr(config, key) > 0, key, "must be positive")
+    for key in ("source_connect_timeout", "source_first_byte_timeout", "source_body_timeout", "request_deadline",
+                "source_down_seconds"):
+        check(getattr(config, key) <= 3600, key, "must be at most 3600 seconds")
+    check(config.source_retries >= 0, "source_retries", "must be 0 (no retries) or more")
+    check(config.s3_addressing_style in ("auto", "path", "virtual"), "s3_addressing_style",
+          "must be auto, path or virtual")
     for key in ("workers", "queue", "cache_max_bytes", "gc_interval", "open_file_cache_valid"):
         check(getattr(config, key) >= 0, key, "must be 0 or more")
     mib = 1024 * 1024
@@ -233,6 +319,9 @@ def _validate(config: Config, name: Any) -> None:
     check(not config.purge_token or len(config.purge_token) >= 16, "purge_token", "must be at least 16 characters")
     check(0 <= config.transform_nice <= 19, "transform_nice", "must be 0 to 19")
     check(1 <= config.quality <= 100, "quality", "must be 1 to 100")
+    check(1 <= config.avif_quality <= 100, "avif_quality", "must be 1 to 100")
+    check(config.cmyk_profile.is_file(), "cmyk_profile",
+          f"{config.cmyk_profile} is not a file (Debian: apt-get install libgs-common)")
     check(0 <= config.socket_mode <= 0o777, "socket_mode", "must be a file mode such as 0660")
     check(re.fullmatch(r"[0-9a-fA-F]{6}", config.background) is not None, "background",
           "must be six hex digits, like ffffff")
@@ -244,8 +333,17 @@ def _validate(config: Config, name: Any) -> None:
           "must be auto or a number")
     check(all(len(k) >= 16 for k in config.signing_keys), "signing_keys",
           "every key must be at least 16 characters")
+    names = []
     for source in config.sources:
-        check("://" not in source, "sources", f"{source!r}: only directories are supported")
+        try:
+            names.append(parse_source(source).name)
+        except ValueError as exc:
+            check(False, "sources", str(exc))
+    check(len(set(names)) == len(names), "sources", "the same source is listed twice")
     for preset_name, preset in config.presets.items():
         check(preset.format is None or preset.format in FORMAT_EXTENSION, "presets",
               f"{preset_name}: unknown format")
+        check(preset.watermark is None or preset.watermark in config.watermarks, "presets",
+              f"{preset_name}: no watermark named {preset.watermark!r} in [watermarks]")
+    for mark_name, mark in config.watermarks.items():
+        check(mark.image.is_file(), "watermarks", f"{mark_name}: {mark.image} is not a file")

@@ -83,13 +83,15 @@ class Overloaded(SidecarError):
     headers = (("Retry-After", "1"),)
 
 
-class DeadlineExceeded(Overloaded):
-    """The request's deadline passed. Any work already started goes on and lands in the cache."""
-
-    public = "not ready within the deadline, retry later"
-
-
 class SourceTimeout(SidecarError):
     """A source did not answer within its timeout and none had the original."""
 
     status, public = 504, "source timed out"
+
+
+class DeadlineExceeded(SidecarError):
+    """The request's deadline passed before its rendition was made. The work goes on (shared by every
+    request for that rendition) and lands in the cache, so a retry is usually a hit."""
+
+    status, public = 504, "request deadline exceeded"
+    headers = (("Retry-After", "1"),)

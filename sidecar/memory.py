@@ -3,7 +3,8 @@
 A transform's peak is dominated by decoded pixels: the decoded image, one converted copy (CMYK or palette
 to RGB) and the resized result, at up to 4 bytes a pixel, plus the original's bytes. The budget is
 checked with the worst case (an original at `max_pixels` and `max_source_bytes`), so the number of
-workers times `threads` is what bounds peak RSS, whatever the traffic.
+workers times `threads` is what bounds peak RSS, whatever the traffic. Misses waiting in the queue hold
+nothing but their connection.
 
 glibc keeps freed heap memory for reuse; after a large image it may hold hundreds of megabytes that no
 one needs until the next large image. `release()` hands them back with `malloc_trim(0)` (as imgproxy
@@ -25,7 +26,9 @@ def transform_bytes(max_pixels: int, max_source_bytes: int) -> int:
 
 
 def worker_bytes(threads: int, max_pixels: int, max_source_bytes: int) -> int:
-    return WORKER_BASE_BYTES + threads * transform_bytes(max_pixels, max_source_bytes)
+    """A worker works on two misses per transform thread (one fetching while one transforms): two
+    originals, one decoded image."""
+    return WORKER_BASE_BYTES + threads * (max_source_bytes + transform_bytes(max_pixels, max_source_bytes))
 
 
 @cache

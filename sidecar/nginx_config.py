@@ -4,6 +4,7 @@ Templates (`nginx/*.conf`) use `{{ name }}` placeholders only; any logic stays h
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from .handler import ADMIN_PREFIX, INTERNAL_PREFIX
 from .resources import nginx_template
 
 UPSTREAM = "resize_sidecar"
-READ_TIMEOUT_MARGIN = 5  # seconds nginx waits beyond request_timeout, so the sidecar's 503 arrives first
+#: Seconds nginx waits beyond the sidecar's own deadline: the deadline does not cover the cache write,
+#: and nginx must never answer for the sidecar (its 504 would hide the sidecar's reason).
+WRITE_MARGIN = 30
 
 
 def render(template: str, **values: object) -> str:
@@ -32,7 +35,7 @@ def site(config: Config) -> str:
         nginx_template("sidecar.conf"),
         upstream=UPSTREAM, socket=config.socket, listen=config.listen, url_prefix=config.url_prefix,
         internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
-        admin_prefix=ADMIN_PREFIX, read_timeout=config.request_timeout + READ_TIMEOUT_MARGIN,
+        admin_prefix=ADMIN_PREFIX, read_timeout=math.ceil(config.request_deadline) + WRITE_MARGIN,
         open_file_cache=open_file_cache(config.open_file_cache_valid),
     )
 

@@ -35,6 +35,7 @@ class HttpProtocol(asyncio.Protocol):
         self.url = b""
         self.request_id = ""
         self.authorization = ""
+        self.variant: str | None = None
         self.task: asyncio.Task[None] | None = None
 
     # asyncio callbacks
@@ -58,16 +59,18 @@ class HttpProtocol(asyncio.Protocol):
     # httptools callbacks
 
     def on_message_begin(self) -> None:
-        self.url, self.request_id, self.authorization = b"", "", ""
+        self.url, self.request_id, self.variant, self.authorization = b"", "", None, ""
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        lowered = name.lower()
-        if lowered == b"x-request-id":
+        name = name.lower()
+        if name == b"x-request-id":
             self.request_id = value.decode("latin-1")
-        elif lowered == b"authorization":
+        elif name == b"x-image-variant":  # set by nginx from Accept, for `.auto` renditions
+            self.variant = value.decode("latin-1")
+        elif name == b"authorization":  # the purge and stats API (sidecar/admin.py)
             self.authorization = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
@@ -76,7 +79,8 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.pause_reading()
         method = self.parser.get_method().decode("latin-1")
         keep_alive = self.parser.should_keep_alive() and not self.state.draining
-        self.task = asyncio.get_running_loop().create_task(self._respond(method, self.url, keep_alive))
+        self.task = asyncio.get_running_loop().create_task(
+            self._respond(method, self.url, keep_alive, self.variant, self.authorization))
 
     # the request
 
@@ -84,12 +88,13 @@ class HttpProtocol(asyncio.Protocol):
     def idle(self) -> bool:
         return self.task is None or self.task.done()
 
-    async def _respond(self, method: str, raw_url: bytes, keep_alive: bool) -> None:
+    async def _respond(self, method: str, raw_url: bytes, keep_alive: bool, variant: str | None,
+                       authorization: str) -> None:
         started = time.perf_counter()
         path = ""
         try:
             path = httptools.parse_url(raw_url).path.decode("latin-1")
-            response = await self.handler.handle(method, path, self.authorization)
+            response = await self.handler.handle(method, path, variant, authorization)
         except (SidecarError, httptools.HttpParserInvalidURLError) as exc:
             response = self._error(exc if isinstance(exc, SidecarError) else BadRequest("malformed URL"))
             if isinstance(exc, SidecarError) and exc.status >= 500:

@@ -84,4 +84,5 @@ def run(config: Config) -> int:
     if not config.signed:
         print("warning: no SIDECAR_SIGNING_KEYS set: serving unsigned URLs, so anyone can ask for any size",
               file=sys.stderr)
+    # Sources are read in the worker processes, which exit past stuck reads themselves (sidecar.workers).
     return uvloop.run(_run(config))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 import socket
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -22,12 +24,12 @@ from .config import Config
 from .handler import Handler
 from .log import log
 from .protocol import HttpProtocol, ServerState
-from .sources import SourceChain
-from .sources.local import LocalSource
+from .sources import open_chain
+from .sources.local import THREAD_PREFIX as LOCAL_THREAD_PREFIX
 from .stats import Stats
 from .workers import BACKLOG
 
-SOURCE_TIMEOUT = 10.0  # seconds for one local read; per-source settings arrive with remote sources
+STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server has stopped
 
 
 @asynccontextmanager
@@ -36,16 +38,16 @@ async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIte
     cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform",
                              initializer=_lower_priority, initargs=(config.transform_nice,))
     io = ThreadPoolExecutor(16, thread_name_prefix="io")
-    io_sources = ThreadPoolExecutor(16, thread_name_prefix="source")
-    sources = SourceChain([
-        LocalSource(root, max_bytes=config.max_source_bytes, timeout=SOURCE_TIMEOUT, executor=io_sources)
-        for root in config.sources
-    ])
+    sources = await open_chain(config)
     handler = Handler(config, sources, cpu, io, stats)
     state = ServerState()
     loop = asyncio.get_running_loop()
-    # create_unix_server listens again on the shared socket, with its own small default backlog otherwise.
-    server = await loop.create_unix_server(lambda: HttpProtocol(handler, state), sock=sock, backlog=BACKLOG)
+    try:
+        # create_unix_server listens again on the shared socket, with its own small default backlog otherwise.
+        server = await loop.create_unix_server(lambda: HttpProtocol(handler, state), sock=sock, backlog=BACKLOG)
+    except BaseException:
+        await sources.close()
+        raise
     log("worker_ready", threads=config.worker_threads, queue=config.queue)
     try:
         yield server
@@ -64,7 +66,8 @@ async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIte
             if connection.transport is not None:
                 connection.transport.close()
         await sources.close()
-        for pool in (cpu, io, io_sources):
+        log("source_counts", sources={name: counts.as_dict() for name, counts in sources.counts.items()})
+        for pool in (cpu, io):
             pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -88,3 +91,21 @@ def serve(config: Config) -> None:
     from .workers import supervise
 
     uvloop.run(supervise(config))
+
+
+def exit_past_stuck_reads(status: int) -> None:
+    """After a clean shutdown, exit now if a source read is still stuck (a dead NFS mount).
+
+    Python joins every executor thread at exit, and a thread blocked in the kernel never returns, so
+    the process would outlive SIGTERM forever. Everything else is closed and logged by now.
+    """
+    deadline = time.monotonic() + STUCK_READ_GRACE
+    stuck = [t for t in threading.enumerate() if t.name.startswith(LOCAL_THREAD_PREFIX)]
+    for thread in stuck:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in stuck if t.is_alive()]
+    if stuck:
+        log("exit_past_stuck_reads", threads=len(stuck))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

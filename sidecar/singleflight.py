@@ -38,9 +38,11 @@ class _State(Enum):
 
 @dataclass
 class Lead(Generic[T]):
-    """How a flight ended: `result` is the leader's, or None when another process published the file."""
+    """How a flight ended: `result` is the leader's, or None when another process published the file
+    (then `found` is the file)."""
 
     result: T | None
+    found: Path | None = None
     joined: bool = False  # True for requests that waited for another request's flight
 
 
@@ -49,54 +51,57 @@ class Flights(Generic[T]):
 
     def __init__(self, cache: Cache, io: Executor) -> None:
         self.cache, self.io = cache, io
-        self._flights: dict[Path, asyncio.Task[T | None]] = {}
+        self._flights: dict[Path, asyncio.Task[tuple[T | None, Path | None]]] = {}
 
     def __len__(self) -> int:
         return len(self._flights)
 
-    async def run(self, final: Path, make: Callable[[], Awaitable[T]], wait_limit: float) -> Lead[T]:
-        """Run `make` once for `final` across all processes, or wait for whoever is running it.
+    async def run(self, finals: list[Path], make: Callable[[], Awaitable[T]], give_up: float) -> Lead[T]:
+        """Run `make` once for a rendition across all processes, or wait for whoever is running it.
 
-        The flight is shielded: a request that gives up (deadline, shutdown) leaves it running, so the
-        rendition still lands in the cache. `wait_limit` bounds how long a leader waits for another
-        process's lock.
+        `finals` are the names the rendition may be published under (the first one keys the flight and
+        its lock). The flight is shielded: a request that gives up (deadline, shutdown) leaves it
+        running, so the rendition still lands in the cache. A leader waits for another process's lock
+        until `give_up` (event loop time).
         """
-        task = self._flights.get(final)
+        task = self._flights.get(finals[0])
         joined = task is not None
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._lead(final, make, wait_limit))
-            self._flights[final] = task
-            task.add_done_callback(lambda _: self._done(final, task))
-        return Lead(await asyncio.shield(task), joined)
+            task = asyncio.get_running_loop().create_task(self._lead(finals, make, give_up))
+            self._flights[finals[0]] = task
+            task.add_done_callback(lambda _: self._done(finals[0], task))
+        result, found = await asyncio.shield(task)
+        return Lead(result, found, joined)
 
-    def _done(self, final: Path, task: asyncio.Task[T | None]) -> None:
-        self._flights.pop(final, None)
+    def _done(self, key: Path, task: asyncio.Task[tuple[T | None, Path | None]]) -> None:
+        self._flights.pop(key, None)
         if not task.cancelled():
             task.exception()  # retrieved: every waiter may have given up on it already
 
-    async def _lead(self, final: Path, make: Callable[[], Awaitable[T]], wait_limit: float) -> T | None:
+    async def _lead(self, finals: list[Path], make: Callable[[], Awaitable[T]],
+                    give_up: float) -> tuple[T | None, Path | None]:
         loop = asyncio.get_running_loop()
-        lock_path = final.with_name(LOCK_PREFIX + final.name)
-        give_up = loop.time() + wait_limit
+        lock_path = finals[0].with_name(LOCK_PREFIX + finals[0].name)
         delay = POLL_FIRST
         while True:
-            state, fd = await loop.run_in_executor(self.io, self._try_lock, final, lock_path)
+            state, fd, found = await loop.run_in_executor(self.io, self._try_lock, finals, lock_path)
             if state is _State.PUBLISHED:
-                return None
+                return None, found
             if state is _State.LOCKED:
                 break
             if loop.time() >= give_up:
-                raise DeadlineExceeded(detail=f"{lock_path} stayed locked for {wait_limit}s")
+                raise DeadlineExceeded(detail=f"{lock_path} stayed locked")
             await asyncio.sleep(delay)
             delay = min(delay * 2, POLL_MAX)
         try:
-            return await make()
+            return await make(), None
         finally:
             await loop.run_in_executor(self.io, _unlock, lock_path, fd)
 
-    def _try_lock(self, final: Path, lock_path: Path) -> tuple[_State, int]:
-        if final.is_file():
-            return _State.PUBLISHED, -1
+    def _try_lock(self, finals: list[Path], lock_path: Path) -> tuple[_State, int, Path | None]:
+        found = _published(finals)
+        if found:
+            return _State.PUBLISHED, -1, found
         try:
             try:
                 fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -106,19 +111,24 @@ class Flights(Generic[T]):
         except OSError:
             # A full or read-only cache: go on without the cross-process lock. The rendition cannot be
             # published anyway, and this process's own requests still share one flight.
-            return _State.LOCKED, -1
+            return _State.LOCKED, -1, None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            return _State.BUSY, -1
+            return _State.BUSY, -1, None
         if not _names(lock_path, fd):
             os.close(fd)
-            return _State.BUSY, -1
-        if final.is_file():  # published between our first look and the lock
+            return _State.BUSY, -1, None
+        found = _published(finals)
+        if found:  # published between our first look and the lock
             _unlock(lock_path, fd)
-            return _State.PUBLISHED, -1
-        return _State.LOCKED, fd
+            return _State.PUBLISHED, -1, found
+        return _State.LOCKED, fd, None
+
+
+def _published(finals: list[Path]) -> Path | None:
+    return next((final for final in finals if final.is_file()), None)
 
 
 def _names(path: Path, fd: int) -> bool:

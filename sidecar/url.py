@@ -8,16 +8,18 @@ hundred originals even for flat key sets of tens of millions. `key` is the origi
 sources, percent-encoded exactly as `urllib.parse.quote(key, safe="/")` does. `ops` is a dash-joined
 list of tokens in a fixed order (or `orig` for none):
 
-    w{1..}  h{1..}  fill|force  g{n,s,e,w,ne,nw,se,sw}  q{1..100}|qkeep
+    w{1..}  h{1..}  fill|force  g{n,s,e,w,ne,nw,se,sw,sm}|gfp{X}x{Y}  up  x{DPR}  wm{name}  q{1..100}|qkeep
 
-Defaults are never written (fit mode `fit`, gravity centre), so every rendition has one spelling and
-anything else is a 400. The URL path *is* the cache path under the cache root, which lets nginx find
+Defaults are never written (fit mode `fit`, gravity centre, no enlargement, DPR 1, no watermark), so every
+rendition has one spelling and anything else is a 400. The extension is the output format, or `auto`: the
+format then follows the client's Accept header, which nginx reduces to one of three variants. The URL path *is* the cache path under the cache root, which lets nginx find
 hits with `try_files $uri` alone, and puts every rendition of an original in one directory.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, unquote
@@ -26,24 +28,39 @@ from .errors import BadRequest, Forbidden
 
 Fit = Literal["fit", "fill", "force"]
 FITS: tuple[Fit, ...] = ("fit", "fill", "force")
-GRAVITIES = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw")
-#: URL extension -> output format. One extension per format: `.jpeg` is not canonical.
-EXTENSIONS = {"jpg": "jpeg", "png": "png", "webp": "webp"}
+#: `sm` is smart (the crop goes where the pixels are busiest), `fp` a focal point given in the URL.
+COMPASS = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw")
+GRAVITIES = (*COMPASS, "sm", "fp")
+#: URL extension -> output format. One extension per format: `.jpeg` is not canonical. `auto` picks AVIF,
+#: WebP or JPEG/PNG per request (see `AUTO_VARIANTS`).
+EXTENSIONS = {"jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "auto": "auto"}
 FORMAT_EXTENSION = {fmt: ext for ext, fmt in EXTENSIONS.items()}
-LOSSY = frozenset({"jpeg", "webp"})
+LOSSY = frozenset({"jpeg", "webp", "avif", "auto"})
+#: What nginx maps a client's Accept header to for `.auto` URLs; `legacy` is JPEG, or PNG for sources
+#: with transparency or from lossless formats. Three variants at most, so Accept cannot bust the cache.
+AUTO_VARIANTS = ("avif", "webp", "legacy")
+MAX_DPR = 4
+FOCUS_SCALE = 1000  # focal points are in thousandths of the width and height
 
 MAX_SIDE = 16383  # WebP's limit; also far above any sane product image
 MAX_URL_LENGTH = 2048
 MAX_SEGMENT_BYTES = 200  # file names stay well under the usual 255-byte limit with the rendition suffix
 NO_OPS = "orig"
 
-_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("width", re.compile(r"w([1-9][0-9]{0,4})")),
-    ("height", re.compile(r"h([1-9][0-9]{0,4})")),
-    ("fit", re.compile(r"(fill|force)")),
-    ("gravity", re.compile(r"g(ne|nw|se|sw|n|s|e|w)")),
-    ("quality", re.compile(r"q(100|[1-9][0-9]?|keep)")),
+_NUMBER = r"(?:0|[1-9][0-9]{0,3})"
+#: Token patterns in their fixed order, each with the fields its match gives.
+_TOKENS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], dict[str, object]]], ...] = (
+    (re.compile(r"w([1-9][0-9]{0,4})"), lambda m: {"width": int(m[1])}),
+    (re.compile(r"h([1-9][0-9]{0,4})"), lambda m: {"height": int(m[1])}),
+    (re.compile(r"(fill|force)"), lambda m: {"fit": m[1]}),
+    (re.compile(rf"g(?:(ne|nw|se|sw|n|s|e|w|sm)|fp({_NUMBER})x({_NUMBER}))"),
+     lambda m: {"gravity": m[1]} if m[1] else {"gravity": "fp", "focus": (int(m[2]), int(m[3]))}),
+    (re.compile(r"up"), lambda m: {"enlarge": True}),
+    (re.compile(r"x([1-9])(?:_([1-9]))?"), lambda m: {"dpr": int(m[1]) + int(m[2] or 0) / 10}),
+    (re.compile(r"wm([a-z0-9_]{1,32})"), lambda m: {"watermark": m[1]}),
+    (re.compile(r"q(100|[1-9][0-9]?|keep)"), lambda m: {"quality": m[1] if m[1] == "keep" else int(m[1])}),
 )
+_ORDER = "w, h, fill/force, g, up, x, wm, q"
 _SIGNATURE = re.compile(r"[A-Za-z0-9_-]{16}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -57,6 +74,13 @@ class Ops:
     height: int | None = None
     fit: Fit = "fit"
     gravity: str = "ce"
+    #: With gravity `fp`: the point to keep in view, in thousandths of the (oriented) width and height.
+    focus: tuple[int, int] | None = None
+    enlarge: bool = False
+    #: Device pixel ratio: width and height are multiplied by it. 1 to 4 in steps of 0.1.
+    dpr: float = 1.0
+    #: A watermark named in the config's `[watermarks.NAME]`.
+    watermark: str | None = None
     quality: int | Literal["keep"] | None = None
 
     def __post_init__(self) -> None:
@@ -74,6 +98,22 @@ class Ops:
             raise BadRequest(f"gravity must be one of {', '.join(GRAVITIES)}")
         if self.gravity != "ce" and self.fit != "fill":
             raise BadRequest("gravity applies only to fill")
+        if (self.gravity == "fp") != (self.focus is not None):
+            raise BadRequest("a focal point needs gravity fp, and gravity fp a focal point")
+        if self.focus is not None and (
+                len(self.focus) != 2 or not all(type(c) is int and 0 <= c <= FOCUS_SCALE for c in self.focus)):
+            raise BadRequest(f"focal point coordinates must be integers from 0 to {FOCUS_SCALE}")
+        if type(self.enlarge) is not bool:
+            raise BadRequest("enlarge must be true or false")
+        if self.enlarge and self.width is None and self.height is None:
+            raise BadRequest("enlarge needs a width or a height")
+        if not isinstance(self.dpr, (int, float)) or isinstance(self.dpr, bool) \
+                or not 1 <= self.dpr <= MAX_DPR or abs(self.dpr * 10 - round(self.dpr * 10)) > 1e-6:
+            raise BadRequest(f"dpr must be 1 to {MAX_DPR} in steps of 0.1")
+        if self.dpr != 1 and self.width is None and self.height is None:
+            raise BadRequest("dpr needs a width or a height")
+        if self.watermark is not None and not re.fullmatch(r"[a-z0-9_]{1,32}", str(self.watermark)):
+            raise BadRequest("watermark names are 1-32 of a-z, 0-9, _")
         if self.quality is not None:
             if self.format not in LOSSY:
                 raise BadRequest(f"quality does not apply to {self.format}")
@@ -85,6 +125,12 @@ class Ops:
         return FORMAT_EXTENSION[self.format]
 
     @property
+    def target(self) -> tuple[int | None, int | None]:
+        """Width and height in output pixels: the URL's, multiplied by the DPR."""
+        return (None if self.width is None else round(self.width * self.dpr),
+                None if self.height is None else round(self.height * self.dpr))
+
+    @property
     def segment(self) -> str:
         """The canonical ops segment of the URL, without extension."""
         tokens = []
@@ -94,8 +140,17 @@ class Ops:
             tokens.append(f"h{self.height}")
         if self.fit != "fit":
             tokens.append(self.fit)
-        if self.gravity != "ce":
+        if self.focus is not None:
+            tokens.append(f"gfp{self.focus[0]}x{self.focus[1]}")
+        elif self.gravity != "ce":
             tokens.append(f"g{self.gravity}")
+        if self.enlarge:
+            tokens.append("up")
+        if self.dpr != 1:
+            tenths = round(self.dpr * 10)
+            tokens.append(f"x{tenths // 10}" + (f"_{tenths % 10}" if tenths % 10 else ""))
+        if self.watermark is not None:
+            tokens.append(f"wm{self.watermark}")
         if self.quality is not None:
             tokens.append(f"q{self.quality}")
         return "-".join(tokens) or NO_OPS
@@ -109,17 +164,16 @@ class Ops:
         fields: dict[str, object] = {}
         position = 0
         for token in [] if segment == NO_OPS else segment.split("-"):
-            for index, (name, pattern) in enumerate(_TOKENS):
+            for index, (pattern, convert) in enumerate(_TOKENS):
                 match = pattern.fullmatch(token)
                 if match:
                     break
             else:
                 raise BadRequest(f"unknown operation {token!r}")
             if index < position:
-                raise BadRequest("operations must be written once each, in the order w, h, fit, g, q")
+                raise BadRequest(f"operations must be written once each, in the order {_ORDER}")
             position = index + 1
-            value = match.group(1)
-            fields[name] = int(value) if value.isdigit() else value
+            fields.update(convert(match))
         ops = cls(format=fmt, **fields)  # type: ignore[arg-type]
         if ops.segment != segment:
             raise BadRequest(f"not canonical: write {ops.segment!r}")

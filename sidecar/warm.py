@@ -53,15 +53,12 @@ def read_keys(lines: Iterable[str]) -> Iterator[str]:
 async def warm(config: Config, keys: list[str], presets: list[str], concurrency: int,
                progress: TextIO = sys.stderr) -> Summary:
     from .handler import Handler
-    from .sources import SourceChain
-    from .sources.local import LocalSource
-    from .server import SOURCE_TIMEOUT
+    from .sources import open_chain
 
     config = config.replace(threads=concurrency, queue=len(keys) * len(presets) + 1)
     cpu = ThreadPoolExecutor(concurrency, thread_name_prefix="transform")
     io = ThreadPoolExecutor(8, thread_name_prefix="io")
-    sources = SourceChain([LocalSource(root, max_bytes=config.max_source_bytes, timeout=SOURCE_TIMEOUT, executor=io)
-                           for root in config.sources])
+    sources = await open_chain(config)
     handler = Handler(config, sources, cpu, io)
     jobs = [(key, preset) for key in keys for preset in presets]
     summary = Summary()

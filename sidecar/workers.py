@@ -189,7 +189,7 @@ async def supervise(config: Config) -> None:
 def _worker_main() -> None:
     import uvloop
 
-    from .server import serve_worker
+    from .server import exit_past_stuck_reads, serve_worker
 
     spec: WorkerSpec = pickle.loads(sys.stdin.buffer.read())
     parent = os.getppid()
@@ -199,6 +199,7 @@ def _worker_main() -> None:
     sock = socket.socket(fileno=spec.listen_fd)
     sock.setblocking(False)
     uvloop.run(serve_worker(spec.config, sock, Stats(spec.stats_fd, spec.rows, spec.row)))
+    exit_past_stuck_reads(0)
 
 
 def _die_with_parent() -> None:

@@ -23,6 +23,7 @@ from sidecar import config as config_module
 from sidecar import nginx_config
 from sidecar.builder import build_url
 from sidecar.config import Config
+from servers import BlackHole, MotoS3, Origin, upload
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -75,6 +76,7 @@ class Stack:
     env: dict[str, str]
     sidecar_limits: dict[int, tuple[int, int]] = field(default_factory=dict)
     listen_socket: socket.socket | None = None  # handed over as systemd does (LISTEN_FDS), if set
+    drop_dac: bool = False  # as root: run the sidecar without root's power to read any file
     sidecar: subprocess.Popen[bytes] | None = None
     nginx: subprocess.Popen[bytes] | None = None
 
@@ -114,31 +116,41 @@ class Stack:
         assert self.sidecar is not None
         return children(self.sidecar.pid)
 
-    def sidecar_events(self, event: str) -> list[dict[str, object]]:
-        if not self.log_path.exists():
-            return []
-        records = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
-        return [r for r in records if r.get("event") == event]
-
     def sidecar_requests(self) -> list[dict[str, object]]:
         """Every request the sidecar has logged (JSON lines on its stderr)."""
+        return self.sidecar_events("request")
+
+    def sidecar_events(self, event: str) -> list[dict[str, object]]:
+        """Every record of one kind the sidecar has logged."""
         if not self.log_path.exists():
             return []
         lines = self.log_path.read_text().splitlines()
         records = [json.loads(line) for line in lines if line.startswith("{")]
-        return [r for r in records if r.get("event") == "request"]
+        return [r for r in records if r.get("event") == event]
+
+    def sidecar_fds(self) -> int:
+        """How many file descriptors the sidecar's processes (supervisor and workers) hold now."""
+        assert self.sidecar is not None
+        return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in [self.sidecar.pid, *self.worker_pids()])
 
     def start_sidecar(self) -> None:
         ready_before = len(self.sidecar_events("worker_ready"))
-        limits = dict(self.sidecar_limits)
-
+        limits, drop_dac = dict(self.sidecar_limits), self.drop_dac and os.geteuid() == 0
         inherited = self.listen_socket.fileno() if self.listen_socket is not None else None
 
         def before_exec() -> None:
+            import ctypes
             import resource
 
             for which, value in limits.items():
                 resource.setrlimit(which, value)
+            if drop_dac:
+                # Out of the bounding set, CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2) are gone after
+                # exec: file modes then apply to this root process too (PR_CAPBSET_DROP is 24).
+                libc = ctypes.CDLL(None, use_errno=True)
+                for capability in (1, 2):
+                    if libc.prctl(24, capability, 0, 0, 0) != 0:
+                        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
             if inherited is not None:
                 os.dup2(inherited, 3)  # systemd's first socket
 
@@ -150,7 +162,8 @@ class Stack:
             env["LISTEN_FDS"] = "1"
         with open(self.log_path, "ab") as log:
             self.sidecar = subprocess.Popen(
-                command, env=env, stdout=log, stderr=log, cwd=REPO, preexec_fn=before_exec,
+                command, env=env, stdout=log, stderr=log, cwd=REPO,
+                preexec_fn=before_exec if limits or drop_dac or inherited is not None else None,
                 pass_fds=(3,) if inherited is not None else (),
             )
         workers = self.config.worker_processes
@@ -245,8 +258,11 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def make_stack(sources: list[Path], *, signed: bool = True, extra: str = "",
-               limits: dict[int, tuple[int, int]] | None = None, cache_dir: Path | None = None) -> Stack:
+def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "",
+               limits: dict[int, tuple[int, int]] | None = None, env: dict[str, str] | None = None,
+               drop_dac: bool = False, cache_dir: Path | None = None) -> Stack:
+    """A running stack. `sources` are directories or source URLs; `extra` is more TOML; `env` adds to the
+    sidecar's environment (AWS_* for S3 sources)."""
     root = world_readable_tempdir()
     port = free_port()
     toml = root / "sidecar.toml"
@@ -259,12 +275,13 @@ def make_stack(sources: list[Path], *, signed: bool = True, extra: str = "",
         'nginx_workers = "1"\n'
         f"allow_unsigned = {'false' if signed else 'true'}\n" + extra
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
-    env["SIDECAR_PURGE_TOKEN"] = PURGE_TOKEN
+    sidecar_env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "AWS_"))}
+    sidecar_env["SIDECAR_PURGE_TOKEN"] = PURGE_TOKEN
+    sidecar_env.update(env or {})
     if signed:
-        env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
-    config = config_module.load(toml, env=env)
-    stack = Stack(config, root, port, env, sidecar_limits=limits or {})
+        sidecar_env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
+    config = config_module.load(toml, env=sidecar_env)
+    stack = Stack(config, root, port, sidecar_env, sidecar_limits=limits or {}, drop_dac=drop_dac)
     try:
         stack.start_sidecar()
         stack.start_nginx()
@@ -297,7 +314,45 @@ def stack() -> Iterator[Stack]:
     shutil.rmtree(stack.root, ignore_errors=True)
 
 
+def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    """`image` saved as `fmt` (a Pillow format name), as bytes."""
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def opened(data: bytes) -> Image.Image:
+    """Decoded image bytes."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
 def corpus_or_skip() -> Path:
     if not (CORPUS / "real" / "MANIFEST.tsv").is_file():
         pytest.skip(f"the shared corpus is not at {CORPUS} (set SIDECAR_CORPUS)")
     return CORPUS
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[MotoS3]:
+    """A real S3 server (moto's) with the bucket `servers.BUCKET` made, shared by a module's tests."""
+    s3 = MotoS3()
+    upload(s3.env, [], create=True)
+    yield s3
+    s3.stop()
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[Origin]:
+    """A real HTTP origin (aiohttp), shared by a module's tests."""
+    server = Origin()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHole]:
+    hole = BlackHole()
+    yield hole
+    hole.stop()

@@ -38,6 +38,13 @@ def test_url_with_preset_and_override(tmp_path: Path) -> None:
     assert result.stdout.strip().endswith("/a.jpg/w400-h300-fill-qkeep.webp")
 
 
+def test_url_with_focus_dpr_enlarge_and_auto_format() -> None:
+    result = run_cli("url", "a.jpg", "--width", "300", "--height", "300", "--fit", "fill", "--focus", "250,600",
+                     "--enlarge", "--dpr", "2", "--format", "auto")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("/a.jpg/w300-h300-fill-gfp250x600-up-x2.auto")
+
+
 def test_url_rejects_bad_arguments() -> None:
     result = run_cli("url", "a.jpg", "--width", "0")
     assert result.returncode == 2 and "width" in result.stderr

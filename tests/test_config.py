@@ -41,6 +41,15 @@ def test_env_lists_bools_and_modes() -> None:
     ({"SIDECAR_SIGNING_KEYS": "short"}, "SIDECAR_SIGNING_KEYS"),
     ({"SIDECAR_BACKGROUND": "white"}, "SIDECAR_BACKGROUND"),
     ({"SIDECAR_SOURCES": "ftp://x"}, "SIDECAR_SOURCES"),
+    ({"SIDECAR_SOURCES": "s3://UPPER"}, "SIDECAR_SOURCES"),
+    ({"SIDECAR_SOURCES": "/a,/a"}, "SIDECAR_SOURCES"),
+    ({"SIDECAR_SOURCE_CONNECT_TIMEOUT": "soon"}, "SIDECAR_SOURCE_CONNECT_TIMEOUT"),
+    ({"SIDECAR_SOURCE_FIRST_BYTE_TIMEOUT": "0"}, "SIDECAR_SOURCE_FIRST_BYTE_TIMEOUT"),
+    ({"SIDECAR_REQUEST_DEADLINE": "inf"}, "SIDECAR_REQUEST_DEADLINE"),
+    ({"SIDECAR_REQUEST_DEADLINE": "nan"}, "SIDECAR_REQUEST_DEADLINE"),
+    ({"SIDECAR_SOURCE_RETRIES": "-1"}, "SIDECAR_SOURCE_RETRIES"),
+    ({"SIDECAR_SOURCE_DOWN_AFTER": "0"}, "SIDECAR_SOURCE_DOWN_AFTER"),
+    ({"SIDECAR_S3_ADDRESSING_STYLE": "dns"}, "SIDECAR_S3_ADDRESSING_STYLE"),
 ])
 def test_env_errors_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
@@ -55,6 +64,15 @@ def test_env_errors_name_the_variable(env: dict[str, str], named: str) -> None:
     ("[presets.thumb]\nwidht = 10\n", "presets.thumb"),
     ("[presets.thumb]\nwidth = 10\nfit = 'fill'\n", "presets.thumb"),
     ("quality = [\n", "config file"),
+    ("[watermarks.logo]\nimage = 'missing.png'\n", "watermarks"),
+    ("[watermarks.logo]\nposition = 'se'\n", "watermarks.logo"),
+    ("[watermarks.logo]\nimage = 'x.png'\nopacity = 2\n", "watermarks.logo"),
+    ("[watermarks.logo]\nimage = 'x.png'\nposition = 'top'\n", "watermarks.logo"),
+    ("[presets.p]\nwidth = 10\nwatermark = 'nope'\n", "presets"),
+    ("[presets.p]\nwidth = 10\ndpr = 9\n", "presets.p"),
+    ("avif_quality = 0\n", "avif_quality"),
+    ("cmyk_profile = '/no/such.icc'\n", "cmyk_profile"),
+    ("source_body_timeout = true\n", "source_body_timeout in"),
 ])
 def test_file_errors_name_the_key(tmp_path: Path, text: str, named: str) -> None:
     toml = tmp_path / "s.toml"
@@ -73,3 +91,20 @@ def test_presets(tmp_path: Path) -> None:
     toml.write_text("[presets.thumb]\nwidth = 200\nheight = 200\nfit = 'fill'\nformat = 'webp'\n")
     preset = load(toml, env={}).presets["thumb"]
     assert (preset.width, preset.height, preset.fit, preset.format) == (200, 200, "fill", "webp")
+
+
+def test_watermarks_and_new_preset_fields(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGBA", (10, 10)).save(tmp_path / "logo.png")
+    toml = tmp_path / "s.toml"
+    toml.write_text("[watermarks.logo]\nimage = 'logo.png'\nposition = 'ne'\nopacity = 0.3\n"
+                    "[presets.hero]\nwidth = 800\ndpr = 2.0\nenlarge = true\nwatermark = 'logo'\nformat = 'auto'\n")
+    config = load(toml, env={})
+    mark = config.watermarks["logo"]
+    assert mark.image == tmp_path / "logo.png" and mark.position == "ne" and mark.opacity == 0.3
+    preset = config.presets["hero"]
+    assert (preset.dpr, preset.enlarge, preset.watermark, preset.format) == (2.0, True, "logo", "auto")
+    from sidecar.builder import build_url
+
+    assert build_url(config, "a.jpg", preset="hero").endswith("/a.jpg/w800-up-x2-wmlogo.auto")

@@ -132,10 +132,10 @@ def test_stats_rows_add_up_across_processes() -> None:
 
 def test_memory_budget_bounds_the_workers() -> None:
     assert config_module.load(env={"SIDECAR_MEMORY_BUDGET": str(10 * 2**30)}).worker_processes == (os.cpu_count() or 1)
-    small = config_module.load(env={"SIDECAR_MEMORY_BUDGET": str(900 * 2**20)})
+    small = config_module.load(env={"SIDECAR_MEMORY_BUDGET": str(1000 * 2**20)})
     assert small.worker_processes == 1
     with pytest.raises(ConfigError, match="SIDECAR_MEMORY_BUDGET"):
-        config_module.load(env={"SIDECAR_MEMORY_BUDGET": str(900 * 2**20), "SIDECAR_WORKERS": "2"})
+        config_module.load(env={"SIDECAR_MEMORY_BUDGET": str(1000 * 2**20), "SIDECAR_WORKERS": "2"})
     with pytest.raises(ConfigError, match="SIDECAR_MEMORY_BUDGET"):
         config_module.load(env={"SIDECAR_MEMORY_BUDGET": str(100 * 2**20)})
     assert config_module.load(env={"SIDECAR_MEMORY_BUDGET": str(200 * 2**20), "SIDECAR_MAX_PIXELS": "1000000",

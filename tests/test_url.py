@@ -116,3 +116,39 @@ def test_ops_validate_at_construction() -> None:
     with pytest.raises(BadRequest):
         Rendition("", Ops("jpeg"))
     assert Ops("jpeg", width=5, quality="keep").segment == "w5-qkeep"
+
+
+def test_new_tokens_round_trip_in_their_fixed_order() -> None:
+    ops = Ops("avif", width=300, height=200, fit="fill", gravity="fp", focus=(250, 0), enlarge=True, dpr=1.5,
+              watermark="logo", quality=60)
+    assert ops.segment == "w300-h200-fill-gfp250x0-up-x1_5-wmlogo-q60"
+    assert Ops.parse(ops.segment, "avif") == ops
+    assert Ops.parse("w100-h100-fill-gsm", "auto") == Ops("auto", width=100, height=100, fit="fill", gravity="sm")
+    assert Ops.parse("w100-x2", "jpg").target == (200, None)
+    assert Ops.parse("w101-h33-x2_5", "webp").target == (252, 82)
+
+
+@pytest.mark.parametrize("ops, ext", [
+    ("w100-x1", "jpg"),            # DPR 1 is the default
+    ("w100-x2_0", "jpg"),
+    ("w100-x4_5", "jpg"),          # above 4
+    ("w100-x0_5", "jpg"),
+    ("x2", "jpg"),                 # DPR without a size
+    ("up", "jpg"),                 # enlarge without a size
+    ("w100-x2-up", "jpg"),         # order
+    ("w100-h100-fill-gfp0500x1", "jpg"),   # leading zero
+    ("w100-h100-fill-gfp1001x1", "jpg"),   # beyond 1000
+    ("w100-h100-gfp500x500", "jpg"),       # focal point without fill
+    ("w100-h100-fill-gce", "jpg"),
+    ("w100-wmLogo", "jpg"),
+    ("w100-q80", "png"),
+    ("w100-h100-fill-gsm-gn", "jpg"),
+])
+def test_new_tokens_have_one_spelling(ops: str, ext: str) -> None:
+    with pytest.raises(BadRequest):
+        parse(signed(ops, ext=ext), prefix="/img", signed=True)
+
+
+@pytest.mark.parametrize("ext", ["avif", "auto"])
+def test_avif_and_auto_extensions(ext: str) -> None:
+    assert parse(signed("w10", ext=ext), prefix="/img", signed=True).rendition.ops.extension == ext

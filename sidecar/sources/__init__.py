@@ -1,54 +1,48 @@
-"""Where originals come from: sources tried in order, with the fallback rules in one place.
+"""Where originals come from: local directories, S3 and HTTP origins, tried in order (see `chain`).
 
-Rules: "not found" in one source -> try the next; "unavailable" or a timeout -> try the next too;
-all not found -> 404; nothing found and any source unavailable -> 502 (504 if one timed out).
+Each source gets one long-lived client, opened at start by `open_chain` and closed with the chain.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from ..errors import NotFound, SourceTimeout, SourceUnavailable
+from .chain import Original, Source, SourceChain
+from .local import LocalSource
+from .spec import SourceSpec, parse_source
 
+if TYPE_CHECKING:
+    from ..config import Config
 
-class Source(Protocol):
-    """One place originals live. `fetch` raises NotFound, SourceUnavailable, SourceTimeout or TooLarge."""
-
-    kind: str
-
-    async def fetch(self, key: str) -> bytes: ...
-
-    async def close(self) -> None: ...
+__all__ = ["Original", "Source", "SourceChain", "SourceSpec", "open_chain", "open_source", "parse_source"]
 
 
-@dataclass(frozen=True)
-class Original:
-    data: bytes
-    source: str  # the `kind` of the source that had it, for the X-Image-Source header
+async def open_source(spec: SourceSpec, config: Config) -> Source:
+    """The client for one source, with the config's limits and timeouts."""
+    if spec.kind == "local":
+        return LocalSource(spec, max_bytes=config.max_source_bytes, open_timeout=config.source_first_byte_timeout,
+                           read_timeout=config.source_body_timeout, threads=config.source_pool_size)
+    common = dict(max_bytes=config.max_source_bytes, connect_timeout=config.source_connect_timeout,
+                  first_byte_timeout=config.source_first_byte_timeout,
+                  body_timeout=config.source_body_timeout, pool_size=config.source_pool_size)
+    # Imported here: aiobotocore and aiohttp take a moment to import and only remote sources need them.
+    if spec.kind == "s3":
+        from .s3 import S3Source
+
+        return await S3Source.open(spec, addressing_style=config.s3_addressing_style, **common)
+    from .http import HttpSource
+
+    return await HttpSource.open(spec, **common)
 
 
-class SourceChain:
-    """Tries each source in order and applies the fallback rules."""
-
-    def __init__(self, sources: Sequence[Source]) -> None:
-        self.sources = tuple(sources)
-
-    async def fetch(self, key: str) -> Original:
-        failures: list[Exception] = []
-        for source in self.sources:
-            try:
-                return Original(await source.fetch(key), source.kind)
-            except NotFound:
-                continue
-            except (SourceUnavailable, SourceTimeout) as exc:
-                failures.append(exc)
-        if any(isinstance(exc, SourceTimeout) for exc in failures):
-            raise SourceTimeout(detail="; ".join(map(str, failures)))
-        if failures:
-            raise SourceUnavailable(detail="; ".join(map(str, failures)))
-        raise NotFound()
-
-    async def close(self) -> None:
-        for source in self.sources:
+async def open_chain(config: Config) -> SourceChain:
+    """Every configured source, opened; if one cannot be, those already open are closed again."""
+    sources: list[Source] = []
+    try:
+        for spec in config.source_specs:
+            sources.append(await open_source(spec, config))
+    except BaseException:
+        for source in sources:
             await source.close()
+        raise
+    return SourceChain(sources, retries=config.source_retries, down_after=config.source_down_after,
+                       down_for=config.source_down_seconds)

@@ -1,38 +1,58 @@
 """The transform: bytes of an original + operations -> bytes of the rendition.
 
-One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress. Everything here
-is CPU work and blocking: the server runs `transform` in its worker pool, never on the event loop.
+One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress:
+
+    read -> check_limits -> untouched -> draft -> decode -> orient -> normalise -> geometry
+         -> convert_colour -> add_watermark -> encode -> never_bigger
+
+`untouched` ends the work early when the original already is the rendition (its bytes minus metadata,
+no pixel decoded); `never_bigger` swaps the encoded result for the original when that is smaller and
+fits. Colour is converted after the resize, on the fewest pixels. Everything here is CPU work and
+blocking: the server runs `transform` in its worker pool, never on the event loop.
 """
 from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from PIL import Image
 
-from ..errors import SidecarError, TooLarge, Undecodable, Unsupported
+from ..config import DEFAULT_CMYK_PROFILE, Watermark
+from ..errors import BadRequest, SidecarError, TooLarge, Undecodable, Unsupported
 from ..url import Ops
+from . import colour, passthrough, smart, watermark
 from .geometry import Plan, plan
 from .headers import avif_declared_size, gif_layout
 from .quality import estimate_quality
-from .sniff import DECODABLE, sniff
+from .sniff import sniff
 
 import pillow_avif  # noqa: F401  (registers the AVIF codec beside pillow-simd's own plugins)
+import pillow_heif
+
+# HEIC/HEIF input (libheif + libde265 from the wheel). It applies the file's rotation and mirroring
+# itself while decoding and resets the EXIF orientation it reports, so `orient` has nothing left to do.
+pillow_heif.register_heif_opener()
 
 # Our own pixel limit is checked from the header before decoding; Pillow's warning would only be noise.
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 Image.init()  # load every format plugin now: `Image.open(formats=...)` only knows loaded ones
 
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
+#: The output format an original already is, for passing it through.
+_SAME_FORMAT = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
+#: Sources whose `legacy` auto variant is PNG even without transparency (drawings, screenshots).
+_LOSSLESS_SOURCES = ("PNG", "GIF", "BMP")
 _TRANSPOSE = {
     2: (Image.Transpose.FLIP_LEFT_RIGHT,), 3: (Image.Transpose.ROTATE_180,),
     4: (Image.Transpose.FLIP_TOP_BOTTOM,), 5: (Image.Transpose.TRANSPOSE,),
     6: (Image.Transpose.ROTATE_270,), 7: (Image.Transpose.TRANSVERSE,), 8: (Image.Transpose.ROTATE_90,),
 }
 _ORIENTATION_TAG = 0x0112
+_AVIF_SPEED = 8  # libaom speed: 6 (its default) costs three times the time for 4% fewer bytes
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,20 @@ class Settings:
     max_pixels: int
     quality: int
     background: tuple[int, int, int]
+    avif_quality: int = 60
+    cmyk_profile: Path = DEFAULT_CMYK_PROFILE
+    watermarks: Mapping[str, Watermark] = field(default_factory=dict)
+    max_side: int | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the original is: kept beside its renditions, so smaller ones can be derived from a larger one."""
+
+    size: tuple[int, int]  # as displayed (after EXIF orientation)
+    format: str  # Pillow's name: JPEG, PNG...
+    quality: int | None  # estimated, JPEG only
+    alpha: bool
 
 
 @dataclass(frozen=True)
@@ -49,6 +83,10 @@ class Rendered:
     data: bytes
     format: str
     size: tuple[int, int]
+    source: Source
+    #: True when `data` is the original's own bytes (less metadata): nothing needed changing, or the
+    #: encoded rendition was bigger.
+    original: bool = False
 
     @property
     def content_type(self) -> str:
@@ -58,24 +96,46 @@ class Rendered:
 class Work:
     """The state handed from step to step (one per request, never shared)."""
 
-    def __init__(self, data: bytes, ops: Ops, settings: Settings) -> None:
-        self.data, self.ops, self.settings = data, ops, settings
+    def __init__(self, data: bytes, ops: Ops, settings: Settings, variant: str | None,
+                 derived_from: Source | None) -> None:
+        self.data, self.ops, self.settings, self.variant = data, ops, settings, variant
+        #: Set when `data` is a larger rendition rather than the original (the cascade).
+        self.derived_from = derived_from
         self.image: Image.Image = None  # type: ignore[assignment]  # set by `read`
         self.format = ""
+        self.output_format = ""
         self.orientation = 1
+        self.frames = 1
+        self.alpha = False
         self.plan: Plan = None  # type: ignore[assignment]  # set by `check_limits`
-        self.displayed_size = (0, 0)  # the header's size after orientation, which `plan` refers to
+        self.displayed_size = (0, 0)  # the source's size after orientation, which `plan` refers to
         self.source_quality: int | None = None
         self.icc: bytes | None = None
         self.output = b""
+        self.original = False
+        self.done = False
+
+    @property
+    def source(self) -> Source:
+        if self.derived_from is not None:
+            return self.derived_from
+        return Source(self.displayed_size, self.format, self.source_quality, self.alpha)
 
 
-def transform(data: bytes, ops: Ops, settings: Settings) -> Rendered:
-    """Run every step; raise a SidecarError (never anything else) for bad input."""
-    work = Work(data, ops, settings)
+def transform(data: bytes, ops: Ops, settings: Settings, *, variant: str | None = None,
+              derived_from: Source | None = None) -> Rendered:
+    """Run every step; raise a SidecarError (never anything else) for bad input.
+
+    `variant` (avif, webp, legacy) picks the format of `auto` renditions. `derived_from` says that
+    `data` is a larger rendition of the original it describes, not the original itself.
+    """
+    work = Work(data, ops, settings, variant, derived_from)
     for step in STEPS:
         step(work)
-    return Rendered(work.output, ops.format, work.image.size)
+        if work.done:
+            break
+    size = work.displayed_size if work.original else work.image.size
+    return Rendered(work.output, work.output_format, size, work.source, work.original)
 
 
 @contextmanager
@@ -105,11 +165,17 @@ def read(work: Work) -> None:
             # The signature said this format, but Pillow has no decoder for this variant of it
             # (12-bit or lossless JPEG, say).
             raise Unsupported(f"unsupported {work.format} variant") from None
-        work.orientation = _orientation(work.image, loaded=False)
+        image = work.image
+        work.orientation = _orientation(image, loaded=False)
+        work.icc = image.info.get("icc_profile") or None
+        work.alpha = "A" in image.mode or "transparency" in image.info
+        # GIF frames are counted from the structure in `check_limits`: Pillow would read through them.
+        work.frames = 1 if work.format == "GIF" else getattr(image, "n_frames", 1)
         if work.format == "JPEG":
-            tables = getattr(work.image, "quantization", None)
+            tables = getattr(image, "quantization", None)
             if tables:
                 work.source_quality = estimate_quality(tables[0])
+    work.output_format = output_format(work.ops.format, work.variant, work.source)
 
 
 def check_limits(work: Work) -> None:
@@ -119,32 +185,39 @@ def check_limits(work: Work) -> None:
         raise TooLarge(f"image has {width * height} pixels, more than {work.settings.max_pixels}")
     if work.format == "GIF":
         # A later frame may stick out of the logical screen; Pillow would grow the canvas to hold it.
-        canvas = gif_layout(work.data).canvas
-        if canvas[0] * canvas[1] > work.settings.max_pixels:
-            raise TooLarge(f"a GIF frame reaches {canvas[0]}x{canvas[1]} pixels")
+        layout = gif_layout(work.data)
+        work.frames = layout.frames
+        if layout.canvas[0] * layout.canvas[1] > work.settings.max_pixels:
+            raise TooLarge(f"a GIF frame reaches {layout.canvas[0]}x{layout.canvas[1]} pixels")
+    if work.ops.watermark is not None and work.ops.watermark not in work.settings.watermarks:
+        raise BadRequest(f"no watermark named {work.ops.watermark!r}")
     _plan(work)
 
 
-def _plan(work: Work) -> None:
-    width, height = work.image.size
-    if work.orientation in (5, 6, 7, 8):
-        width, height = height, width
-    work.displayed_size = (width, height)
-    work.plan = plan(width, height, work.ops)
+def untouched(work: Work) -> None:
+    """When nothing needs changing, the original's bytes (less metadata) are the rendition: no decode."""
+    if not _original_fits(work) or not _quality_allows_original(work):
+        return
+    data = passthrough.stripped(work.data, work.format)
+    if data is not None:
+        work.output, work.original, work.done = data, True, True
 
 
 def draft(work: Work) -> None:
     """JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale, keeping at least twice the pixels we need."""
     if work.format != "JPEG":
         return
-    scale = min(1.0, 2 * work.plan.scale)
     width, height = work.image.size
+    # The plan is in the original's displayed pixels; this file may be a smaller rendition of it.
+    shown_w = height if work.orientation in (5, 6, 7, 8) else width
+    scale = min(1.0, 2 * work.plan.scale * work.displayed_size[0] / shown_w)
     needed = (max(1, round(width * scale)), max(1, round(height * scale)))
     with decoding():
         work.image.draft(work.image.mode, needed)
 
 
 def decode(work: Work) -> None:
+    """Decode the pixels (the first frame of an animation: renditions are still images)."""
     with decoding():
         work.image.load()
         late = _orientation(work.image, loaded=True)
@@ -152,65 +225,116 @@ def decode(work: Work) -> None:
         # A PNG may keep its eXIf chunk after the pixel data, so only now do we know; no draft happened.
         work.orientation = late
         _plan(work)
-    work.icc = work.image.info.get("icc_profile") or None
+    work.icc = work.image.info.get("icc_profile") or work.icc
 
 
 def orient(work: Work) -> None:
     """Apply EXIF orientation (values outside 1-8 count as 1); the output carries no EXIF at all."""
     for method in _TRANSPOSE.get(work.orientation, ()):
         work.image = work.image.transpose(method)
-    # A reduced decode shrinks the source: scale the planned box with it.
-    (width, height), (planned_w, planned_h) = work.image.size, work.displayed_size
-    if (width, height) != (planned_w, planned_h):
-        work.plan = work.plan.scaled(width / planned_w, height / planned_h)
 
 
-def normalize_mode(work: Work) -> None:
-    """Bring every mode to L, LA, RGB or RGBA so that resizing is smooth and alpha premultiplied."""
-    image = work.image
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        # 16-bit greyscale: scale to 8 bits instead of clipping at 255.
-        image = image.point(lambda value: value * (1 / 256)).convert("L")
-    elif image.mode == "1":
-        image = image.convert("L")
-    elif image.mode in ("P", "PA"):
-        image = image.convert("RGBA" if _has_alpha(image) else "RGB")
-    elif image.mode == "CMYK":
-        image = image.convert("RGB")
-        work.icc = None  # a CMYK profile does not describe RGB pixels
-    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.mode else "RGB")
-    work.image = image
+def normalise(work: Work) -> None:
+    """Bring every mode to L, LA, RGB, RGBA or CMYK, so that resizing interpolates (alpha premultiplied)."""
+    work.image = colour.resizable(work.image)
 
 
-def resize(work: Work) -> None:
-    if work.plan.is_identity:
+def geometry(work: Work) -> None:
+    """Crop and resize (LANCZOS after an integer `reduce()`), on whatever size the decode produced."""
+    width, height = work.image.size
+    shown_w, shown_h = work.displayed_size
+    if work.ops.gravity == "sm":
+        left, top, right, bottom = work.plan.box
+        crop = ((right - left) / shown_w, (bottom - top) / shown_h)
+        work.plan = plan(shown_w, shown_h, work.ops, max_side=work.settings.max_side,
+                         focus=smart.focus(work.image, crop))
+    # A reduced decode (draft, or a smaller rendition in the cascade) shrinks the source: scale the box.
+    planned = work.plan.scaled(width / shown_w, height / shown_h)
+    if planned.is_identity:
         return
-    work.image = work.image.resize(work.plan.size, Image.Resampling.LANCZOS, box=work.plan.box)
+    work.image = work.image.resize(planned.size, Image.Resampling.LANCZOS, box=planned.box, reducing_gap=3.0)
+
+
+def convert_colour(work: Work) -> None:
+    """Convert to sRGB by the embedded ICC profile (CMYK: its own or the default CMYK profile)."""
+    work.image = colour.to_srgb(work.image, work.icc, work.settings.cmyk_profile)
+
+
+def add_watermark(work: Work) -> None:
+    if work.ops.watermark is not None:
+        mark = work.settings.watermarks[work.ops.watermark]
+        work.image = watermark.apply(work.image, mark, work.settings.cmyk_profile)
 
 
 def encode(work: Work) -> None:
-    image, fmt = work.image, work.ops.format
+    image, fmt = work.image, work.output_format
     if fmt == "jpeg" and image.mode in ("LA", "RGBA"):
         image = _flatten(image, work.settings.background)
-    if fmt == "webp" and image.mode in ("L", "LA"):
+    if fmt in ("webp", "avif") and image.mode in ("L", "LA"):
         image = image.convert("RGBA" if image.mode == "LA" else "RGB")
-    options: dict[str, object] = {"icc_profile": work.icc} if work.icc else {}
+    options: dict[str, object]
     if fmt == "jpeg":
-        options.update(quality=_quality(work), progressive=True)
+        options = {"quality": _quality(work), "progressive": True}
     elif fmt == "webp":
-        options.update(quality=_quality(work), method=4)
+        options = {"quality": _quality(work), "method": 4}
+    elif fmt == "avif":
+        options = {"quality": _quality(work), "speed": _AVIF_SPEED, "max_threads": 1}
     else:
-        options.update(compress_level=6)
-    image.info = {}  # Pillow copies comments and EXIF from `info` into the output; we copy nothing
+        options = {"compress_level": 6}
+    image.info = {}  # Pillow copies comments, EXIF and ICC from `info` into the output; we copy nothing
     out = io.BytesIO()
-    image.save(out, format=fmt.upper(), **options)
+    with decoding():
+        image.save(out, format=fmt.upper(), **options)
     work.image, work.output = image, out.getvalue()
 
 
+def never_bigger(work: Work) -> None:
+    """If the original fits the request and is smaller than what we encoded, it is the rendition."""
+    if not _original_fits(work):
+        return
+    data = passthrough.stripped(work.data, work.format)
+    if data is not None and len(data) < len(work.output):
+        work.output, work.original = data, True
+
+
 STEPS: tuple[Callable[[Work], None], ...] = (
-    read, check_limits, draft, decode, orient, normalize_mode, resize, encode,
+    read, check_limits, untouched, draft, decode, orient, normalise, geometry, convert_colour,
+    add_watermark, encode, never_bigger,
 )
+
+
+def _plan(work: Work) -> None:
+    width, height = work.derived_from.size if work.derived_from else work.image.size
+    if work.derived_from is None and work.orientation in (5, 6, 7, 8):
+        width, height = height, width
+    work.displayed_size = (width, height)
+    work.plan = plan(width, height, work.ops, max_side=work.settings.max_side)
+
+
+def output_format(fmt: str, variant: str | None, source: Source) -> str:
+    """The format to encode: the URL's, or for `auto` the variant's; `legacy` is PNG for sources with
+    transparency or from lossless formats, JPEG for the rest."""
+    if fmt != "auto":
+        return fmt
+    if variant in ("avif", "webp"):
+        return variant
+    return "png" if source.alpha or source.format in _LOSSLESS_SOURCES else "jpeg"
+
+
+def _original_fits(work: Work) -> bool:
+    """The original already is the requested rendition, but for its metadata."""
+    return (work.derived_from is None and _SAME_FORMAT.get(work.format) == work.output_format
+            and work.plan.is_identity and work.orientation == 1 and work.frames == 1
+            and work.ops.watermark is None and work.image.mode != "CMYK")
+
+
+def _quality_allows_original(work: Work) -> bool:
+    """Without a decode we cannot lower quality: pass only if the original is not above the target."""
+    if work.output_format == "png":
+        return True
+    if work.output_format == "jpeg" and work.source_quality is not None:
+        return work.source_quality <= _quality(work)
+    return work.ops.quality is None  # WebP: its quality cannot be read, so only when none was asked
 
 
 def _orientation(image: Image.Image, *, loaded: bool) -> int:
@@ -225,10 +349,6 @@ def _orientation(image: Image.Image, *, loaded: bool) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _has_alpha(image: Image.Image) -> bool:
-    return image.mode == "PA" or "transparency" in image.info
-
-
 def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     rgba = image.convert("RGBA")
     base = Image.new("RGB", rgba.size, background)
@@ -237,7 +357,16 @@ def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Imag
 
 
 def _quality(work: Work) -> int:
-    wanted = work.ops.quality
-    if wanted == "keep":
-        return work.source_quality or work.settings.quality
-    return wanted or work.settings.quality
+    return quality_for(work.ops.quality, work.output_format, work.settings, work.source.quality)
+
+
+def quality_for(wanted: int | str | None, fmt: str, settings: Settings, source: int | None) -> int:
+    """The URL's quality; `keep` is the source JPEG's; the default never exceeds it for JPEG -> JPEG."""
+    default = settings.avif_quality if fmt == "avif" else settings.quality
+    if isinstance(wanted, int):
+        return wanted
+    if wanted == "keep" and fmt != "avif":  # AVIF's scale is not JPEG's: keep means its default there
+        return source or default
+    if fmt == "jpeg" and source is not None:
+        return min(default, source)
+    return default

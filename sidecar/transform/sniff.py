@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..errors import Unsupported
 
 #: Formats we decode, by Pillow plugin name (what `Image.open(formats=...)` takes).
-DECODABLE = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF")
+DECODABLE = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", "HEIF")
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 _AVIF_BRANDS = (b"avif", b"avis")
 
@@ -28,7 +28,7 @@ def sniff(head: bytes) -> str:
         if any(b in brands for b in _AVIF_BRANDS):
             return "AVIF"
         if any(b in brands for b in _HEIF_BRANDS):
-            raise Unsupported("HEIC/HEIF is not supported")
+            return "HEIF"
     if head.lstrip()[:5] in (b"<?xml", b"<svg ", b"<svg>", b"<!DOC"):
         raise Unsupported("SVG is not supported")
     raise Unsupported()

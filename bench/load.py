@@ -1,6 +1,6 @@
 """The load benchmark: one command, every variant side by side, one table.
 
-    make bench                      # or: .venv/bin/python bench/run.py [--memory-misses N]
+    make bench-load                 # or: .venv/bin/python bench/load.py [--memory-misses N]
 
 Phases (variants interleaved round by round, because other work may share the CPU):
   hits        wrk against resize-sidecar's nginx and against a plain static nginx, same files
@@ -40,7 +40,8 @@ from sidecar import nginx_config  # noqa: E402
 from sidecar.builder import build_url  # noqa: E402
 from sidecar.config import Config  # noqa: E402
 from sidecar.memory import rss_bytes  # noqa: E402
-from sidecar.transform.pipeline import Settings, transform  # noqa: E402
+from sidecar.handler import transform_settings  # noqa: E402
+from sidecar.transform.pipeline import transform  # noqa: E402
 from sidecar.url import parse  # noqa: E402
 
 PHOTOS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus")) / "photos"
@@ -340,7 +341,7 @@ def bench_misses(stacks: dict[int, Sidecar], renditions: Renditions, levels: lis
 def bench_latency(sidecar: Sidecar, renditions: Renditions, sources: Path, count: int) -> None:
     """Each rendition three times over (qualities 80-82: distinct misses, same work), fastest of each kind,
     in-process and end to end in turn, so both see the same moments of a shared CPU."""
-    settings = Settings(sidecar.config.max_pixels, sidecar.config.quality, sidecar.config.background_rgb)
+    settings = transform_settings(sidecar.config)
     local: list[float] = []
     remote: list[float] = []
     for _ in range(count):

@@ -1,0 +1,57 @@
+"""Originals behind another HTTP server, through one long-lived aiohttp session with a bounded pool.
+
+`GET {base URL}{key}`: 200 is the original, 404 and 410 mean not found, anything else (another
+status, a redirect, a refused or reset connection) means the origin is unavailable. Redirects are
+not followed: a source is one place, and its timeouts would not cover a second host.
+"""
+from __future__ import annotations
+
+import aiohttp
+
+from ..errors import NotFound, SourceTimeout, SourceUnavailable
+from .body import check_length, read_capped
+from .spec import SourceSpec
+
+CHUNK = 256 * 1024
+
+
+class HttpSource:
+    kind = "http"
+
+    def __init__(self, spec: SourceSpec, session: aiohttp.ClientSession, *, max_bytes: int,
+                 first_byte_timeout: float, body_timeout: float) -> None:
+        self.spec, self.name, self._session = spec, spec.name, session
+        self.max_bytes, self.first_byte_timeout, self.body_timeout = max_bytes, first_byte_timeout, body_timeout
+
+    @classmethod
+    async def open(cls, spec: SourceSpec, *, max_bytes: int, connect_timeout: float, first_byte_timeout: float,
+                   body_timeout: float, pool_size: int) -> HttpSource:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=pool_size, limit_per_host=pool_size),
+            # `connect` includes waiting for a free pooled connection; `sock_read` bounds the wait for
+            # the response to start and for every read after it. The whole body has its own limit.
+            timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
+                                          sock_read=first_byte_timeout),
+            headers={"User-Agent": "resize-sidecar"},
+        )
+        return cls(spec, session, max_bytes=max_bytes, first_byte_timeout=first_byte_timeout,
+                   body_timeout=body_timeout)
+
+    async def fetch(self, key: str) -> bytes:
+        url = self.spec.url(key)
+        try:
+            async with self._session.get(url, allow_redirects=False) as response:
+                if response.status in (404, 410):
+                    raise NotFound()
+                if response.status != 200:
+                    raise SourceUnavailable(detail=f"{url}: HTTP {response.status}")
+                check_length(response.content_length, self.max_bytes)
+                return await read_capped(response.content.iter_chunked(CHUNK), max_bytes=self.max_bytes,
+                                         timeout=self.body_timeout, what=url, stall=self.first_byte_timeout)
+        except TimeoutError as exc:  # aiohttp's connect and read timeouts are TimeoutErrors too
+            raise SourceTimeout(detail=f"{url}: {type(exc).__name__} {exc}") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise SourceUnavailable(detail=f"{url}: {type(exc).__name__} {exc}") from None
+
+    async def close(self) -> None:
+        await self._session.close()
