@@ -16,12 +16,14 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
               fit: str | None = None, gravity: str | None = None, format: str | None = None,
               quality: int | Literal["keep"] | None = None, preset: str | None = None,
               focus: tuple[int, int] | None = None, enlarge: bool | None = None, dpr: float | None = None,
-              watermark: str | None = None) -> str:
+              watermark: str | None = None, expires: int | None = None) -> str:
     """Return the signed path (beginning with `/`) of a rendition; raise BadRequest for bad arguments.
 
     Arguments override the preset's values. Without a format, the key's extension chooses between the
     output formats (PNG stays PNG, WebP stays WebP, AVIF stays AVIF), and anything else becomes JPEG.
-    `focus` is a focal point in thousandths of the width and height (it implies gravity `fp`).
+    `focus` is a focal point in thousandths of the width and height (it implies gravity `fp`). `expires`
+    (unix time, signed deployments only) makes the URL stop working after that second. A URL the
+    deployment would refuse (`allowed_sizes`, `presets_only`, `max_dimension`) is refused here too.
     """
     base: dict[str, object] = {}
     if preset is not None:
@@ -29,7 +31,8 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
             raise BadRequest(f"unknown preset {preset!r}")
         base = {k: v for k, v in vars(config.presets[preset]).items() if v is not None}
     given = {"width": width, "height": height, "fit": fit, "gravity": gravity, "format": format,
-             "quality": quality, "focus": focus, "enlarge": enlarge, "dpr": dpr, "watermark": watermark}
+             "quality": quality, "focus": focus, "enlarge": enlarge, "dpr": dpr, "watermark": watermark,
+             "expires": expires}
     base.update({k: v for k, v in given.items() if v is not None})
     if focus is not None:
         base["gravity"] = "fp"
@@ -38,7 +41,10 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
         raise BadRequest(f"unknown format {fmt!r}")
     if base.get("watermark") is not None and base["watermark"] not in config.watermarks:
         raise BadRequest(f"no watermark named {base['watermark']!r}")
+    if expires is not None and not config.signed:
+        raise BadRequest("an expiry needs signing keys")
     rendition = Rendition(key, Ops(format=_FORMAT_ALIASES[fmt], **base))  # type: ignore[arg-type]
+    config.limits.check(rendition.ops)
     signature = Signer(config.signing_keys).sign(rendition.payload) if config.signed else None
     return rendition.path(config.url_prefix, signature)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from . import config as config_module
@@ -58,6 +59,8 @@ def parser() -> argparse.ArgumentParser:
     url.add_argument("--format", choices=("jpeg", "jpg", "png", "webp", "avif", "auto"))
     url.add_argument("--quality", type=_quality, metavar="N|keep")
     url.add_argument("--preset")
+    url.add_argument("--expires-in", type=int, metavar="SECONDS",
+                     help="the URL stops working this many seconds from now (signed deployments)")
     return top
 
 
@@ -178,7 +181,8 @@ def _url(config: Config, args: argparse.Namespace) -> int:
     try:
         print(build_url(config, args.key, width=args.width, height=args.height, fit=args.fit,
                         gravity=args.gravity, format=args.format, quality=args.quality, preset=args.preset,
-                        focus=args.focus, enlarge=args.enlarge, dpr=args.dpr, watermark=args.watermark))
+                        focus=args.focus, enlarge=args.enlarge, dpr=args.dpr, watermark=args.watermark,
+                        expires=None if args.expires_in is None else int(time.time()) + args.expires_in))
     except SidecarError as exc:
         print(f"error: {exc.public}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadRequest
+from .limits import Limits, parse_size
 from .memory import worker_bytes
 from .sources.spec import SourceSpec, parse_source
 from .url import COMPASS, FORMAT_EXTENSION, Ops
@@ -76,6 +77,10 @@ class Config:
     max_pixels: int = 50_000_000
     max_source_bytes: int = 50 * 1024 * 1024
     max_dimension: int = 8192
+    max_animation_pixels: int = 500_000_000
+    max_url_length: int = 2048
+    allowed_sizes: tuple[str, ...] = ()
+    presets_only: bool = False
     quality: int = 82
     avif_quality: int = 60
     background: str = "ffffff"
@@ -108,6 +113,11 @@ class Config:
     @property
     def signed(self) -> bool:
         return bool(self.signing_keys)
+
+    @property
+    def limits(self) -> Limits:
+        """What URLs this deployment serves (sizes, presets), checked before any work."""
+        return Limits.build(self.max_dimension, self.allowed_sizes, self.presets, self.presets_only)
 
     @property
     def worker_threads(self) -> int:
@@ -299,7 +309,7 @@ def _validate(config: Config, name: Any) -> None:
         if not ok:
             raise ConfigError(f"{name(key)}: {message}")
 
-    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age", "source_connect_timeout",
+    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_animation_pixels", "max_age", "source_connect_timeout",
                 "source_first_byte_timeout", "source_body_timeout", "request_deadline", "source_pool_size",
                 "source_down_after", "source_down_seconds", "threads", "drain_timeout", "memory_budget"):
         check(getattr(config, key) > 0, key, "must be positive")
@@ -316,6 +326,18 @@ def _validate(config: Config, name: Any) -> None:
           f"{config.memory_budget // mib} MiB cannot hold {config.worker_processes} worker(s) of "
           f"{config.worker_bytes // mib} MiB each ({config.threads} transform(s) of max_pixels="
           f"{config.max_pixels}); raise it, or lower workers, threads or max_pixels")
+    check(64 <= config.max_url_length <= 8000, "max_url_length",
+          "must be 64 to 8000 (nginx refuses request lines over 8k itself)")
+    for size in config.allowed_sizes:
+        try:
+            width, height = parse_size(size)
+        except ValueError as exc:
+            check(False, "allowed_sizes", str(exc))
+        check(max(width or 0, height or 0) <= config.max_dimension, "allowed_sizes",
+              f"{size} is over max_dimension ({config.max_dimension})")
+    check(not config.presets_only or bool(config.presets), "presets_only", "needs at least one [presets.NAME]")
+    check(not (config.presets_only and config.allowed_sizes), "allowed_sizes",
+          "presets_only already fixes the sizes; set one or the other")
     check(not config.purge_token or len(config.purge_token) >= 16, "purge_token", "must be at least 16 characters")
     check(0 <= config.transform_nice <= 19, "transform_nice", "must be 0 to 19")
     check(1 <= config.quality <= 100, "quality", "must be 1 to 100")

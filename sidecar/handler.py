@@ -15,7 +15,7 @@ from . import cascade, memory, url
 from .admission import Admission
 from .cache import Cache, Superseded
 from .config import Config
-from .errors import BadRequest, DeadlineExceeded, Forbidden, MethodNotAllowed, Overloaded
+from .errors import BadRequest, DeadlineExceeded, Expired, Forbidden, MethodNotAllowed, Overloaded
 from .log import log
 from .signing import Signer
 from .singleflight import Flights
@@ -54,7 +54,8 @@ class Made:
 def transform_settings(config: Config) -> Settings:
     """The parts of the config the transform needs."""
     return Settings(config.max_pixels, config.quality, config.background_rgb, avif_quality=config.avif_quality,
-                    cmyk_profile=config.cmyk_profile, watermarks=config.watermarks, max_side=config.max_dimension)
+                    cmyk_profile=config.cmyk_profile, watermarks=config.watermarks, max_side=config.max_dimension,
+                    max_animation_pixels=config.max_animation_pixels)
 
 
 class Handler:
@@ -66,6 +67,7 @@ class Handler:
         self.cache = Cache(config.cache_dir)
         self.signer = Signer(config.signing_keys) if config.signed else None
         self.settings = transform_settings(config)
+        self.limits = config.limits
         self.stats = stats or Stats.create(1)
         self.admission = Admission(config.worker_slots, config.queue)
         self.flights: Flights[Made] = Flights(self.cache, io)
@@ -80,18 +82,28 @@ class Handler:
             return await self.admin.handle(method, path[len(ADMIN_PREFIX):], authorization)
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
-        parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None)
-        rendition = parsed.rendition
-        if self.signer is not None and not self.signer.verify(rendition.payload, parsed.signature or ""):
+        parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None,
+                           max_length=self.config.max_url_length)
+        rendition, signature = parsed.rendition, parsed.signature
+        if self.signer is not None and not self.signer.verify(rendition.payload, signature or ""):
             raise Forbidden()
-        for side in (rendition.ops.width, rendition.ops.height):
-            if side is not None and side > self.config.max_dimension:
-                raise BadRequest(f"width and height are limited to {self.config.max_dimension}")
+        self.limits.check(rendition.ops)
+        expiry_headers: list[tuple[str, str]] = []
+        if rendition.ops.expires is not None and self.signer is not None:
+            left = rendition.ops.expires - int(time.time())
+            if left < 0:
+                raise Expired()
+            # Every expiry of a rendition shares the file of its URL without one. That URL's signature
+            # never leaves nginx (X-Accel-Redirect is internal), so this grants nothing new.
+            rendition = rendition.without_expiry()
+            signature = self.signer.sign(rendition.payload)
+            # nginx's Cache-Control for this response: no cache keeps it past the expiry.
+            expiry_headers = [("X-Image-Max-Age", str(min(left, self.config.max_age)))]
         auto = rendition.ops.format == "auto"
         if auto and variant not in AUTO_VARIANTS:
             raise BadRequest(f"auto renditions need X-Image-Variant: {', '.join(AUTO_VARIANTS)} (from nginx)")
         variant = variant if auto else None
-        base = rendition.file_path(self.config.url_prefix, parsed.signature)
+        base = rendition.file_path(self.config.url_prefix, signature)
         finals = [self.cache.path(base + suffix) for suffix in (AUTO_SUFFIXES[variant] if variant else ("",))]
         deadline = asyncio.get_running_loop().time() + self.config.request_deadline
         try:
@@ -104,7 +116,7 @@ class Handler:
         if lead.joined:
             self.stats.add("joined")
         made = lead.result
-        headers = [("X-Image-Source", made.source)] if made else []
+        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else [])]
         if made is not None and made.rendered is not None:
             vary = [("Vary", "Accept")] if auto else []
             return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
@@ -112,7 +124,7 @@ class Handler:
         # Published by this flight, or by another worker's (then `found` names the file).
         suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
         # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
-        redirect = INTERNAL_PREFIX + rendition.path(self.config.url_prefix, parsed.signature) + suffix
+        redirect = INTERNAL_PREFIX + rendition.path(self.config.url_prefix, signature) + suffix
         return Response(200, [("X-Accel-Redirect", redirect), *headers])
 
     async def _make(self, rendition: url.Rendition, variant: str | None, base: str, deadline: float) -> Made:
