@@ -20,13 +20,21 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-pipeline bench-load bench-scoreboard bench-venv
+# The long fuzz run: each target for FUZZ_SECONDS under atheris (findings land in tests/fuzz_regressions/).
+FUZZ_SECONDS ?= 120
+
+.PHONY: fuzz run test install system-deps clean bench-pipeline bench-load bench-scoreboard bench-venv
 
 run: install
 	$(VENV)/bin/resize-sidecar run
 
 test: install
 	$(PY) -m pytest
+
+fuzz: install
+	$(PY) -m pip install -q -r requirements-fuzz.txt
+	$(PY) tests/fuzz_atheris.py url $(FUZZ_SECONDS)
+	$(PY) tests/fuzz_atheris.py image $(FUZZ_SECONDS)
 
 # The load benchmark (a few minutes; prints one table). wrk is only needed here, not by the tests.
 bench-load: install

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -120,8 +121,16 @@ def _serve(config: Config) -> int:
     if not config.signed and not config.allow_unsigned:
         raise ConfigError("SIDECAR_SIGNING_KEYS: not set; refusing to serve unsigned URLs "
                           "(set allow_unsigned = true to do so on purpose)")
+    from .log import log
     from .server import serve
 
+    # Warnings, not refusals: a container may map root to an unprivileged user, and tests run as root.
+    if os.geteuid() == 0:
+        log("warning_running_as_root", advice="run serve as an unprivileged user that can read the sources "
+            "and write cache_dir")
+    if config.socket_mode & 0o002:
+        log("warning_socket_world_writable", socket_mode=oct(config.socket_mode),
+            advice="any local user could bypass nginx; use 0660 and put nginx's user in the group")
     serve(config)
     return 0
 

@@ -153,3 +153,9 @@ def test_a_key_names_exactly_one_file_on_the_origin(via_origin: Stack, origin: O
     reply = via_origin.get(via_origin.url(key, width=40))
     assert reply.status == 200
     assert reply.image().getpixel((20, 15))[0] > 200, "fetched another file than the key names"
+
+
+def test_serve_warns_about_a_world_writable_socket_and_root(limited: Stack) -> None:
+    (warning,) = limited.sidecar_events("warning_socket_world_writable")  # the tests' 0666, see conftest
+    assert warning["socket_mode"] == "0o666"
+    assert bool(limited.sidecar_events("warning_running_as_root")) == (os.geteuid() == 0)
