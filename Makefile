@@ -6,7 +6,7 @@ PILLOW_SIMD := pillow-simd==12.1.1.post0
 # Wheels built here with -mavx2; pip's own cache keys wheels by sdist only, not by compiler flags.
 WHEELHOUSE  ?= $(HOME)/.cache/resize-sidecar/wheels-avx2
 APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libtiff-dev liblcms2-dev \
-                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common
+                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common gcc python3-dev
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -20,21 +20,14 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-# The long fuzz run: each target for FUZZ_SECONDS under atheris (findings land in tests/fuzz_regressions/).
-FUZZ_SECONDS ?= 120
-
-.PHONY: fuzz run test install system-deps clean bench-pipeline bench-load bench-scoreboard bench-venv
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-scoreboard bench-venv \
+        fuzz fuzz-dc fuzz-dc-asan
 
 run: install
 	$(VENV)/bin/resize-sidecar run
 
 test: install
 	$(PY) -m pytest
-
-fuzz: install
-	$(PY) -m pip install -q -r requirements-fuzz.txt
-	$(PY) tests/fuzz_atheris.py url $(FUZZ_SECONDS)
-	$(PY) tests/fuzz_atheris.py image $(FUZZ_SECONDS)
 
 # The load benchmark (a few minutes; prints one table). wrk is only needed here, not by the tests.
 bench-load: install
@@ -52,7 +45,11 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt
+# The C decoder is compiled by `pip install -e .`: editing it must rebuild it.
+DCJPEG_SOURCES := sidecar/transform/dcjpeg_decoder.c sidecar/transform/dcjpeg_decoder.h \
+                  sidecar/transform/_dcjpeg_build.py pyproject.toml
+
+$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt $(DCJPEG_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if ! ls $(WHEELHOUSE)/pillow_simd-12.1.1.post0-*.whl >/dev/null 2>&1; then \
 	  echo "building $(PILLOW_SIMD) with AVX2 (about a minute, once per machine)"; \
@@ -65,6 +62,44 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -c 'import sidecar.pillow; sidecar.pillow.require_simd()'
 	touch $@
+
+# Every fuzzer for FUZZ_SECONDS each: the URL parser and the whole transform (findings land in
+# tests/data/fuzz-findings/), then the DC-scan decoder.
+fuzz: install
+	$(PY) fuzz/sidecar_fuzz.py url $(FUZZ_SECONDS)
+	$(PY) fuzz/sidecar_fuzz.py image $(FUZZ_SECONDS)
+	$(MAKE) fuzz-dc
+
+# Fuzz the DC-scan JPEG decoder (sidecar/transform/dcjpeg_decoder.c) for FUZZ_SECONDS, seeded with the
+# shared corpus's JPEGs and the test layouts; findings land in build/fuzz/ as crash-* files.
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS     = -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/
+ASAN_MODULE   = build/fuzz/asan/sidecar/transform/_dcjpeg.cpython-311-x86_64-linux-gnu.so
+
+build/fuzz/seeds: install
+	$(PY) fuzz/seeds.py $@
+
+fuzz-dc: build/fuzz/seeds
+	mkdir -p build/fuzz/corpus
+	$(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+
+# The same under AddressSanitizer: the decoder built by clang with ASan and libFuzzer coverage,
+# loaded into Python beside atheris's ASan runtime.
+fuzz-dc-asan: build/fuzz/seeds
+	@command -v clang-14 >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang-14; }
+	CC=clang-14 LDSHARED="clang-14 -shared" \
+	  CFLAGS="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1" \
+	  $(PY) sidecar/transform/_dcjpeg_build.py build/fuzz/asan
+	mkdir -p build/fuzz/corpus
+	ASAN_OPTIONS=detect_leaks=0,allocator_may_return_null=1 DCJPEG_MODULE=$(ASAN_MODULE) \
+	  LD_PRELOAD=$$($(PY) -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \
+	  $(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+
+# Progressive JPEGs: the normal path, the DC path and libvips, side by side (bench/progressive.py).
+bench-progressive: install
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) bench/progressive.py
 
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
@@ -88,4 +123,4 @@ bench-venv:
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP) $(BENCH_SCOREBOARD_PIP)
 
 clean:
-	rm -rf $(VENV) var $(BENCH_VENV)
+	rm -rf $(VENV) var build $(BENCH_VENV)

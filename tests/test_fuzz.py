@@ -1,6 +1,6 @@
 """A short fuzz run inside `make test` (hypothesis, `FUZZ_SECONDS` per target, default 4), and every
-finding of earlier runs (tests/fuzz_regressions/) replayed. `make fuzz` runs the coverage-guided atheris
-fuzzer on the same targets for longer; whatever it finds lands in tests/fuzz_regressions/ too."""
+finding of earlier runs (tests/data/fuzz-findings/) replayed. `make fuzz` runs the coverage-guided atheris
+fuzzer (fuzz/sidecar_fuzz.py) on the same targets for longer; what it finds lands there too."""
 from __future__ import annotations
 
 import os
@@ -18,7 +18,7 @@ from sidecar.errors import BadRequest
 from sidecar.url import COMPASS, FORMAT_EXTENSION, Ops, Rendition
 
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "4"))
-REGRESSIONS = Path(__file__).parent / "fuzz_regressions"
+FINDINGS = Path(__file__).parent / "data" / "fuzz-findings"
 BATCH = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -98,7 +98,7 @@ def test_the_transform_takes_mutated_corpus_files() -> None:
     for_a_while(run)
 
 
-@pytest.mark.parametrize("finding", sorted(p for p in REGRESSIONS.rglob("*") if p.is_file()),
+@pytest.mark.parametrize("finding", sorted(p for p in FINDINGS.rglob("*") if p.is_file()),
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_earlier_findings_stay_fixed(finding: Path) -> None:
     {"url": url_target, "image": image_target}[finding.parent.name](finding.read_bytes())

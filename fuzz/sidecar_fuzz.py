@@ -1,28 +1,27 @@
 """The long fuzz run (`make fuzz`): atheris, coverage-guided, on the targets of tests/fuzz_targets.py.
 
-    .venv/bin/python tests/fuzz_atheris.py url|image SECONDS
+    .venv/bin/python fuzz/sidecar_fuzz.py url|image SECONDS
 
 Each target starts from seeds (canonical URLs; the small files of ../shared/corpus/real), keeps its
-growing corpus in var/fuzz/TARGET/, and writes any input that crashes it to tests/fuzz_regressions/TARGET/,
-where tests/test_fuzz.py replays it from then on: commit it with the fix.
+growing corpus in build/fuzz/TARGET/, and writes any input that crashes it to
+tests/data/fuzz-findings/TARGET/, where tests/test_fuzz.py replays it from then on: commit it with the fix.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 
 import atheris
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
 
 with atheris.instrument_imports(include=["sidecar"]):
     import fuzz_targets
     from sidecar.url import Ops, Rendition
 
-CORPUS = Path(os.environ.get("SIDECAR_CORPUS", HERE.parent.parent / "shared" / "corpus"))
+from conftest import CORPUS  # noqa: E402
 
 
 def url_seeds() -> list[bytes]:
@@ -40,11 +39,11 @@ def image_seeds() -> list[bytes]:
 def main() -> None:
     name, seconds = sys.argv[1], int(sys.argv[2])
     target = {"url": fuzz_targets.url_target, "image": fuzz_targets.image_target}[name]
-    corpus = HERE.parent / "var" / "fuzz" / name
+    corpus = REPO / "build" / "fuzz" / name
     corpus.mkdir(parents=True, exist_ok=True)
     for seed in url_seeds() if name == "url" else image_seeds():
         (corpus / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
-    findings = HERE / "fuzz_regressions" / name
+    findings = REPO / "tests" / "data" / "fuzz-findings" / name
     findings.mkdir(parents=True, exist_ok=True)
     atheris.Setup([sys.argv[0], str(corpus), f"-max_total_time={seconds}", f"-artifact_prefix={findings}/",
                    "-timeout=30", "-rss_limit_mb=3072", "-max_len=300000", "-print_final_stats=1"], target)
