@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .errors import BadRequest
 from .url import Ops
@@ -38,12 +39,11 @@ class PresetOps:
     any_format: bool
 
     @classmethod
-    def of(cls, preset: object) -> PresetOps:
-        fields = {k: v for k, v in vars(preset).items() if v is not None}
-        fmt = fields.pop("format", None)
-        fields["enlarge"] = bool(fields.get("enlarge"))
-        fields["dpr"] = fields.get("dpr") or 1
-        return cls(Ops(format=fmt or "jpeg", **fields), fmt is None)
+    def of(cls, name: str, preset: Any) -> PresetOps:
+        """`preset` is a `config.Preset`: its `operations` are exactly what the URL builder expands."""
+        operations = preset.operations(name)
+        fmt = operations.pop("format", None)
+        return cls(Ops(format=fmt or "jpeg", **operations), fmt is None)
 
     def matches(self, ops: Ops) -> bool:
         if not self.any_format:
@@ -67,7 +67,7 @@ class Limits:
     def build(cls, max_dimension: int, allowed_sizes: Iterable[str] = (),
               presets: Mapping[str, object] | None = None, presets_only: bool = False) -> Limits:
         return cls(max_dimension, frozenset(parse_size(s) for s in allowed_sizes),
-                   tuple(PresetOps.of(p) for p in (presets or {}).values()), presets_only)
+                   tuple(PresetOps.of(name, p) for name, p in (presets or {}).items()), presets_only)
 
     def check(self, ops: Ops) -> None:
         """Raise BadRequest unless this deployment serves `ops` (its expiry aside)."""

@@ -34,6 +34,8 @@ OPS: tuple[tuple[Ops, str | None], ...] = (
     (Ops("auto", width=32), "webp"),
     (Ops("jpeg", width=300, enlarge=True, dpr=2, quality=40), None),
     (Ops("png"), None),
+    (Ops("png", width=40, height=40, fit="pad", rotate=90, flip=True, background="00ff7f"), None),
+    (Ops("webp", width=48, blur=2.5, sharpen=1), None),
 )
 
 
@@ -44,7 +46,7 @@ def url_target(data: bytes) -> None:
             parsed = parse(path, prefix=PREFIX, signed=signed)
         except SidecarError:
             continue
-        rebuilt = parsed.rendition.path(PREFIX, parsed.signature)
+        rebuilt = parsed.target.path(PREFIX, parsed.signature)
         assert rebuilt == path, f"accepted a non-canonical spelling: {path!r} is {rebuilt!r}"
 
 
