@@ -102,14 +102,20 @@ class Sidecar:
         return json.loads(body)
 
     def stop(self) -> None:
-        for process, sig in ((self.process, signal.SIGTERM), (self.nginx, signal.SIGQUIT)):
-            if process.poll() is None:
-                process.send_signal(sig)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop_process(self.process, signal.SIGTERM)
+        stop_process(self.nginx, signal.SIGQUIT)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal `process` to stop and wait up to 30 s; then kill it."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_sidecar(sources: Path, **settings: object) -> Sidecar:

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from load import Sidecar, _nginx, _priority, _user, children, free_port, start_sidecar
+from load import Sidecar, _nginx, _priority, _user, children, free_port, start_sidecar, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = REPO / "bench" / ".venv" / "bin" / "python"
@@ -41,16 +41,6 @@ def wait_ready(port: int, path: str, process: subprocess.Popen[bytes], what: str
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{what} did not start:\n{log.read_text() if log.exists() else ''}") from None
             time.sleep(0.2)
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Ours:
@@ -108,7 +98,7 @@ class Thumbor:
         return tree(self.process.pid)
 
     def stop(self) -> None:
-        stop(self.process)
+        stop_process(self.process)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -170,7 +160,7 @@ http {{
         return tree(self.nginx.pid)
 
     def stop(self) -> None:
-        stop(self.nginx, signal.SIGQUIT)
+        stop_process(self.nginx, signal.SIGQUIT)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -194,7 +184,7 @@ class Vips:
         return tree(self.process.pid)
 
     def stop(self) -> None:
-        stop(self.process)
+        stop_process(self.process)
         self.log.unlink(missing_ok=True)
 
 
