@@ -19,7 +19,7 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
               focus: tuple[int, int] | None = None, enlarge: bool | None = None, dpr: float | None = None,
               client_hints: bool | None = None, rotate: int | None = None, flip: str | None = None,
               blur: float | None = None, sharpen: float | None = None, background: str | None = None,
-              watermark: str | None = None) -> str:
+              watermark: str | None = None, expires: int | None = None) -> str:
     """Return the signed path (beginning with `/`) of a rendition; raise BadRequest for bad arguments.
 
     Arguments override the preset's values. Without a format, the key's extension chooses between the
@@ -27,7 +27,9 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
     `focus` is a focal point in thousandths of the width and height (it implies gravity `fp`).
     `rotate` is clockwise; `flip` is `h` (mirror left to right) or `v` (upside down), after the rotation:
     the URL spells a vertical flip as a half turn more plus a mirror, its one canonical spelling.
-    `sharpen=0` switches the automatic sharpening off. `background` is `rrggbb`.
+    `sharpen=0` switches the automatic sharpening off. `background` is `rrggbb`. `expires` (unix time,
+    signed deployments only) makes the URL stop working after that second. A URL the deployment would
+    refuse (`allowed_sizes`, `presets_only`, `max_dimension`) is refused here too.
     """
     base: dict[str, object] = {}
     if preset is not None:
@@ -36,7 +38,8 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
         base = config.presets[preset].operations(preset)
     given = {"width": width, "height": height, "fit": fit, "gravity": gravity, "format": format,
              "quality": quality, "focus": focus, "enlarge": enlarge, "dpr": dpr, "client_hints": client_hints,
-             "rotate": rotate, "blur": blur, "sharpen": sharpen, "background": background, "watermark": watermark}
+             "rotate": rotate, "blur": blur, "sharpen": sharpen, "background": background, "watermark": watermark,
+             "expires": expires}
     base.update({k: v for k, v in given.items() if v is not None})
     if focus is not None:
         base["gravity"] = "fp"
@@ -55,7 +58,11 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
         raise BadRequest(f"no watermark named {base['watermark']!r}")
     if base.get("client_hints") and not config.client_hints:
         raise BadRequest("client hints are off (client_hints = false)")
-    return _signed(config, Rendition(key, Ops(format=_FORMAT_ALIASES[fmt], **base)))  # type: ignore[arg-type]
+    if expires is not None and not config.signed:
+        raise BadRequest("an expiry needs signing keys")
+    rendition = Rendition(key, Ops(format=_FORMAT_ALIASES[fmt], **base))  # type: ignore[arg-type]
+    config.limits.check(rendition.ops)
+    return _signed(config, rendition)
 
 
 def build_info_url(config: Config, key: str) -> str:

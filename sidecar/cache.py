@@ -3,17 +3,29 @@
 A rendition is written to a dot-named temporary file in its final directory, made readable for nginx's
 workers, then renamed into place: readers see the whole file or none, even if we die mid-write (rename
 within one directory never crosses a filesystem). nginx refuses every dot-name, so a temporary file is
-never served.
+never served. The writer holds a flock on its temporary file, so the sweep (`sidecar.gc`, at start and
+on every pass) can tell one left by a crash from one being written, without guessing from its age.
+
+A purge (`sidecar.purge`) leaves a dot-named marker in the original's directory; a rendition made from an
+original fetched before that moment is not published (`Superseded`), so a purge cannot be undone by work
+that was already in flight.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
+LOCK_PREFIX = ".lock-"
+PURGED_MARKER = ".purged"
 FILE_MODE = 0o644  # nginx's workers may run as another user (nobody, www-data)
 DIR_MODE = 0o755
+
+
+class Superseded(Exception):
+    """The original was purged after this rendition's original was fetched: it must not be published."""
 
 
 class Cache:
@@ -27,21 +39,41 @@ class Cache:
     def exists(self, file_path: str) -> bool:
         return self.path(file_path).is_file()
 
-    def write(self, file_path: str, data: bytes) -> None:
-        """Publish `data` at `file_path` atomically. Blocking; raises OSError and leaves nothing behind."""
+    def write(self, file_path: str, data: bytes, *, fetched_at: float | None = None) -> None:
+        """Publish `data` at `file_path` atomically. Blocking; raises OSError (or Superseded, when the
+        original was purged after `fetched_at`) and leaves nothing behind."""
         final = self.path(file_path)
-        self._makedirs(final.parent)
-        fd, temp = tempfile.mkstemp(dir=final.parent, prefix=TEMP_PREFIX)
+        fd, temp = self._temp(final.parent)
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
                 os.fchmod(file.fileno(), FILE_MODE)
+            if fetched_at is not None and purged_since(final.parent, fetched_at):
+                raise Superseded(str(final))
             os.replace(temp, final)
         except BaseException:
             os.unlink(temp)
             raise
 
-    def _makedirs(self, directory: Path) -> None:
+    def _temp(self, directory: Path) -> tuple[int, str]:
+        """A new temporary file in `directory`, flocked: "being written". The sweep removes only
+        unlocked ones; if it removed ours before we locked it, we make another."""
+        for _ in range(3):
+            self.makedirs(directory)
+            try:
+                fd, temp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX)
+            except FileNotFoundError:  # the collector removed the directory as it emptied it
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(temp).st_ino == os.fstat(fd).st_ino:
+                    return fd, temp
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        raise OSError(f"cannot keep a temporary file in {directory}")
+
+    def makedirs(self, directory: Path) -> None:
         # Made one by one with an explicit mode: the umask of a service manager may be 077.
         missing = []
         while not directory.is_dir():
@@ -54,3 +86,10 @@ class Cache:
             except FileExistsError:
                 if not path.is_dir():
                     raise
+
+
+def purged_since(directory: Path, moment: float) -> bool:
+    try:
+        return os.stat(directory / PURGED_MARKER).st_mtime >= moment
+    except FileNotFoundError:
+        return False

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
 from . import config as config_module
@@ -43,6 +45,20 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--executable", type=Path, metavar="PATH",
                         help="the resize-sidecar command on the target (default: the one running now)")
 
+    gc = with_config("gc", "evict least recently used renditions down to cache_max_bytes, sweep leftovers")
+    gc.add_argument("--dry-run", action="store_true", help="report what would be evicted, remove nothing")
+
+    purge = with_config("purge", "remove every rendition of the given originals")
+    purge.add_argument("keys", nargs="+", metavar="KEY", help="the original's key (path in the sources)")
+
+    warm = with_config("warm", "make renditions of the given presets before anyone asks for them")
+    warm.add_argument("keys_file", nargs="?", default="-", metavar="FILE",
+                      help="keys, one per line (default: stdin)")
+    warm.add_argument("--preset", action="append", required=True, dest="presets",
+                      help="a preset from the config; repeat for several")
+    warm.add_argument("--concurrency", type=int, default=0, metavar="N",
+                      help="renditions made at a time (default: one per worker process the config allows)")
+
     url = with_config("url", "print the signed path of a rendition (or, with --info, of the original's facts)")
     url.add_argument("key", help="the original's key (path in the sources)")
     url.add_argument("--info", action="store_true", help="the info JSON of the original instead of a rendition")
@@ -65,11 +81,13 @@ def parser() -> argparse.ArgumentParser:
     url.add_argument("--format", choices=("jpeg", "jpg", "png", "webp", "avif", "auto"))
     url.add_argument("--quality", type=_quality, metavar="N|keep")
     url.add_argument("--preset")
+    url.add_argument("--expires-in", type=int, metavar="SECONDS",
+                     help="the URL stops working this many seconds from now (signed deployments)")
     return top
 
 
 _RENDITION_FLAGS = ("width", "height", "fit", "gravity", "focus", "enlarge", "dpr", "client_hints", "rotate",
-                    "flip", "blur", "sharpen", "background", "watermark", "format", "quality", "preset")
+                    "flip", "blur", "sharpen", "background", "watermark", "format", "quality", "preset", "expires_in")
 
 
 def _quality(value: str) -> int | str:
@@ -92,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
             return _run(config)
         if args.command == "serve":
             return _serve(config)
+        if args.command == "gc":
+            return _gc(config, args.dry_run)
+        if args.command == "purge":
+            return _purge(config, args.keys)
+        if args.command == "warm":
+            return _warm(config, args)
         if args.command == "nginx-config":
             return _nginx_config(config, args)
         if args.command == "deploy-config":
@@ -121,8 +145,16 @@ def _serve(config: Config) -> int:
     if not config.signed and not config.allow_unsigned:
         raise ConfigError("SIDECAR_SIGNING_KEYS: not set; refusing to serve unsigned URLs "
                           "(set allow_unsigned = true to do so on purpose)")
+    from .log import log
     from .server import serve
 
+    # Warnings, not refusals: a container may map root to an unprivileged user, and tests run as root.
+    if os.geteuid() == 0:
+        log("warning_running_as_root", advice="run serve as an unprivileged user that can read the sources "
+            "and write cache_dir")
+    if config.socket_mode & 0o002:
+        log("warning_socket_world_writable", socket_mode=oct(config.socket_mode),
+            advice="any local user could bypass nginx; use 0660 and put nginx's user in the group")
     serve(config)
     return 0
 
@@ -162,6 +194,55 @@ def _deploy_config(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _gc(config: Config, dry_run: bool) -> int:
+    from .gc import collect
+
+    root = config.cache_dir / config.url_prefix.lstrip("/")
+    report = collect(root, config.cache_max_bytes, dry_run=dry_run)
+    if report.skipped:
+        print("gc: another collector is running; nothing done", file=sys.stderr)
+        return 1
+    mib = 1024 * 1024
+    verb = "would evict" if dry_run else "evicted"
+    print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {config.cache_max_bytes / mib:.1f} MiB); "
+          f"{verb} {report.evicted_files} files, {report.evicted_bytes / mib:.1f} MiB; "
+          f"removed {report.stale_removed} stale temporary or lock files")
+    return 0
+
+
+def _purge(config: Config, keys: list[str]) -> int:
+    from .purge import purge
+
+    status = 0
+    for key in keys:
+        try:
+            print(f"{key}: removed {purge(config.cache_dir, config.url_prefix, key)} renditions")
+        except SidecarError as exc:
+            print(f"{key}: {exc.public}", file=sys.stderr)
+            status = 2
+    return status
+
+
+def _warm(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .warm import read_keys, warm
+
+    require_simd()
+    for preset in args.presets:
+        if preset not in config.presets:
+            raise ConfigError(f"--preset: no preset {preset!r} in the config")
+    if args.keys_file == "-":
+        keys = list(read_keys(sys.stdin))
+    else:
+        with open(args.keys_file) as file:
+            keys = list(read_keys(file))
+    concurrency = args.concurrency or config.worker_processes * config.worker_threads
+    summary = asyncio.run(warm(config, keys, args.presets, concurrency))
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
 def _url(config: Config, args: argparse.Namespace) -> int:
     from .builder import build_info_url, build_url
 
@@ -176,7 +257,8 @@ def _url(config: Config, args: argparse.Namespace) -> int:
                         gravity=args.gravity, format=args.format, quality=args.quality, preset=args.preset,
                         focus=args.focus, enlarge=args.enlarge, dpr=args.dpr, client_hints=args.client_hints,
                         rotate=args.rotate, flip=args.flip, blur=args.blur, sharpen=args.sharpen,
-                        background=args.background, watermark=args.watermark))
+                        background=args.background, watermark=args.watermark,
+                        expires=None if args.expires_in is None else int(time.time()) + args.expires_in))
     except SidecarError as exc:
         print(f"error: {exc.public}", file=sys.stderr)
         return 2

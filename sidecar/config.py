@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadRequest
+from .limits import Limits, parse_size
+from .memory import worker_bytes
 from .sources.spec import SourceSpec, parse_source
 from .transform.filters import hex_rgb
 from .url import COMPASS, FORMAT_EXTENSION, MAX_DPR, Ops
@@ -26,7 +28,7 @@ from .url import COMPASS, FORMAT_EXTENSION, MAX_DPR, Ops
 ENV_PREFIX = "SIDECAR_"
 #: Debian's libgs-common ships it: Artifex's SWOP-like CMYK profile, for CMYK JPEGs without a profile.
 DEFAULT_CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
-SECRET_KEYS = frozenset({"signing_keys"})  # environment only: secrets stay out of config files
+SECRET_KEYS = frozenset({"signing_keys", "purge_token"})  # environment only: secrets stay out of config files
 TABLES = frozenset({"presets", "watermarks"})  # TOML only: no variable can carry a table
 SOCKET_INSTANCE = "{instance}"
 MAX_SOCKET_PATH = 107  # bytes: Linux's sun_path holds 108, the terminating NUL included
@@ -101,11 +103,25 @@ class Config:
     max_pixels: int = 50_000_000
     max_source_bytes: int = 50 * 1024 * 1024
     max_dimension: int = 8192
+    max_animation_pixels: int = 500_000_000
+    max_url_length: int = 2048
+    allowed_sizes: tuple[str, ...] = ()
+    presets_only: bool = False
     quality: int = 82
     avif_quality: int = 60
     background: str = "ffffff"
     cmyk_profile: Path = DEFAULT_CMYK_PROFILE
-    threads: int = 0
+    workers: int = 0
+    threads: int = 1
+    transform_nice: int = 10
+    queue: int = 64
+    drain_timeout: int = 20
+    memory_budget: int = 2 * 1024**3
+    release_memory: bool = True
+    cache_max_bytes: int = 10 * 1024**3
+    gc_interval: int = 60
+    open_file_cache_valid: int = 5
+    purge_token: str = ""
     max_age: int = 365 * 24 * 3600
     nginx_workers: str = "auto"
     source_connect_timeout: float = 2.0
@@ -131,8 +147,32 @@ class Config:
         return bool(self.signing_keys)
 
     @property
+    def limits(self) -> Limits:
+        """What URLs this deployment serves (sizes, presets), checked before any work."""
+        return Limits.build(self.max_dimension, self.allowed_sizes, self.presets, self.presets_only)
+
+    @property
     def worker_threads(self) -> int:
-        return self.threads or os.cpu_count() or 1
+        """Transforms at a time in one worker process."""
+        return self.threads
+
+    @property
+    def worker_slots(self) -> int:
+        """Misses a worker works on at once: two per transform thread, so that one can wait for its
+        source (a slow or hung one included) while another transforms."""
+        return 2 * self.threads
+
+    @property
+    def worker_bytes(self) -> int:
+        """The most one worker process may hold: its base plus `threads` transforms at the pixel limit."""
+        return worker_bytes(self.threads, self.max_pixels, self.max_source_bytes)
+
+    @property
+    def worker_processes(self) -> int:
+        """`workers`, or one per core but never more than `memory_budget` holds."""
+        if self.workers:
+            return self.workers
+        return max(1, min(os.cpu_count() or 1, self.memory_budget // self.worker_bytes))
 
     @property
     def source_specs(self) -> tuple[SourceSpec, ...]:
@@ -371,9 +411,9 @@ def _validate(config: Config, name: Any) -> None:
         if not ok:
             raise ConfigError(f"{name(key)}: {message}")
 
-    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age", "source_connect_timeout",
+    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_animation_pixels", "max_age", "source_connect_timeout",
                 "source_first_byte_timeout", "source_body_timeout", "request_deadline", "source_pool_size",
-                "source_down_after", "source_down_seconds"):
+                "source_down_after", "source_down_seconds", "threads", "drain_timeout", "memory_budget"):
         check(getattr(config, key) > 0, key, "must be positive")
     for key in ("source_connect_timeout", "source_first_byte_timeout", "source_body_timeout", "request_deadline",
                 "source_down_seconds"):
@@ -381,7 +421,27 @@ def _validate(config: Config, name: Any) -> None:
     check(config.source_retries >= 0, "source_retries", "must be 0 (no retries) or more")
     check(config.s3_addressing_style in ("auto", "path", "virtual"), "s3_addressing_style",
           "must be auto, path or virtual")
-    check(config.threads >= 0, "threads", "must be 0 (one per core) or more")
+    for key in ("workers", "queue", "cache_max_bytes", "gc_interval", "open_file_cache_valid"):
+        check(getattr(config, key) >= 0, key, "must be 0 or more")
+    mib = 1024 * 1024
+    check(config.worker_processes * config.worker_bytes <= config.memory_budget, "memory_budget",
+          f"{config.memory_budget // mib} MiB cannot hold {config.worker_processes} worker(s) of "
+          f"{config.worker_bytes // mib} MiB each ({config.threads} transform(s) of max_pixels="
+          f"{config.max_pixels}); raise it, or lower workers, threads or max_pixels")
+    check(64 <= config.max_url_length <= 8000, "max_url_length",
+          "must be 64 to 8000 (nginx refuses request lines over 8k itself)")
+    for size in config.allowed_sizes:
+        try:
+            width, height = parse_size(size)
+        except ValueError as exc:
+            check(False, "allowed_sizes", str(exc))
+        check(max(width or 0, height or 0) <= config.max_dimension, "allowed_sizes",
+              f"{size} is over max_dimension ({config.max_dimension})")
+    check(not config.presets_only or bool(config.presets), "presets_only", "needs at least one [presets.NAME]")
+    check(not (config.presets_only and config.allowed_sizes), "allowed_sizes",
+          "presets_only already fixes the sizes; set one or the other")
+    check(not config.purge_token or len(config.purge_token) >= 16, "purge_token", "must be at least 16 characters")
+    check(0 <= config.transform_nice <= 19, "transform_nice", "must be 0 to 19")
     check(1 <= config.quality <= 100, "quality", "must be 1 to 100")
     check(1 <= config.avif_quality <= 100, "avif_quality", "must be 1 to 100")
     check(config.cmyk_profile.is_file(), "cmyk_profile",

@@ -12,12 +12,16 @@ from pathlib import Path
 
 from .config import SOCKET_INSTANCE, Config, to_environ
 from .listen import BACKLOG
+from .memory import WORKER_BASE_BYTES
 from .resources import deploy_template, render
-from .server import DRAIN_TIMEOUT
+from .workers import STOP_GRACE
 
-#: Seconds a supervisor waits beyond the drain before it kills: the last responses, closing the
-#: sources, and the exit past reads stuck in a dead mount all happen after the drain.
-STOP_MARGIN = 10
+#: Seconds a supervisor (systemd, Lithos) waits beyond `drain_timeout` before it kills: our own
+#: supervisor kills a worker that has not drained STOP_GRACE seconds after it, then closes and exits.
+STOP_MARGIN = math.ceil(STOP_GRACE) + 5
+#: Memory beyond `memory_budget` (which bounds the workers): our supervisor process, and dirty pages of
+#: renditions being written, which the cgroup counts until they reach the disk.
+MEMORY_SLACK = WORKER_BASE_BYTES + 64 * 1024 * 1024
 FILENO_LIMIT = 65536  # connections from nginx, pooled connections to sources, files being written
 SYSTEMD_USER = "resize-sidecar"
 NGINX_GROUP = "www-data"  # Debian's nginx workers
@@ -35,7 +39,12 @@ DEFAULT_CONFIG_PATH = Path("/etc/resize-sidecar/sidecar.toml")
 
 def stop_timeout(config: Config) -> int:
     """Seconds between SIGTERM and SIGKILL: longer than the drain, always."""
-    return math.ceil(DRAIN_TIMEOUT) + STOP_MARGIN
+    return config.drain_timeout + STOP_MARGIN
+
+
+def memory_limit_mib(config: Config) -> int:
+    """The cgroup's hard limit for all the sidecar's processes, in MiB: the budget plus the slack."""
+    return math.ceil((config.memory_budget + MEMORY_SLACK) / 1024**2)
 
 
 def systemd_socket(config: Config, *, nginx_group: str = NGINX_GROUP) -> str:
@@ -48,7 +57,8 @@ def systemd_service(config: Config, *, config_path: Path = DEFAULT_CONFIG_PATH,
                     executable: Path = DEFAULT_EXECUTABLE) -> str:
     """`resize-sidecar.service`: the sidecar as an unprivileged, hardened service on the socket unit."""
     return render(deploy_template("resize-sidecar.service.in"), config_path=config_path, executable=executable,
-                  user=SYSTEMD_USER, stop_timeout=stop_timeout(config), memory="", fileno_limit=FILENO_LIMIT,
+                  user=SYSTEMD_USER, stop_timeout=stop_timeout(config), memory_max=memory_limit_mib(config),
+                  memory_budget_mib=config.memory_budget // 1024**2, fileno_limit=FILENO_LIMIT,
                   cache_dir=config.cache_dir)
 
 
@@ -71,5 +81,6 @@ def lithos(config: Config, *, config_path: Path = DEFAULT_CONFIG_PATH,
         user_id=LITHOS_USER_ID, group_id=LITHOS_GROUP_ID, executable=executable, arguments=json.dumps(arguments),
         environ="\n".join(f"  {name}: {json.dumps(value)}" for name, value in environ.items()),
         socket_dir=socket_dir, socket_volume=LITHOS_SOCKET_VOLUME, cache_dir=config.cache_dir,
-        cache_volume=LITHOS_CACHE_VOLUME, memory="", fileno_limit=FILENO_LIMIT, stop_timeout=stop_timeout(config),
+        cache_volume=LITHOS_CACHE_VOLUME, memory_limit=memory_limit_mib(config),
+        memory_budget_mib=config.memory_budget // 1024**2, fileno_limit=FILENO_LIMIT, stop_timeout=stop_timeout(config),
     )

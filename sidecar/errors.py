@@ -12,6 +12,7 @@ class SidecarError(Exception):
 
     status: int = 500
     public: str = "internal error"
+    headers: tuple[tuple[str, str], ...] = ()  # sent with the error response
 
     def __init__(self, public: str | None = None, *, detail: str | None = None) -> None:
         if type(self) is SidecarError:
@@ -32,6 +33,18 @@ class Forbidden(SidecarError):
     """Missing or wrong signature."""
 
     status, public = 403, "invalid signature"
+
+
+class Expired(Forbidden):
+    """A signed URL whose expiry (`e{unix time}`) has passed."""
+
+    public = "URL expired"
+
+
+class UriTooLong(SidecarError):
+    """The request path is longer than `max_url_length`."""
+
+    status, public = 414, "URL too long"
 
 
 class NotFound(SidecarError):
@@ -68,8 +81,18 @@ class SourceUnavailable(SidecarError):
     status, public = 502, "source unavailable"
 
 
+class Unauthorized(SidecarError):
+    """An admin request (purge, stats) without the right token."""
+
+    status, public = 401, "missing or wrong token"
+    headers = (("WWW-Authenticate", 'Bearer realm="resize-sidecar"'),)
+
+
 class Overloaded(SidecarError):
+    """The queue of misses is full. Answered at once, with `Retry-After`."""
+
     status, public = 503, "overloaded, retry later"
+    headers = (("Retry-After", "1"),)
 
 
 class SourceTimeout(SidecarError):
@@ -79,6 +102,8 @@ class SourceTimeout(SidecarError):
 
 
 class DeadlineExceeded(SidecarError):
-    """The original arrived, but the request's deadline passed before the rendition was made."""
+    """The request's deadline passed before its rendition was made. The work goes on (shared by every
+    request for that rendition) and lands in the cache, so a retry is usually a hit."""
 
     status, public = 504, "request deadline exceeded"
+    headers = (("Retry-After", "1"),)

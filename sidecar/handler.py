@@ -1,21 +1,30 @@
-"""A miss, from the request path to the published file: URL -> source -> transform (or info) -> cache."""
+"""A miss, from the request path to the published file: URL -> source -> transform (or info) -> cache.
+
+Identical misses share one flight (`sidecar.singleflight`), new ones wait for a transform slot or are
+refused (`sidecar.admission`), and every request has a deadline (`request_deadline`). A failed rendition
+may be answered with a fallback image (`sidecar.fallback`). Purge and stats requests go to `sidecar.admin`.
+"""
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from . import cascade, url
-from .cache import Cache
+from . import cascade, memory, url
+from .admission import Admission
+from .cache import Cache, Superseded
 from .config import Config
-from .errors import BadRequest, DeadlineExceeded, Forbidden, MethodNotAllowed, SidecarError
+from .errors import BadRequest, DeadlineExceeded, Expired, Forbidden, MethodNotAllowed, Overloaded, SidecarError
 from .fallback import Fallbacks
 from .log import log
 from .signing import Signer
+from .singleflight import Flights
 from .sources import SourceChain
+from .stats import Stats
 from .transform import info
 from .transform.pipeline import Rendered, Settings, Source, transform
 from .url import AUTO_VARIANTS
@@ -23,10 +32,14 @@ from .variants import Hint, hinted, variant_suffix
 
 #: nginx's `internal` location that serves a published rendition (see nginx/sidecar.conf).
 INTERNAL_PREFIX = "/_rendition"
+#: Purge and stats for the main application (see sidecar/admin.py and nginx/sidecar.conf).
+ADMIN_PREFIX = "/_sidecar"
 #: Liveness, through nginx (only from `internal_networks`): nginx and this process both answer.
 HEALTH_PATH = "/healthz"
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cascade`).
 CASCADE = "cascade"
+#: The formats an `.auto` rendition may get per variant: its file name ends with the one it got.
+AUTO_FORMATS = {"avif": ("avif",), "webp": ("webp",), "legacy": ("jpeg", "png")}
 #: The request headers a client-hint rendition depends on (nginx reads both spellings of each).
 HINT_HEADERS = ("Sec-CH-Width", "Width", "Sec-CH-DPR", "DPR")
 INFO_CONTENT_TYPE = "application/json"
@@ -40,49 +53,183 @@ class Response:
     body: bytes = b""
 
 
+@dataclass(frozen=True)
+class Made:
+    """A leader's miss: published under the name `suffix` ends, or (when the cache refused the file)
+    `rendered` to send from memory instead."""
+
+    source: str
+    suffix: str
+    rendered: Rendered | None = None
+
+
+def transform_settings(config: Config) -> Settings:
+    """The parts of the config the transform needs."""
+    return Settings(config.max_pixels, config.quality, config.background_rgb, avif_quality=config.avif_quality,
+                    cmyk_profile=config.cmyk_profile, watermarks=config.watermarks, max_side=config.max_dimension,
+                    max_animation_pixels=config.max_animation_pixels, auto_sharpen=config.auto_sharpen)
+
+
+def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) -> list[str]:
+    """Every name the rendition at `base` (its URL's file path) may be published under, as nginx's
+    `try_files` looks for them: an `.auto` one ends with the format it got, a client-hint one with its hint."""
+    formats = AUTO_FORMATS[variant] if variant else (ops.format,)
+    return [base + variant_suffix(ops, hint, fmt) for fmt in formats]
+
+
 class Handler:
     """Turns one request into a response, or raises a SidecarError for the protocol to report."""
 
-    def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor) -> None:
+    def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor,
+                 stats: Stats | None = None) -> None:
         self.config, self.sources, self.cpu, self.io = config, sources, cpu, io
         self.cache = Cache(config.cache_dir)
         self.signer = Signer(config.signing_keys) if config.signed else None
-        self.settings = Settings(config.max_pixels, config.quality, config.background_rgb,
-                                 avif_quality=config.avif_quality, cmyk_profile=config.cmyk_profile,
-                                 watermarks=config.watermarks, max_side=config.max_dimension,
-                                 auto_sharpen=config.auto_sharpen)
+        self.settings = transform_settings(config)
+        self.limits = config.limits
         self.fallbacks = Fallbacks(config, self.settings)
+        self.stats = stats or Stats.create(1)
+        self.admission = Admission(config.worker_slots, config.queue)
+        self.flights: Flights[Made] = Flights(self.cache, io)
+        from .admin import Admin
 
-    async def handle(self, method: str, path: str, variant: str | None = None, hint: str | None = None) -> Response:
+        self.admin = Admin(config, self.cache, io, self.stats)
+
+    async def handle(self, method: str, path: str, variant: str | None = None, hint: str | None = None,
+                     authorization: str = "") -> Response:
         """`variant` is nginx's reading of the Accept header (X-Image-Variant), for `.auto` URLs; `hint`
         its reading of the client hints (X-Image-Hint), for client-hint URLs."""
-        if method not in ("GET", "HEAD"):
-            raise MethodNotAllowed()
-        if path == HEALTH_PATH:
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return Response(200, [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
                             b"ok\n")
-        parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None)
-        target = parsed.target
-        if self.signer is not None and not self.signer.verify(target.payload, parsed.signature or ""):
+        self.stats.add("requests")
+        if path.startswith(ADMIN_PREFIX + "/"):
+            return await self.admin.handle(method, path[len(ADMIN_PREFIX):], authorization)
+        if method not in ("GET", "HEAD"):
+            raise MethodNotAllowed()
+        parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None,
+                           max_length=self.config.max_url_length)
+        target, signature = parsed.target, parsed.signature
+        if self.signer is not None and not self.signer.verify(target.payload, signature or ""):
             raise Forbidden()
         deadline = asyncio.get_running_loop().time() + self.config.request_deadline
         if isinstance(target, url.Info):
-            original = await self.sources.fetch(target.key, deadline)
-            facts = await self._in_time(deadline, lambda: info.describe(original.data, self.settings))
-            data = json.dumps(facts, separators=(",", ":")).encode()
-            return await self._publish(target, parsed.signature, "", data, INFO_CONTENT_TYPE, [],
-                                       [("X-Image-Source", original.source)])
+            return await self._info(target, signature, deadline)
+        assert isinstance(target, url.Rendition)
+        self.limits.check(target.ops)
+        expiry_headers: list[tuple[str, str]] = []
+        if target.ops.expires is not None and self.signer is not None:
+            left = target.ops.expires - int(time.time())
+            if left < 0:
+                raise Expired()
+            # Every expiry of a rendition shares the file of its URL without one. That URL's signature
+            # never leaves nginx (X-Accel-Redirect is internal), so this grants nothing new.
+            target = target.without_expiry()
+            signature = self.signer.sign(target.payload)
+            # nginx's Cache-Control for this response: no cache keeps it past the expiry.
+            expiry_headers = [("X-Image-Max-Age", str(min(left, self.config.max_age)))]
         ops = target.ops
         self._check(ops, variant)
+        variant = variant if ops.format == "auto" else None
         client_hint = self._hint(ops, hint)
         resolved = hinted(ops, client_hint)
+        base = target.file_path(self.config.url_prefix, signature)
+        finals = [self.cache.path(name) for name in file_names(base, ops, client_hint, variant)]
         try:
-            rendered, source = await self._render(target, resolved, variant, deadline)
+            async with asyncio.timeout_at(deadline):
+                lead = await self.flights.run(
+                    finals, lambda: self._make(target, resolved, client_hint, variant, base, deadline), deadline)
+        except TimeoutError:
+            self.stats.add("deadline_exceeded")
+            error: SidecarError = DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s")
+            return await self._fallback(path, error, ops, resolved, variant, deadline)
         except SidecarError as exc:
             return await self._fallback(path, exc, ops, resolved, variant, deadline)
-        suffix = variant_suffix(ops, client_hint, rendered.format)
-        return await self._publish(target, parsed.signature, suffix, rendered.data, rendered.content_type,
-                                   _vary(ops), [("X-Image-Source", source)])
+        if lead.joined:
+            self.stats.add("joined")
+        made = lead.result
+        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else [])]
+        if made is not None and made.rendered is not None:
+            return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
+                                  *_vary(ops), *headers], made.rendered.data)
+        # Published by this flight, or by another worker's (then `found` names the file).
+        suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
+        # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
+        redirect = INTERNAL_PREFIX + target.path(self.config.url_prefix, signature) + suffix
+        return Response(200, [("X-Accel-Redirect", redirect), *headers])
+
+    def _check(self, ops: url.Ops, variant: str | None) -> None:
+        if ops.format == "auto" and variant not in AUTO_VARIANTS:
+            raise BadRequest(f"auto renditions need X-Image-Variant: {', '.join(AUTO_VARIANTS)} (from nginx)")
+        if ops.client_hints and not self.config.client_hints:
+            raise BadRequest("client hints are off (client_hints = false)")
+        self.fallbacks.check(ops)
+
+    def _hint(self, ops: url.Ops, hint: str | None) -> Hint | None:
+        if not ops.client_hints:
+            return None
+        if hint is None:
+            raise BadRequest("client-hint renditions need X-Image-Hint (from nginx)")
+        return Hint.parse(hint, self.config.client_hints_widths, self.config.client_hints_dprs)
+
+    async def _make(self, rendition: url.Rendition, ops: url.Ops, hint: Hint | None, variant: str | None,
+                    base: str, deadline: float) -> Made:
+        """Wait for a slot, render `ops` (hints resolved) and publish: the leader's work, once per file."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with self.admission:
+                fetched_at = time.time()
+                rendered, source = await self._render(rendition, ops, variant, deadline, fetched_at)
+        except Overloaded:
+            self.stats.add("overloaded")
+            raise
+        suffix = variant_suffix(rendition.ops, hint, rendered.format)
+        file_path = base + suffix
+        try:
+            await loop.run_in_executor(self.io, lambda: self.cache.write(file_path, rendered.data,
+                                                                         fetched_at=fetched_at))
+        except (OSError, Superseded) as exc:
+            # The client still gets its image; the next request tries the write again.
+            superseded = isinstance(exc, Superseded)
+            self.stats.add("superseded" if superseded else "cache_write_failures")
+            log("cache_superseded" if superseded else "cache_write_failed", path=file_path, error=str(exc))
+            return Made(source, suffix, rendered)
+        return Made(source, suffix)
+
+    async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
+                      fetched_at: float) -> tuple[Rendered, str]:
+        """The rendition, derived from a larger cached one when the cascade allows, else from the original."""
+        loop = asyncio.get_running_loop()
+        directory = f"{self.config.url_prefix}/{rendition.original_dir}"
+        found = await loop.run_in_executor(self.io, cascade.find, self.cache, directory, ops, variant,
+                                           self.settings)
+        if found is not None:
+            try:
+                data = await loop.run_in_executor(self.io, self.cache.path(found.file_path).read_bytes)
+            except OSError:
+                found = None  # purged in between: go to the original
+            else:
+                rendered = await self._transform(data, ops, variant, found.source)
+                log("cascade", key=rendition.key, ops=ops.segment, base=found.file_path)
+                return rendered, CASCADE
+        original = await self.sources.fetch(rendition.key, deadline)
+        rendered = await self._transform(original.data, ops, variant)
+        try:
+            await loop.run_in_executor(self.io, cascade.record, self.cache, directory, rendered.source, fetched_at)
+        except (OSError, Superseded) as exc:
+            log("cache_write_failed", path=directory, error=str(exc))
+        return rendered, original.source
+
+    async def _transform(self, data: bytes, ops: url.Ops, variant: str | None,
+                         derived_from: Source | None = None) -> Rendered:
+        # Not bounded by the deadline: the flight goes on for whoever asks next (the requests themselves
+        # stop waiting at their deadline), and a transform's time is bounded by the pixel limits.
+        done = await asyncio.get_running_loop().run_in_executor(
+            self.cpu, _transform, data, ops, self.settings, variant, derived_from, self.config.release_memory)
+        self.stats.add("transforms")
+        if done.released:
+            self.stats.add("memory_released")
+        return done.rendered
 
     async def _fallback(self, path: str, error: SidecarError, ops: url.Ops, resolved: url.Ops,
                         variant: str | None, deadline: float) -> Response:
@@ -101,67 +248,21 @@ class Handler:
             ("Cache-Control", f"public, max-age={self.config.fallback_max_age}"),
             *_vary(ops), ("X-Image-Fallback", "1")], rendered.data)
 
-    def _check(self, ops: url.Ops, variant: str | None) -> None:
-        for side in (ops.width, ops.height):
-            if side is not None and side > self.config.max_dimension:
-                raise BadRequest(f"width and height are limited to {self.config.max_dimension}")
-        if ops.format == "auto" and variant not in AUTO_VARIANTS:
-            raise BadRequest(f"auto renditions need X-Image-Variant: {', '.join(AUTO_VARIANTS)} (from nginx)")
-        if ops.client_hints and not self.config.client_hints:
-            raise BadRequest("client hints are off (client_hints = false)")
-        self.fallbacks.check(ops)
-
-    def _hint(self, ops: url.Ops, hint: str | None) -> Hint | None:
-        if not ops.client_hints:
-            return None
-        if hint is None:
-            raise BadRequest("client-hint renditions need X-Image-Hint (from nginx)")
-        return Hint.parse(hint, self.config.client_hints_widths, self.config.client_hints_dprs)
-
-    async def _publish(self, target: url.Target, signature: str | None, suffix: str, data: bytes,
-                       content_type: str, vary: list[tuple[str, str]],
-                       headers: list[tuple[str, str]]) -> Response:
-        """Write the file where nginx finds it and hand over to nginx; from memory if the write fails."""
-        file_path = target.file_path(self.config.url_prefix, signature) + suffix
+    async def _info(self, target: url.Info, signature: str | None, deadline: float) -> Response:
+        """The original's facts as JSON, written where nginx finds them next time."""
+        original = await self.sources.fetch(target.key, deadline)
+        facts = await self._in_time(deadline, lambda: info.describe(original.data, self.settings))
+        data = json.dumps(facts, separators=(",", ":")).encode()
+        file_path = target.file_path(self.config.url_prefix, signature)
+        headers = [("X-Image-Source", original.source)]
         try:
             await asyncio.get_running_loop().run_in_executor(self.io, self.cache.write, file_path, data)
-        except OSError as exc:
-            # The client still gets its answer; the next request tries the write again.
+        except (OSError, Superseded) as exc:
             log("cache_write_failed", path=file_path, error=str(exc))
-            return Response(200, [("Content-Type", content_type), ("Cache-Control", "no-store"),
-                                  *vary, *headers], data)
-        # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
-        redirect = INTERNAL_PREFIX + target.path(self.config.url_prefix, signature) + suffix
-        return Response(200, [("X-Accel-Redirect", redirect), *headers])
-
-    async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None,
-                      deadline: float) -> tuple[Rendered, str]:
-        """The rendition, derived from a larger cached one when the cascade allows, else from the original."""
-        loop = asyncio.get_running_loop()
-        directory = f"{self.config.url_prefix}/{rendition.original_dir}"
-        found = await loop.run_in_executor(self.io, cascade.find, self.cache, directory, ops, variant,
-                                           self.settings)
-        if found is not None:
-            try:
-                data = await loop.run_in_executor(self.io, self.cache.path(found.file_path).read_bytes)
-            except OSError:
-                found = None  # purged in between: go to the original
-            else:
-                rendered = await self._transform(data, ops, variant, deadline, found.source)
-                log("cascade", key=rendition.key, ops=ops.segment, base=found.file_path)
-                return rendered, CASCADE
-        original = await self.sources.fetch(rendition.key, deadline)
-        rendered = await self._transform(original.data, ops, variant, deadline)
-        try:
-            await loop.run_in_executor(self.io, cascade.record, self.cache, directory, rendered.source)
-        except OSError as exc:
-            log("cache_write_failed", path=directory, error=str(exc))
-        return rendered, original.source
-
-    async def _transform(self, data: bytes, ops: url.Ops, variant: str | None, deadline: float,
-                         derived_from: Source | None = None) -> Rendered:
-        return await self._in_time(deadline, lambda: transform(
-            data, ops, self.settings, variant=variant, derived_from=derived_from))
+            return Response(200, [("Content-Type", INFO_CONTENT_TYPE), ("Cache-Control", "no-store"),
+                                  *headers], data)
+        return Response(200, [("X-Accel-Redirect", INTERNAL_PREFIX + target.path(self.config.url_prefix, signature)),
+                              *headers])
 
     async def _in_time(self, deadline: float, work: Callable[[], T]) -> T:
         """Run CPU work in the transform threads, within the request's deadline."""
@@ -170,6 +271,21 @@ class Handler:
                 return await asyncio.get_running_loop().run_in_executor(self.cpu, work)
         except TimeoutError:
             raise DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s") from None
+
+
+@dataclass(frozen=True)
+class _Transformed:
+    rendered: Rendered
+    released: bool
+
+
+def _transform(data: bytes, ops: url.Ops, settings: Settings, variant: str | None, derived_from: Source | None,
+               release: bool) -> _Transformed:
+    """The transform, then (in the same thread, at the thread's low priority) freed memory back to the OS.
+    malloc_trim measured 0.2-1 ms after a transform here (README, "Under load"): cheap beside it."""
+    rendered = transform(data, ops, settings, variant=variant, derived_from=derived_from)
+    released = release and memory.release()
+    return _Transformed(rendered, released)
 
 
 def _vary(ops: url.Ops) -> list[tuple[str, str]]:

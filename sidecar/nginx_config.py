@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import Config
-from .handler import HEALTH_PATH, HINT_HEADERS, INTERNAL_PREFIX
+from .handler import ADMIN_PREFIX, HEALTH_PATH, HINT_HEADERS, INTERNAL_PREFIX
 from .resources import nginx_template, render
 from .variants import Hint
 
@@ -41,7 +41,8 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
         nginx_template("sidecar.conf"),
         upstream=UPSTREAM, servers=f"    {servers}", listen=config.listen, url_prefix=config.url_prefix,
         internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
-        read_timeout=read_timeout(config), health_path=HEALTH_PATH, internal_allow=allow(config.internal_networks),
+        admin_prefix=ADMIN_PREFIX, read_timeout=read_timeout(config), health_path=HEALTH_PATH,
+        internal_allow=allow(config.internal_networks), open_file_cache=open_file_cache(config.open_file_cache_valid),
         width_hints=_hint_map([(_integer_at_most(w), Hint(width=w).suffix) for w in config.client_hints_widths],
                               r"[0-9]+"),
         dpr_hints=_hint_map([(_decimal_at_most(d), Hint(dpr=d).suffix) for d in config.client_hints_dprs],
@@ -70,6 +71,18 @@ def front(config: Config, nodes: Sequence[str]) -> str:
         tries=len(nodes), connect_timeout=FRONT_CONNECT_TIMEOUT,
         read_timeout=read_timeout(config) + FRONT_MARGIN,
     )
+
+
+def open_file_cache(valid: int) -> str:
+    """nginx's cache of open files: fewer syscalls per hit, but a removed file may be served for up to
+    `valid` seconds, so purges take effect within that. 0 turns it off."""
+    if not valid:
+        return "    open_file_cache off;"
+    return "\n".join(f"    {line}" for line in (
+        "open_file_cache max=10000 inactive=30s;",
+        f"open_file_cache_valid {valid}s;",
+        "open_file_cache_errors off;  # a miss must reach the sidecar every time, never a cached ENOENT",
+    ))
 
 
 def _hint_map(buckets: list[tuple[str, str]], number: str) -> str:
@@ -112,15 +125,17 @@ def _decimal_at_most(limit: float) -> str:
 
 
 def standalone(config: Config, prefix: Path, *, user: str | None, access_log: str = "off",
-               error_level: str = "warn", site_conf: str | None = None) -> str:
+               error_level: str = "warn", priority: int = 0, site_conf: str | None = None) -> str:
     """A whole nginx.conf around `site_conf` (default: `site(config)`), with every path under `prefix`
-    (which must exist)."""
+    (which must exist). A negative `priority` (root only) lets nginx's workers, which serve the hits, go
+    before the transforms."""
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     body = site(config) if site_conf is None else site_conf
     indented = "\n".join(f"    {line}" if line else "" for line in body.splitlines())
     return render(
         nginx_template("standalone.conf"),
         user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
+        priority=f"worker_priority {priority};" if priority else "# worker_priority: the default",
         workers=config.nginx_workers, prefix=prefix, error_level=error_level, access_log=access_log,
         site=indented,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 import httptools
@@ -17,13 +18,23 @@ from .handler import Handler, Response
 from .log import log
 
 
+@dataclass
+class ServerState:
+    """Shared by a worker's connections: who is connected, and whether the worker is draining."""
+
+    connections: set[HttpProtocol] = field(default_factory=set)
+    draining: bool = False
+
+
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler, connections: set[HttpProtocol]) -> None:
-        self.handler, self.connections = handler, connections
+    def __init__(self, handler: Handler, state: ServerState) -> None:
+        self.handler, self.state = handler, state
+        self.connections = state.connections
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
         self.request_id = ""
+        self.authorization = ""
         self.variant: str | None = None
         self.hint: str | None = None
         self.task: asyncio.Task[None] | None = None
@@ -49,7 +60,7 @@ class HttpProtocol(asyncio.Protocol):
     # httptools callbacks
 
     def on_message_begin(self) -> None:
-        self.url, self.request_id, self.variant, self.hint = b"", "", None, None
+        self.url, self.request_id, self.variant, self.hint, self.authorization = b"", "", None, None, ""
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -62,15 +73,17 @@ class HttpProtocol(asyncio.Protocol):
             self.variant = value.decode("latin-1")
         elif name == b"x-image-hint":  # set by nginx from the client hints, for `ch` renditions
             self.hint = value.decode("latin-1")
+        elif name == b"authorization":  # the purge and stats API (sidecar/admin.py)
+            self.authorization = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
         # nginx never pipelines to an upstream, but a client might: read nothing more until we answered.
         assert self.transport is not None
         self.transport.pause_reading()
         method = self.parser.get_method().decode("latin-1")
-        keep_alive = self.parser.should_keep_alive()
+        keep_alive = self.parser.should_keep_alive() and not self.state.draining
         self.task = asyncio.get_running_loop().create_task(
-            self._respond(method, self.url, keep_alive, self.variant, self.hint))
+            self._respond(method, self.url, keep_alive, self.variant, self.hint, self.authorization))
 
     # the request
 
@@ -79,12 +92,12 @@ class HttpProtocol(asyncio.Protocol):
         return self.task is None or self.task.done()
 
     async def _respond(self, method: str, raw_url: bytes, keep_alive: bool, variant: str | None,
-                       hint: str | None) -> None:
+                       hint: str | None, authorization: str) -> None:
         started = time.perf_counter()
         path = ""
         try:
             path = httptools.parse_url(raw_url).path.decode("latin-1")
-            response = await self.handler.handle(method, path, variant, hint)
+            response = await self.handler.handle(method, path, variant, hint, authorization)
         except (SidecarError, httptools.HttpParserInvalidURLError) as exc:
             response = self._error(exc if isinstance(exc, SidecarError) else BadRequest("malformed URL"))
             if isinstance(exc, SidecarError) and exc.status >= 500:
@@ -94,13 +107,14 @@ class HttpProtocol(asyncio.Protocol):
             response = Response(500, [("Content-Type", "text/plain")], b"internal error\n")
         log("request", method=method, path=path, status=response.status, request_id=self.request_id,
             ms=round((time.perf_counter() - started) * 1000, 2))
+        keep_alive = keep_alive and not self.state.draining
         self._send(response, keep_alive, head=method == "HEAD")
         if self.transport is not None and keep_alive:
             self.transport.resume_reading()
 
     def _error(self, exc: SidecarError) -> Response:
-        return Response(exc.status, [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
-                        f"{exc.public}\n".encode())
+        return Response(exc.status, [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"),
+                                     *exc.headers], f"{exc.public}\n".encode())
 
     def _send(self, response: Response, keep_alive: bool, head: bool = False) -> None:
         if self.transport is None:

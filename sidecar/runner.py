@@ -15,10 +15,11 @@ from . import nginx_config
 from .builder import build_url
 from .config import Config
 from .log import log
-from .server import exit_past_stuck_reads, running
+from .workers import supervising
 
 NGINX = "nginx"
 NGINX_START_TIMEOUT = 5.0
+NGINX_PRIORITY = -5
 
 
 def invoking_user() -> str | None:
@@ -27,6 +28,11 @@ def invoking_user() -> str | None:
     if os.geteuid() != 0:
         return None
     return f"{pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name}"
+
+
+def nginx_priority() -> int:
+    """Hits before misses: nginx's workers at nice -5 (root only), the transforms at `transform_nice`."""
+    return NGINX_PRIORITY if os.geteuid() == 0 else 0
 
 
 def example_url(config: Config) -> str | None:
@@ -43,12 +49,12 @@ async def _run(config: Config) -> int:
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
     conf.write_text(nginx_config.standalone(config, prefix, user=invoking_user(),
-                                            access_log=str(prefix / "access.log")))
+                                            access_log=str(prefix / "access.log"), priority=nginx_priority()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(config):
+    async with supervising(config):
         nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf), "-e", "stderr",
                                   "-g", "daemon off;"], stdin=subprocess.DEVNULL)
         exited = loop.run_in_executor(None, nginx.wait)
@@ -78,6 +84,5 @@ def run(config: Config) -> int:
     if not config.signed:
         print("warning: no SIDECAR_SIGNING_KEYS set: serving unsigned URLs, so anyone can ask for any size",
               file=sys.stderr)
-    status = uvloop.run(_run(config))
-    exit_past_stuck_reads(status)
-    return status
+    # Sources are read in the worker processes, which exit past stuck reads themselves (sidecar.workers).
+    return uvloop.run(_run(config))

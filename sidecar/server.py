@@ -1,83 +1,97 @@
-"""The sidecar process: a uvloop server on a Unix socket (or one systemd hands over), with clean shutdown."""
+"""One worker process: a uvloop server on the listening socket it shares with the other workers.
+
+The supervisor (`sidecar.workers`) binds the socket and starts the workers; each accepts connections from
+nginx, runs misses in its own transform threads, and on SIGTERM drains: it stops accepting, closes idle
+keep-alive connections (nginx retries a request on a cached connection that closes, so nothing is lost),
+answers what it already read with `Connection: close`, and waits up to `drain_timeout` for the rest.
+"""
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from collections.abc import AsyncIterator
 
 import uvloop
 
 from .config import Config
 from .handler import Handler
-from .listen import BACKLOG, listen
 from .log import log
-from .protocol import HttpProtocol
+from .protocol import HttpProtocol, ServerState
 from .sources import open_chain
 from .sources.local import THREAD_PREFIX as LOCAL_THREAD_PREFIX
+from .stats import Stats
 from .transform import dcjpeg
+from .listen import BACKLOG
 
-DRAIN_TIMEOUT = 10.0
 STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server has stopped
 
 
 @asynccontextmanager
-async def running(config: Config) -> AsyncIterator[asyncio.AbstractServer]:
-    """Serve until the context exits, then stop accepting, drain in-flight requests and close sources."""
-    cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform")
+async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIterator[asyncio.AbstractServer]:
+    """Serve on `sock` until the context exits, then drain in-flight requests and close sources."""
+    cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform",
+                             initializer=_lower_priority, initargs=(config.transform_nice,))
     io = ThreadPoolExecutor(16, thread_name_prefix="io")
     sources = await open_chain(config)
-    handler = Handler(config, sources, cpu, io)
-    connections: set[HttpProtocol] = set()
+    handler = Handler(config, sources, cpu, io, stats)
+    state = ServerState()
     loop = asyncio.get_running_loop()
-    listener = None
     try:
-        listener = listen(config)
-        server = await loop.create_unix_server(lambda: HttpProtocol(handler, connections), sock=listener.sock,
-                                               backlog=BACKLOG)
+        # create_unix_server listens again on the shared socket, with its own small default backlog otherwise.
+        server = await loop.create_unix_server(lambda: HttpProtocol(handler, state), sock=sock, backlog=BACKLOG)
     except BaseException:
-        if listener is not None:
-            listener.close()
         await sources.close()
         raise
-    log("listening", socket=str(config.socket), inherited=listener.inherited, sources=list(config.sources),
-        cache=str(config.cache_dir), signed=config.signed, threads=config.worker_threads, dc_jpeg=dcjpeg.available())
+    log("worker_ready", threads=config.worker_threads, queue=config.queue, dc_jpeg=dcjpeg.available())
     try:
         yield server
     finally:
         server.close()
-        deadline = loop.time() + DRAIN_TIMEOUT
-        while any(not c.idle for c in connections) and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        for connection in list(connections):
+        state.draining = True
+        deadline = loop.time() + config.drain_timeout
+        while loop.time() < deadline:
+            for connection in list(state.connections):
+                if connection.idle and connection.transport is not None:
+                    connection.transport.close()
+            if not state.connections and not len(handler.flights):
+                break
+            await asyncio.sleep(0.02)
+        for connection in list(state.connections):
             if connection.transport is not None:
                 connection.transport.close()
         await sources.close()
         log("source_counts", sources={name: counts.as_dict() for name, counts in sources.counts.items()})
         for pool in (cpu, io):
             pool.shutdown(wait=False, cancel_futures=True)
-        listener.close()
-        log("stopped")
 
 
-async def serve_until_signalled(config: Config) -> None:
+def _lower_priority(nice: int) -> None:
+    """Transforms yield the CPU to nginx (hits) and to the event loops: Linux nices threads one by one."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+
+async def serve_worker(config: Config, sock: socket.socket, stats: Stats) -> None:
+    """A worker process's life: serve until SIGTERM/SIGINT, then drain."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(config):
+    async with running(config, sock, stats):
         await stop.wait()
 
 
 def serve(config: Config) -> None:
     """Run the sidecar alone (production: nginx is someone else's) until SIGTERM or SIGINT."""
-    uvloop.run(serve_until_signalled(config))
-    exit_past_stuck_reads(0)
+    from .workers import supervise
+
+    uvloop.run(supervise(config))
 
 
 def exit_past_stuck_reads(status: int) -> None:

@@ -9,7 +9,11 @@ sources, percent-encoded exactly as `urllib.parse.quote(key, safe="/")` does. `o
 list of tokens in a fixed order (or `orig` for none):
 
     w{1..}  h{1..}  fill|force|pad  g{n,s,e,w,ne,nw,se,sw,sm}|gfp{X}x{Y}  up  x{DPR}|ch  r{90,180,270}  flip
-    bl{sigma}  sh{sigma}  bg{rrggbb}  wm{name}  q{1..100}|qkeep  fb{preset}
+    bl{sigma}  sh{sigma}  bg{rrggbb}  wm{name}  q{1..100}|qkeep  fb{preset}  e{unix time}
+
+`e` is not an operation but an expiry: signed deployments refuse the URL after that second. Being in the
+ops segment, it is covered by the signature like everything else; the rendition's file does not carry
+it (see `Rendition.without_expiry`), so URLs that differ only in expiry share one cached file.
 
 Defaults are never written (fit mode `fit`, gravity centre, no enlargement, DPR 1, no rotation, no blur,
 automatic sharpening, no watermark...), so every rendition has one spelling and anything else is a 400.
@@ -23,11 +27,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 from urllib.parse import quote, unquote
 
-from .errors import BadRequest, Forbidden
+from .errors import BadRequest, Forbidden, UriTooLong
 
 Fit = Literal["fit", "fill", "force", "pad"]
 #: `pad` fits inside W×H, then pads to exactly W×H with the background.
@@ -78,8 +82,10 @@ _TOKENS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], dict[str, object
     (re.compile(rf"wm({_NAME})"), lambda m: {"watermark": m[1]}),
     (re.compile(r"q(100|[1-9][0-9]?|keep)"), lambda m: {"quality": m[1] if m[1] == "keep" else int(m[1])}),
     (re.compile(rf"fb({_NAME})"), lambda m: {"fallback": m[1]}),
+    (re.compile(r"e([1-9][0-9]{0,10})"), lambda m: {"expires": int(m[1])}),
 )
-_ORDER = "w, h, fill/force/pad, g, up, x/ch, r, flip, bl, sh, bg, wm, q, fb"
+_ORDER = "w, h, fill/force/pad, g, up, x/ch, r, flip, bl, sh, bg, wm, q, fb, e"
+MAX_EXPIRES = 10**11 - 1  # eleven digits: far beyond any real expiry, and a bound on the token's length
 _SIGNATURE = re.compile(r"[A-Za-z0-9_-]{16}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -115,6 +121,8 @@ class Ops:
     quality: int | Literal["keep"] | None = None
     #: A preset whose `fallback_image` replaces a missing or broken original.
     fallback: str | None = None
+    #: Unix time after which a signed URL is refused. Not an operation: the rendition is the same without it.
+    expires: int | None = None
 
     def __post_init__(self) -> None:
         if self.format not in FORMAT_EXTENSION:
@@ -166,6 +174,8 @@ class Ops:
                 raise BadRequest(f"quality does not apply to {self.format}")
             if self.quality != "keep" and (type(self.quality) is not int or not 1 <= self.quality <= 100):
                 raise BadRequest("quality must be 1 to 100 or keep")
+        if self.expires is not None and (type(self.expires) is not int or not 1 <= self.expires <= MAX_EXPIRES):
+            raise BadRequest(f"expiry must be a unix time from 1 to {MAX_EXPIRES}")
 
     @property
     def extension(self) -> str:
@@ -225,6 +235,8 @@ class Ops:
             tokens.append(f"q{self.quality}")
         if self.fallback is not None:
             tokens.append(f"fb{self.fallback}")
+        if self.expires is not None:
+            tokens.append(f"e{self.expires}")
         return "-".join(tokens) or NO_OPS
 
     @classmethod
@@ -299,6 +311,10 @@ class Rendition(Target):
 
     ops: Ops
 
+    def without_expiry(self) -> Rendition:
+        """The same rendition for a URL that does not expire: what an expiring URL's file is named by."""
+        return self if self.ops.expires is None else Rendition(self.key, replace(self.ops, expires=None))
+
     @property
     def name(self) -> str:
         return self.ops.segment
@@ -346,10 +362,10 @@ def check_key(key: str) -> None:
             raise BadRequest(f"key segment longer than {MAX_SEGMENT_BYTES} bytes")
 
 
-def parse(path: str, *, prefix: str, signed: bool) -> ParsedUrl:
-    """Parse a request path (no query string) under `prefix`; raise BadRequest/Forbidden."""
-    if len(path) > MAX_URL_LENGTH:
-        raise BadRequest(f"URL longer than {MAX_URL_LENGTH} characters")
+def parse(path: str, *, prefix: str, signed: bool, max_length: int = MAX_URL_LENGTH) -> ParsedUrl:
+    """Parse a request path (no query string) under `prefix`; raise BadRequest/Forbidden/UriTooLong."""
+    if len(path) > max_length:
+        raise UriTooLong(f"URL longer than {max_length} characters")
     if not path.startswith(prefix + "/"):
         raise BadRequest(f"path must start with {prefix}/")
     segments = path[len(prefix) + 1 :].split("/")
@@ -379,7 +395,10 @@ def parse(path: str, *, prefix: str, signed: bool) -> ParsedUrl:
         if name_parts[0] != INFO:
             raise BadRequest(f"only {INFO}.{INFO_EXTENSION} ends in .{INFO_EXTENSION}")
         return ParsedUrl(Info(key), signature)
-    return ParsedUrl(Rendition(key, Ops.parse(name_parts[0], name_parts[-1])), signature)
+    ops = Ops.parse(name_parts[0], name_parts[-1])
+    if ops.expires is not None and not signed:
+        raise BadRequest("an expiry needs signed URLs: without a signature anyone could change it")
+    return ParsedUrl(Rendition(key, ops), signature)
 
 
 def decimal_token(value: float) -> str:

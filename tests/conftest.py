@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 CORPUS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus"))
 SIGNING_KEY = "test-signing-key-0123456789"
+PURGE_TOKEN = "test-purge-token-0123456789"
 
 
 def free_port() -> int:
@@ -75,6 +76,7 @@ class Stack:
     port: int
     env: dict[str, str]
     sidecar_limits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    listen_socket: socket.socket | None = None  # handed over as systemd does (LISTEN_FDS), if set
     drop_dac: bool = False  # as root: run the sidecar without root's power to read any file
     site_conf: str | None = None  # what nginx serves; default: the config's own site (nginx_config.site)
     socket_activated: bool = False  # systemd-socket-activate binds the socket; the first connection starts us
@@ -102,6 +104,21 @@ class Stack:
         finally:
             conn.close()
 
+    def admin(self, method: str, path: str, token: str | None = PURGE_TOKEN) -> Reply:
+        """The application's API (`/_sidecar/...`) through nginx."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.get("/_sidecar" + path, method=method, headers=headers)
+
+    def stats(self) -> dict[str, int]:
+        reply = self.admin("GET", "/stats")
+        assert reply.status == 200, reply
+        return json.loads(reply.body)
+
+    def worker_pids(self) -> list[int]:
+        """The supervisor's worker processes, from /proc."""
+        assert self.sidecar is not None
+        return children(self.sidecar.pid)
+
     def sidecar_requests(self) -> list[dict[str, object]]:
         """Every request the sidecar has logged (JSON lines on its stderr)."""
         return self.sidecar_events("request")
@@ -115,12 +132,14 @@ class Stack:
         return [r for r in records if r.get("event") == event]
 
     def sidecar_fds(self) -> int:
-        """How many file descriptors the sidecar process holds now."""
+        """How many file descriptors the sidecar's processes (supervisor and workers) hold now."""
         assert self.sidecar is not None
-        return len(os.listdir(f"/proc/{self.sidecar.pid}/fd"))
+        return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in [self.sidecar.pid, *self.worker_pids()])
 
     def start_sidecar(self) -> None:
+        ready_before = len(self.sidecar_events("worker_ready"))
         limits, drop_dac = dict(self.sidecar_limits), self.drop_dac and os.geteuid() == 0
+        inherited = self.listen_socket.fileno() if self.listen_socket is not None else None
 
         def before_exec() -> None:
             import ctypes
@@ -135,23 +154,35 @@ class Stack:
                 for capability in (1, 2):
                     if libc.prctl(24, capability, 0, 0, 0) != 0:
                         raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+            if inherited is not None:
+                os.dup2(inherited, 3)  # systemd's first socket
 
         command = [sys.executable, "-m", "sidecar", "serve", "--config", str(self.root / "sidecar.toml")]
-        if self.socket_activated:
-            # As systemd does: bind, wait for a connection, then exec the service with LISTEN_FDS=1 and
-            # LISTEN_PID=its own pid (exec keeps the pid). -E NAME passes our variables on.
-            command = ["systemd-socket-activate", "-l", str(self.config.socket),
-                       *(f"-E{name}" for name in self.env), *command]
+        env = dict(self.env)
+        if inherited is not None:
+            # LISTEN_PID must be the sidecar's own pid: sh knows it ($$) and exec keeps it.
+            command = ["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", *command]
+            env["LISTEN_FDS"] = "1"
+        elif self.socket_activated:
+            # systemd's own tool: it binds, waits for a connection, then execs the service with LISTEN_FDS=1
+            # and LISTEN_PID=its own pid (exec keeps the pid). -E NAME passes our variables on.
+            command = ["systemd-socket-activate", "-l", str(self.config.socket), *(f"-E{name}" for name in env),
+                       *command]
         with open(self.log_path, "ab") as log:
             self.sidecar = subprocess.Popen(
-                command, env=self.env, stdout=log, stderr=log, cwd=REPO,
-                preexec_fn=before_exec if limits or drop_dac else None,
+                command, env=env, stdout=log, stderr=log, cwd=REPO,
+                preexec_fn=before_exec if limits or drop_dac or inherited is not None else None,
+                pass_fds=(3,) if inherited is not None else (),
             )
-        wait_for(lambda: self.config.socket.exists() or self.sidecar.poll() is not None, 20, "sidecar socket")
+        if self.socket_activated:  # nothing runs before the first connection: only the socket is there
+            wait_for(lambda: self.config.socket.exists() or self.sidecar.poll() is not None, 20, "the socket")
+            os.chmod(self.config.socket, self.config.socket_mode)  # SocketMode=: nginx's workers are nobody
+        else:
+            workers = self.config.worker_processes
+            wait_for(lambda: len(self.sidecar_events("worker_ready")) >= ready_before + workers
+                     or self.sidecar.poll() is not None, 30, "every worker to listen")
         if self.sidecar.poll() is not None:
             raise RuntimeError(f"sidecar exited: {self.log_path.read_text()}")
-        if self.socket_activated:
-            os.chmod(self.config.socket, self.config.socket_mode)  # SocketMode=: nginx's workers are nobody
 
     def stop_sidecar(self) -> None:
         if self.sidecar is not None and self.sidecar.poll() is None:
@@ -195,18 +226,68 @@ class Stack:
         self.stop_nginx()
 
 
+class Inotify:
+    """Kernel file events (inotify, through ctypes): opens of a source file, files created in a directory."""
+
+    OPEN, CREATE = 0x20, 0x100
+
+    def __init__(self, path: Path, mask: int) -> None:
+        import ctypes
+
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0 and self.libc.inotify_add_watch(self.fd, str(path).encode(), mask) >= 0
+
+    def events(self, timeout: float = 0) -> list[tuple[int, str]]:
+        """(mask, name) of every event so far; waits up to `timeout` seconds for the first one."""
+        import select
+        import struct
+
+        select.select([self.fd], [], [], timeout)
+        found = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return found
+            offset = 0
+            while offset < len(data):
+                _, mask, _, length = struct.unpack_from("iIII", data, offset)
+                name = data[offset + 16: offset + 16 + length].rstrip(b"\0").decode()
+                found.append((mask, name))
+                offset += 16 + length
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    fields = file.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return sorted(found)
+
+
 def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "",
                limits: dict[int, tuple[int, int]] | None = None, env: dict[str, str] | None = None,
-               drop_dac: bool = False, socket_activated: bool = False) -> Stack:
+               drop_dac: bool = False, cache_dir: Path | None = None, socket_activated: bool = False) -> Stack:
     """A running stack. `sources` are directories or source URLs; `extra` is more TOML; `env` adds to the
     sidecar's environment (AWS_* for S3 sources)."""
     root, port = world_readable_tempdir(), free_port()
     sidecar_env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "AWS_"))}
+    sidecar_env["SIDECAR_PURGE_TOKEN"] = PURGE_TOKEN
     sidecar_env.update(env or {})
     if signed:
         sidecar_env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
     config = write_config(root, port, sidecar_env, f'sources = {json.dumps([str(s) for s in sources])}\n'
-                          f"allow_unsigned = {'false' if signed else 'true'}\n" + extra)
+                          f"allow_unsigned = {'false' if signed else 'true'}\n" + extra, cache_dir=cache_dir)
     stack = Stack(config, root, port, sidecar_env, sidecar_limits=limits or {}, drop_dac=drop_dac,
                   socket_activated=socket_activated)
     try:
@@ -218,11 +299,11 @@ def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "
     return stack
 
 
-def write_config(root: Path, port: int, env: dict[str, str], extra: str) -> Config:
+def write_config(root: Path, port: int, env: dict[str, str], extra: str, cache_dir: Path | None = None) -> Config:
     """`root/sidecar.toml` for a stack listening on `port`, loaded as the sidecar will load it."""
     toml = root / "sidecar.toml"
     toml.write_text(
-        f'cache_dir = "{root / "cache"}"\n'
+        f'cache_dir = "{cache_dir or root / "cache"}"\n'
         f'socket = "{root / "s.sock"}"\n'
         'socket_mode = "0666"\n'  # as root (CI), nginx's workers are nobody
         f'listen = "127.0.0.1:{port}"\n'

@@ -19,7 +19,7 @@ import pytest
 from sidecar import config as config_module
 from sidecar import deploy_config
 from sidecar.listen import adopt, inherited_count
-from sidecar.server import DRAIN_TIMEOUT
+from sidecar.memory import WORKER_BASE_BYTES
 
 import lithos_schema
 from conftest import REPO, SAMPLES, make_stack, wait_for, world_readable_tempdir
@@ -57,7 +57,11 @@ def test_units_say_what_the_config_says(production: config_module.Config) -> Non
     assert service["User"] == "resize-sidecar"
     assert service["ReadWritePaths"] == str(production.cache_dir)  # the one writable path
     assert service["ProtectSystem"] == "strict" and service["NoNewPrivileges"] == "yes"
-    assert int(service["TimeoutStopSec"].rstrip("s")) > DRAIN_TIMEOUT
+    # SIGTERM to the supervisor only (it drains its workers), and time for the drain before SIGKILL.
+    assert service["KillMode"] == "mixed"
+    assert int(service["TimeoutStopSec"].rstrip("s")) >= production.drain_timeout + 5
+    # The cgroup holds the budget the workers are sized by, plus the supervisor.
+    assert int(service["MemoryMax"].rstrip("M")) * 1024**2 >= production.memory_budget + WORKER_BASE_BYTES
     assert service["Restart"] == "on-failure"
 
 
@@ -100,7 +104,10 @@ def test_lithos_container_config_follows_lithos_rules(production: config_module.
     assert lithos_schema.check_container(container) == []
     assert container["kind"] == "Daemon" and container["arguments"] == ["serve"]
     assert container["user-id"] >= 1  # never root
-    assert float(container["kill-timeout"]) > DRAIN_TIMEOUT
+    assert float(container["kill-timeout"]) >= production.drain_timeout + 5
+    memory = lithos_schema.size(container["memory-limit"])
+    assert memory >= production.memory_budget + WORKER_BASE_BYTES
+    assert memory >= production.worker_processes * production.worker_bytes + WORKER_BASE_BYTES
     assert container["fileno-limit"] >= 4096
     volumes = container["volumes"]
     assert volumes["/tmp"].tag == "Tmpfs"  # the image's root is read-only

@@ -58,7 +58,8 @@ def test_missing_original_gets_the_fallback_with_404_a_short_lifetime_and_no_fil
     assert reply.image().size == (150, 100) and near(reply.image().getpixel((75, 50)), MAGENTA)
     assert "vary" not in reply.headers
     file = stack.config.cache_dir / path.lstrip("/")
-    assert not file.exists() and not file.parent.exists()
+    # The single-flight lock (issue 5) sits beside the rendition's name, so its directory may stay behind, empty.
+    assert not file.exists() and (not file.parent.exists() or not any(file.parent.iterdir()))
     # The original turns up: the same URL is now the real image, never the fallback from before.
     shutil.copy(SAMPLES / PHOTO, source / "later.jpg")
     real = stack.get(path)

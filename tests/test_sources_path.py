@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import SAMPLES, Reply, Stack, free_port, world_readable_tempdir
+from conftest import SAMPLES, Reply, Stack, free_port, wait_for, world_readable_tempdir
 from servers import BUCKET, BlackHole, MotoS3, MotoS3Process, Origin, s3_env, upload
 
 PHOTO = "road-1920x1080.jpg"
@@ -25,9 +25,10 @@ CONNECT, FIRST_BYTE, BODY, DEADLINE = 0.5, 0.5, 1.0, 3.0
 
 
 def fast(**settings: object) -> str:
-    """TOML for a stack with short timeouts, plus `settings`."""
+    """TOML for a stack with short timeouts, plus `settings`. One worker process: a source's counters and
+    its down/up state live in the worker that uses it."""
     values: dict[str, object] = dict(source_connect_timeout=CONNECT, source_first_byte_timeout=FIRST_BYTE,
-                                     source_body_timeout=BODY, request_deadline=DEADLINE)
+                                     source_body_timeout=BODY, request_deadline=DEADLINE, workers=1)
     values.update(settings)
     return "".join(f"{key} = {value!r}\n" for key, value in values.items())
 
@@ -165,7 +166,8 @@ def test_origin_streaming_slowly(stack_factory, origin: Origin, case: str, setti
     reply, elapsed = timed_get(stack, stack.url("a.jpg", width=50), f"slow stream {case}")
     assert reply.status == status, reply
     assert elapsed < limit
-    assert files_under(stack.config.cache_dir) == []
+    # Nothing cached; the flight's lock file goes as soon as the flight gives up on the source.
+    wait_for(lambda: files_under(stack.config.cache_dir) == [], 2, "the flight to end")
 
 
 def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factory, photo_in_s3: MotoS3) -> None:  # type: ignore[no-untyped-def]
@@ -241,5 +243,7 @@ def test_thousand_misses_with_a_source_failing_half_the_time(stack_factory, phot
     # A missing key is a 404, or a 502 when the flaky origin failed instead of saying "not found".
     assert {status for status, _, i in results if i % 10 == 0} <= {404, 502}
     served = [source for status, source, _ in results if status == 200]
-    assert served.count("http") > 300 and served.count("s3") > 300, (served.count("http"), served.count("s3"))
+    # About half each; fewer for S3 when aiohttp retries a reset on a reused connection by itself, which
+    # happens more when fewer fetches run at once (one worker: two misses at a time).
+    assert served.count("http") > 200 and served.count("s3") > 200, (served.count("http"), served.count("s3"))
     assert len(stack.sidecar_requests()) == 1100

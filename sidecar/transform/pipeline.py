@@ -69,6 +69,9 @@ class Settings:
     cmyk_profile: Path = DEFAULT_CMYK_PROFILE
     watermarks: Mapping[str, Watermark] = field(default_factory=dict)
     max_side: int | None = None
+    #: Frames times pixels per frame: what an animation may hold (only its first frame is decoded, but
+    #: counting and walking frames costs too). None: no limit.
+    max_animation_pixels: int | None = None
     auto_sharpen: bool = True
 
 
@@ -200,6 +203,10 @@ def check_limits(work: Work) -> None:
         work.frames = layout.frames
         if layout.canvas[0] * layout.canvas[1] > work.settings.max_pixels:
             raise TooLarge(f"a GIF frame reaches {layout.canvas[0]}x{layout.canvas[1]} pixels")
+        width, height = max(width, layout.canvas[0]), max(height, layout.canvas[1])
+    limit = work.settings.max_animation_pixels
+    if limit is not None and work.frames > 1 and work.frames * width * height > limit:
+        raise TooLarge(f"animation of {work.frames} frames of {width}x{height} pixels is over {limit}")
     if work.ops.watermark is not None and work.ops.watermark not in work.settings.watermarks:
         raise BadRequest(f"no watermark named {work.ops.watermark!r}")
     _plan(work)

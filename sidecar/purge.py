@@ -1,0 +1,51 @@
+"""Purge: remove every rendition of one original, so the next request makes them again from the source.
+
+The original's renditions all live in one directory (`url.Rendition.original_dir`). The purge first
+leaves a marker there (`cache.PURGED_MARKER`, dot-named so nginx never serves it), then waits for the
+flights that hold a lock in that directory, then removes the files and the cascade's record of the
+original (`cascade.SOURCE_RECORD`). A flight that fetched the original
+before the marker does not publish (`cache.Superseded`), so no stale rendition survives the purge.
+
+nginx may keep serving an open file descriptor of a removed file until `open_file_cache_valid` seconds
+have passed (see the README, "Purge").
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+from .cache import PURGED_MARKER
+from .cascade import SOURCE_RECORD
+from .singleflight import wait_for_holders
+from .url import check_key, shard
+
+
+def original_dir(cache_root: Path, url_prefix: str, key: str) -> Path:
+    check_key(key)
+    return cache_root / url_prefix.lstrip("/") / shard(key) / key
+
+
+def purge(cache_root: Path, url_prefix: str, key: str) -> int:
+    """Remove the renditions of `key`; return how many files were removed. Blocking."""
+    directory = original_dir(cache_root, url_prefix, key)
+    if not directory.is_dir():
+        return 0
+    now = time.time()
+    marker = directory / PURGED_MARKER
+    marker.touch(mode=0o644)
+    os.utime(marker, (now, now))  # precisely now: the kernel's own file clock is coarse
+    wait_for_holders(directory)
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        (directory / SOURCE_RECORD).unlink()  # the cascade's facts about the old original
+    for entry in os.scandir(directory):
+        # Only files: a subdirectory belongs to another key whose name extends this one.
+        if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed

@@ -1,0 +1,184 @@
+"""The supervisor: binds the socket, starts worker processes that share it, and keeps them running.
+
+Why processes: each worker has its own interpreter, so the event loop and the Python parts of a
+transform never wait for another worker's GIL, and a worker that crashes takes only its own requests
+with it. `bench/worker_model.py` measured processes and threads side by side (see the README, "Under
+load"). The workers accept from one listening socket; single-flight across them uses file locks
+(`sidecar.singleflight`), and counters live in shared memory (`sidecar.stats`).
+
+The supervisor also runs the cache's collector (`sidecar.gc`) in a thread: once at start, which sweeps
+temporary files left by a crash, then every `gc_interval` seconds. Requests never wait for it.
+
+A worker is started as `python -m sidecar.workers` with the listening socket and the counters as
+inherited file descriptors and its settings pickled on stdin, so it begins with a fresh interpreter and
+no threads or locks copied from the supervisor. If the supervisor dies, its workers get SIGTERM (Linux's
+parent-death signal) and drain.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from . import gc
+from .config import Config
+from .listen import listen
+from .log import log
+from .stats import Stats
+
+RESTART_DELAY_MIN = 0.1
+RESTART_DELAY_MAX = 5.0
+STOP_GRACE = 5.0  # beyond drain_timeout, before a worker that does not exit is killed
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker process needs, pickled to its stdin by the supervisor (a trusted parent)."""
+
+    config: Config
+    listen_fd: int
+    stats_fd: int
+    rows: int
+    row: int
+
+
+class Supervisor:
+    def __init__(self, config: Config, sock: socket.socket) -> None:
+        self.config, self.sock = config, sock
+        self.count = config.worker_processes
+        self.stats = Stats.create(self.count + 1)  # row 0: the supervisor
+        self.processes: dict[int, asyncio.subprocess.Process] = {}
+        self.stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._collector: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._keep(row)) for row in range(1, self.count + 1)]
+        self._collector = loop.create_task(self._collect())
+
+    async def _keep(self, row: int) -> None:
+        """Run worker `row`, and start it again whenever it dies."""
+        delay = RESTART_DELAY_MIN
+        while not self.stopping:
+            started = time.monotonic()
+            process = await self._spawn(row)
+            self.processes[row] = process
+            code = await process.wait()
+            if self.stopping:
+                return
+            log("worker_died", worker=row, pid=process.pid, returncode=code)
+            self.stats.add("worker_restarts")
+            delay = RESTART_DELAY_MIN if time.monotonic() - started > 10 else min(delay * 2, RESTART_DELAY_MAX)
+            await asyncio.sleep(delay)
+
+    async def _spawn(self, row: int) -> asyncio.subprocess.Process:
+        spec = WorkerSpec(self.config, self.sock.fileno(), self.stats.fd, self.stats.rows, row)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sidecar.workers", stdin=asyncio.subprocess.PIPE,
+            pass_fds=(self.sock.fileno(), self.stats.fd),
+        )
+        assert process.stdin is not None
+        process.stdin.write(pickle.dumps(spec))
+        await process.stdin.drain()
+        process.stdin.close()
+        return process
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        root = self.config.cache_dir / self.config.url_prefix.lstrip("/")
+        while not self.stopping:
+            report = await loop.run_in_executor(None, gc.collect, root, self.config.cache_max_bytes)
+            self.stats.add("evicted_files", report.evicted_files)
+            self.stats.add("evicted_bytes", report.evicted_bytes)
+            self.stats.add("stale_removed", report.stale_removed)
+            if report.evicted_files or report.stale_removed:
+                log("gc", files=report.files, bytes=report.bytes, evicted_files=report.evicted_files,
+                    evicted_bytes=report.evicted_bytes, stale_removed=report.stale_removed)
+            if not self.config.gc_interval:
+                return
+            await asyncio.sleep(self.config.gc_interval)
+
+    async def stop(self) -> None:
+        """SIGTERM every worker (they drain), and kill those still running after the drain timeout."""
+        self.stopping = True
+        if self._collector is not None:
+            self._collector.cancel()
+        running = [p for p in self.processes.values() if p.returncode is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        waits = [asyncio.ensure_future(p.wait()) for p in running]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=self.config.drain_timeout + STOP_GRACE)
+            for process in running:
+                if process.returncode is None:
+                    log("worker_killed", pid=process.pid)
+                    process.kill()
+            await asyncio.gather(*waits, return_exceptions=True)
+        for task in self._tasks:  # some may be waiting to restart a worker
+            task.cancel()
+        await asyncio.gather(*self._tasks, *filter(None, [self._collector]), return_exceptions=True)
+
+
+@asynccontextmanager
+async def supervising(config: Config) -> AsyncIterator[Supervisor]:
+    """Bind (or take systemd's socket), start the workers, yield; on exit drain and stop them, and remove
+    the socket if it is ours."""
+    listener = listen(config)
+    supervisor = Supervisor(config, listener.sock)
+    supervisor.start()
+    log("listening", socket=str(config.socket), inherited=listener.inherited, sources=list(config.sources),
+        cache=str(config.cache_dir), signed=config.signed, workers=supervisor.count, threads=config.worker_threads,
+        memory_budget=config.memory_budget)
+    try:
+        yield supervisor
+    finally:
+        await supervisor.stop()
+        listener.close()
+        log("stopped")
+
+
+async def supervise(config: Config) -> None:
+    """`serve`: supervise until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with supervising(config):
+        await stop.wait()
+
+
+def _worker_main() -> None:
+    import uvloop
+
+    from .server import exit_past_stuck_reads, serve_worker
+
+    spec: WorkerSpec = pickle.loads(sys.stdin.buffer.read())
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the supervisor died before we asked to be told
+        return
+    sock = socket.socket(fileno=spec.listen_fd)
+    sock.setblocking(False)
+    uvloop.run(serve_worker(spec.config, sock, Stats(spec.stats_fd, spec.rows, spec.row)))
+    exit_past_stuck_reads(0)
+
+
+def _die_with_parent() -> None:
+    from cffi import FFI
+
+    ffi = FFI()
+    ffi.cdef("int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);")
+    pr_set_pdeathsig = 1
+    ffi.dlopen(None).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
+if __name__ == "__main__":
+    _worker_main()
