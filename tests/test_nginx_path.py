@@ -184,3 +184,8 @@ def test_health_answers_internal_networks_only(stack: Stack, stack_factory) -> N
     dead = stack_factory([SAMPLES])
     dead.stop_sidecar()
     assert dead.get("/healthz").status == 502  # nginx alone is not a healthy node
+
+
+def test_the_application_api_answers_internal_networks_only(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    outside = stack_factory([SAMPLES], extra='internal_networks = ["10.0.0.0/8"]\n')
+    assert outside.admin("GET", "/stats").status == 403  # the right token, the wrong network
