@@ -1,12 +1,13 @@
 """A miss, from the request path to the published rendition: URL -> source -> transform -> cache.
 
 Identical misses share one flight (`sidecar.singleflight`), new ones wait for a transform slot or are
-refused (`sidecar.admission`), and every request has a deadline (`request_deadline`). Purge and stats
-requests go to `sidecar.admin`.
+refused (`sidecar.admission`), and every request has a deadline (`request_deadline`). Purge requests go
+to `sidecar.admin`; `/metrics`, `/healthz` and `/readyz` to `sidecar.health`.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -15,18 +16,18 @@ from . import cascade, memory, url
 from .admission import Admission
 from .cache import Cache, Superseded
 from .config import Config
-from .errors import BadRequest, DeadlineExceeded, Forbidden, MethodNotAllowed, Overloaded
+from .errors import BadRequest, DeadlineExceeded, Forbidden, MethodNotAllowed
 from .log import log
+from .metrics import rendition_kind, write_failure_reason
 from .signing import Signer
 from .singleflight import Flights
 from .sources import SourceChain
-from .stats import Stats
 from .transform.pipeline import Rendered, Settings, Source, transform
 from .url import AUTO_VARIANTS, FORMAT_EXTENSION
 
 #: nginx's `internal` location that serves a published rendition (see nginx/sidecar.conf).
 INTERNAL_PREFIX = "/_rendition"
-#: Purge and stats for the main application (see sidecar/admin.py and nginx/sidecar.conf).
+#: Purge for the main application (see sidecar/admin.py and nginx/sidecar.conf).
 ADMIN_PREFIX = "/_sidecar"
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cascade`).
 CASCADE = "cascade"
@@ -39,6 +40,12 @@ class Response:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+
+    @classmethod
+    def json(cls, status: int, value: object) -> Response:
+        """A JSON answer for programs (admin API, health), never cached."""
+        return cls(status, [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+                   json.dumps(value).encode() + b"\n")
 
 
 @dataclass(frozen=True)
@@ -60,24 +67,26 @@ def transform_settings(config: Config) -> Settings:
 class Handler:
     """Turns one request into a response, or raises a SidecarError for the protocol to report."""
 
-    def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor,
-                 stats: Stats | None = None) -> None:
+    def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor) -> None:
         self.config, self.sources, self.cpu, self.io = config, sources, cpu, io
+        self.metrics = sources.metrics  # the process's one Metrics object
         self.cache = Cache(config.cache_dir)
         self.signer = Signer(config.signing_keys) if config.signed else None
         self.settings = transform_settings(config)
-        self.stats = stats or Stats.create(1)
-        self.admission = Admission(config.worker_slots, config.queue)
+        self.admission = Admission(config.worker_slots, config.queue, self.metrics)
         self.flights: Flights[Made] = Flights(self.cache, io)
         from .admin import Admin
+        from .health import Health
 
-        self.admin = Admin(config, self.cache, io, self.stats)
+        self.admin = Admin(config, self.cache, io, self.metrics)
+        self.health = Health(config, sources, self.cache, io)
 
     async def handle(self, method: str, path: str, variant: str | None = None, authorization: str = "") -> Response:
         """`variant` is nginx's reading of the Accept header (X-Image-Variant), for `.auto` URLs."""
-        self.stats.add("requests")
         if path.startswith(ADMIN_PREFIX + "/"):
             return await self.admin.handle(method, path[len(ADMIN_PREFIX):], authorization)
+        if path in self.health.paths:
+            return await self.health.handle(method, path)
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
         parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None)
@@ -99,10 +108,11 @@ class Handler:
                 lead = await self.flights.run(finals, lambda: self._make(rendition, variant, base, deadline),
                                               deadline)
         except TimeoutError:
-            self.stats.add("deadline_exceeded")
             raise DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s") from None
         if lead.joined:
-            self.stats.add("joined")
+            self.metrics.joined.inc()
+        elif lead.found is not None:
+            self.metrics.published_elsewhere.inc()
         made = lead.result
         headers = [("X-Image-Source", made.source)] if made else []
         if made is not None and made.rendered is not None:
@@ -118,13 +128,12 @@ class Handler:
     async def _make(self, rendition: url.Rendition, variant: str | None, base: str, deadline: float) -> Made:
         """Wait for a slot, render and publish: the leader's work, run once per rendition."""
         loop = asyncio.get_running_loop()
-        try:
-            async with self.admission:
-                fetched_at = time.time()
-                rendered, source = await self._render(rendition, variant, deadline)
-        except Overloaded:
-            self.stats.add("overloaded")
-            raise
+        async with self.admission:
+            fetched_at = time.time()
+            rendered, source = await self._render(rendition, variant, deadline)
+        kind = rendition_kind(source, rendered.original, rendition.ops.watermark is not None)
+        self.metrics.renditions.labels(kind).inc()
+        self.metrics.bytes_out.inc(len(rendered.data))
         # An auto rendition's file name ends with the format it got, which nginx's try_files tests.
         suffix = f".{FORMAT_EXTENSION[rendered.format]}" if variant else ""
         file_path = base + suffix
@@ -134,9 +143,13 @@ class Handler:
         except (OSError, Superseded) as exc:
             # The client still gets its image; the next request tries the write again.
             superseded = isinstance(exc, Superseded)
-            self.stats.add("superseded" if superseded else "cache_write_failures")
+            if superseded:
+                self.metrics.cache_writes.labels("superseded", "").inc()
+            else:
+                self.metrics.cache_writes.labels("failed", write_failure_reason(exc)).inc()
             log("cache_superseded" if superseded else "cache_write_failed", path=file_path, error=str(exc))
             return Made(source, suffix, rendered)
+        self.metrics.cache_writes.labels("written", "").inc()
         return Made(source, suffix)
 
     async def _render(self, rendition: url.Rendition, variant: str | None,
@@ -169,9 +182,11 @@ class Handler:
         # stop waiting at their deadline), and a transform's time is bounded by the pixel limits.
         done = await asyncio.get_running_loop().run_in_executor(
             self.cpu, _transform, data, ops, self.settings, variant, derived_from, self.config.release_memory)
-        self.stats.add("transforms")
+        kind = rendition_kind(CASCADE if derived_from else "", done.rendered.original, ops.watermark is not None)
+        self.metrics.transform_seconds.labels(kind).observe(done.seconds)
+        self.metrics.bytes_in.inc(len(data))
         if done.released:
-            self.stats.add("memory_released")
+            self.metrics.memory_released.inc()
         return done.rendered
 
 
@@ -179,12 +194,15 @@ class Handler:
 class _Transformed:
     rendered: Rendered
     released: bool
+    seconds: float  # the transform alone, in its thread (not the wait for one)
 
 
 def _transform(data: bytes, ops: url.Ops, settings: Settings, variant: str | None, derived_from: Source | None,
                release: bool) -> _Transformed:
     """The transform, then (in the same thread, at the thread's low priority) freed memory back to the OS.
     malloc_trim measured 0.2-1 ms after a transform here (README, "Under load"): cheap beside it."""
+    started = time.perf_counter()
     rendered = transform(data, ops, settings, variant=variant, derived_from=derived_from)
+    seconds = time.perf_counter() - started
     released = release and memory.release()
-    return _Transformed(rendered, released)
+    return _Transformed(rendered, released, seconds)

@@ -8,6 +8,7 @@ import math
 import re
 from pathlib import Path
 
+from .accesslog import log_format
 from .config import Config
 from .handler import ADMIN_PREFIX, INTERNAL_PREFIX
 from .resources import nginx_template
@@ -37,6 +38,9 @@ def site(config: Config) -> str:
         internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
         admin_prefix=ADMIN_PREFIX, read_timeout=math.ceil(config.request_deadline) + WRITE_MARGIN,
         open_file_cache=open_file_cache(config.open_file_cache_valid),
+        access_log=config.access_log, log_format=log_format(f"${UPSTREAM}_cache"),
+        metrics_allow="\n".join(f"        allow {network};" for network in config.metrics_allow)
+        or "        # metrics_allow is empty: nobody",
     )
 
 
@@ -52,8 +56,8 @@ def open_file_cache(valid: int) -> str:
     ))
 
 
-def standalone(config: Config, prefix: Path, *, user: str | None, access_log: str = "off",
-               error_level: str = "warn", priority: int = 0) -> str:
+def standalone(config: Config, prefix: Path, *, user: str | None, error_level: str = "warn",
+               priority: int = 0) -> str:
     """A whole nginx.conf around `site`, with every path under `prefix` (which must exist). A negative
     `priority` (root only) lets nginx's workers, which serve the hits, go before the transforms."""
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
@@ -62,6 +66,5 @@ def standalone(config: Config, prefix: Path, *, user: str | None, access_log: st
         nginx_template("standalone.conf"),
         user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
         priority=f"worker_priority {priority};" if priority else "# worker_priority: the default",
-        workers=config.nginx_workers, prefix=prefix, error_level=error_level, access_log=access_log,
-        site=indented,
+        workers=config.nginx_workers, prefix=prefix, error_level=error_level, site=indented,
     )
