@@ -6,7 +6,7 @@ PILLOW_SIMD := pillow-simd==12.1.1.post0
 # Wheels built here with -mavx2; pip's own cache keys wheels by sdist only, not by compiler flags.
 WHEELHOUSE  ?= $(HOME)/.cache/resize-sidecar/wheels-avx2
 APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libtiff-dev liblcms2-dev \
-                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common
+                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common gcc python3-dev
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -15,7 +15,7 @@ BENCH_VENV   := bench/.venv
 BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
 BENCH_APT    := imagemagick
 
-.PHONY: run test install system-deps clean bench-pipeline bench-load
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load fuzz-dc fuzz-dc-asan
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -39,7 +39,11 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt
+# The C decoder is compiled by `pip install -e .`: editing it must rebuild it.
+DCJPEG_SOURCES := sidecar/transform/dcjpeg_decoder.c sidecar/transform/dcjpeg_decoder.h \
+                  sidecar/transform/_dcjpeg_build.py pyproject.toml
+
+$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt $(DCJPEG_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if ! ls $(WHEELHOUSE)/pillow_simd-12.1.1.post0-*.whl >/dev/null 2>&1; then \
 	  echo "building $(PILLOW_SIMD) with AVX2 (about a minute, once per machine)"; \
@@ -53,6 +57,37 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-
 	$(PY) -c 'import sidecar.pillow; sidecar.pillow.require_simd()'
 	touch $@
 
+# Fuzz the DC-scan JPEG decoder (sidecar/transform/dcjpeg_decoder.c) for FUZZ_SECONDS, seeded with the
+# shared corpus's JPEGs and the test layouts; findings land in build/fuzz/ as crash-* files.
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS     = -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/
+ASAN_MODULE   = build/fuzz/asan/sidecar/transform/_dcjpeg.cpython-311-x86_64-linux-gnu.so
+
+build/fuzz/seeds: install
+	$(PY) fuzz/seeds.py $@
+
+fuzz-dc: build/fuzz/seeds
+	mkdir -p build/fuzz/corpus
+	$(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+
+# The same under AddressSanitizer: the decoder built by clang with ASan and libFuzzer coverage,
+# loaded into Python beside atheris's ASan runtime.
+fuzz-dc-asan: build/fuzz/seeds
+	@command -v clang-14 >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang-14; }
+	CC=clang-14 LDSHARED="clang-14 -shared" \
+	  CFLAGS="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1" \
+	  $(PY) sidecar/transform/_dcjpeg_build.py build/fuzz/asan
+	mkdir -p build/fuzz/corpus
+	ASAN_OPTIONS=detect_leaks=0,allocator_may_return_null=1 DCJPEG_MODULE=$(ASAN_MODULE) \
+	  LD_PRELOAD=$$($(PY) -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \
+	  $(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+
+# Progressive JPEGs: the normal path, the DC path and libvips, side by side (bench/progressive.py).
+bench-progressive: install
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) bench/progressive.py
+
 bench-pipeline: install
 	@missing=$$(for p in $(BENCH_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -64,4 +99,4 @@ bench-pipeline: install
 	$(BENCH_VENV)/bin/python bench/pipeline.py
 
 clean:
-	rm -rf $(VENV) var $(BENCH_VENV)
+	rm -rf $(VENV) var build $(BENCH_VENV)

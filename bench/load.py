@@ -291,15 +291,22 @@ def wrk(port: int, path: str, seconds: int = 5, connections: int = 50, threads: 
 # The renditions: distinct misses of the real photos.
 
 class Renditions:
-    def __init__(self, photos: list[str]) -> None:
-        self.photos = photos
+    """Distinct misses of the photos. Each rendition gets an original of its own (a hard link to a photo
+    under a new key), so every miss starts from the original: none is derived from a larger rendition
+    of the same original (sidecar.cascade), which would measure another, cheaper path."""
+
+    def __init__(self, photos: list[str], sources: Path) -> None:
+        self.photos, self.sources = photos, sources
         self.n = 0
 
     def next(self, sidecar: Sidecar, small: bool = False) -> str:
         """A rendition never asked for before: photos in turn, widths and formats varied. `small`: mostly
         thumbnails (cheap, so that thousands fit in minutes), every tenth one large."""
         self.n += 1
-        key = self.photos[self.n % len(self.photos)]
+        photo = self.photos[self.n % len(self.photos)]
+        stem, ext = os.path.splitext(photo)
+        key = f"{stem}-{self.n}{ext}"
+        os.link(self.sources / photo, self.sources / key)
         large = not small or self.n % 10 == 0
         width = (200 + (self.n * 53) % 1400) if large else (120 + (self.n * 37) % 400)
         return sidecar.url(key, width=width, format=("jpeg", "webp")[self.n % 2])
@@ -454,7 +461,7 @@ def main() -> None:
     photos = sorted(p.name for p in PHOTOS.iterdir() if p.suffix in (".jpg", ".png"))
     for name in photos:
         shutil.copy(PHOTOS / name, sources / name)
-    renditions = Renditions(photos)
+    renditions = Renditions(photos, sources)
     started = time.monotonic()
     print(f"resize-sidecar load benchmark: {os.cpu_count()} cores, {len(photos)} photos from {PHOTOS}",
           file=sys.stderr)

@@ -32,11 +32,12 @@ class Candidate:
     source: Source
 
 
-def record(cache: Cache, directory: str, source: Source) -> None:
-    """Remember the original's facts beside its renditions (blocking; once per original)."""
+def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
+    """Remember the original's facts beside its renditions (blocking; once per original). Not if the
+    original was purged after `fetched_at` (raises `cache.Superseded`)."""
     path = f"{directory}/{SOURCE_RECORD}"
     if not cache.exists(path):
-        cache.write(path, json.dumps(asdict(source)).encode())
+        cache.write(path, json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
 
 
 def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: Settings) -> Candidate | None:

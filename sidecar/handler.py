@@ -130,7 +130,7 @@ class Handler:
         loop = asyncio.get_running_loop()
         async with self.admission:
             fetched_at = time.time()
-            rendered, source = await self._render(rendition, variant, deadline)
+            rendered, source = await self._render(rendition, variant, deadline, fetched_at)
         kind = rendition_kind(source, rendered.original, rendition.ops.watermark is not None)
         self.metrics.renditions.labels(kind).inc()
         self.metrics.bytes_out.inc(len(rendered.data))
@@ -152,8 +152,8 @@ class Handler:
         self.metrics.cache_writes.labels("written", "").inc()
         return Made(source, suffix)
 
-    async def _render(self, rendition: url.Rendition, variant: str | None,
-                      deadline: float) -> tuple[Rendered, str]:
+    async def _render(self, rendition: url.Rendition, variant: str | None, deadline: float,
+                      fetched_at: float) -> tuple[Rendered, str]:
         """The rendition, derived from a larger cached one when the cascade allows, else from the original."""
         loop = asyncio.get_running_loop()
         directory = f"{self.config.url_prefix}/{rendition.original_dir}"
@@ -171,8 +171,8 @@ class Handler:
         original = await self.sources.fetch(rendition.key, deadline)
         rendered = await self._transform(original.data, rendition.ops, variant)
         try:
-            await loop.run_in_executor(self.io, cascade.record, self.cache, directory, rendered.source)
-        except OSError as exc:
+            await loop.run_in_executor(self.io, cascade.record, self.cache, directory, rendered.source, fetched_at)
+        except (OSError, Superseded) as exc:
             log("cache_write_failed", path=directory, error=str(exc))
         return rendered, original.source
 

@@ -24,7 +24,7 @@ from PIL import Image
 from ..config import DEFAULT_CMYK_PROFILE, Watermark
 from ..errors import BadRequest, SidecarError, TooLarge, Undecodable, Unsupported
 from ..url import Ops
-from . import colour, passthrough, smart, watermark
+from . import colour, dcjpeg, passthrough, smart, watermark
 from .geometry import Plan, plan
 from .headers import avif_declared_size, gif_layout
 from .quality import estimate_quality
@@ -219,7 +219,12 @@ def draft(work: Work) -> None:
 def decode(work: Work) -> None:
     """Decode the pixels (the first frame of an animation: renditions are still images)."""
     with decoding():
-        work.image.load()
+        # A progressive JPEG drafted to 1/8 needs only its DC scans (dcjpeg); None: libjpeg decodes.
+        reduced = dcjpeg.reduced(work.image, work.data)
+        if reduced is not None:
+            work.image = reduced
+        else:
+            work.image.load()
         late = _orientation(work.image, loaded=True)
     if late != work.orientation:
         # A PNG may keep its eXIf chunk after the pixel data, so only now do we know; no draft happened.
