@@ -113,6 +113,9 @@ class Metrics:
         self.cache_writes = counter("cache_writes", "Renditions written to the cache; failed ones were served "
                                     "from memory (reason: errno name)", ("result", "reason"))
         self.memory_released = counter("memory_released", "Transforms after which malloc_trim gave memory back")
+        self.fallback_images = counter("fallback_images", "Failed renditions answered with the fallback image "
+                                       "(also counted in errors), by status", ("status",))
+        self.info_documents = counter("info_documents", "Info JSON documents made from originals")
         # Sources.
         self.source_requests = counter("source_requests", "Fetches from each source, by outcome",
                                        ("source", "outcome"))
@@ -155,6 +158,10 @@ class Metrics:
                 metric.labels(source)
             self.source_seconds.labels(source)
             self.source_down.labels(source).set(0)
+
+    def count_error(self, exc: SidecarError) -> None:
+        """One error answered: by the protocol, or by the handler with the fallback image."""
+        self.errors.labels(type(exc).__name__, str(exc.status)).inc()
 
     def initialise_supervisor(self) -> None:
         for cache in ("hit", "miss"):
