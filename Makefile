@@ -15,7 +15,13 @@ BENCH_VENV   := bench/.venv
 BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
 BENCH_APT    := imagemagick
 
-.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load fuzz-dc fuzz-dc-asan
+# The peer scoreboard's tools: thumbor in a venv of its own (it needs plain Pillow), Debian's image_filter.
+BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
+THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
+THUMBOR_PIP  := thumbor==7.8.0
+
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
+        fuzz fuzz-dc fuzz-dc-asan
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -57,6 +63,13 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-
 	$(PY) -c 'import sidecar.pillow; sidecar.pillow.require_simd()'
 	touch $@
 
+# Every fuzzer for FUZZ_SECONDS each: the URL parser and the whole transform (findings land in
+# tests/data/fuzz-findings/), then the DC-scan decoder.
+fuzz: install
+	$(PY) fuzz/sidecar_fuzz.py url $(FUZZ_SECONDS)
+	$(PY) fuzz/sidecar_fuzz.py image $(FUZZ_SECONDS)
+	$(MAKE) fuzz-dc
+
 # Fuzz the DC-scan JPEG decoder (sidecar/transform/dcjpeg_decoder.c) for FUZZ_SECONDS, seeded with the
 # shared corpus's JPEGs and the test layouts; findings land in build/fuzz/ as crash-* files.
 FUZZ_SECONDS ?= 60
@@ -88,15 +101,29 @@ bench-progressive: install
 	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) bench/progressive.py
 
-bench-pipeline: install
-	@missing=$$(for p in $(BENCH_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
+bench-pipeline: install bench-venv
+	$(BENCH_VENV)/bin/python bench/pipeline.py
+
+# The peer scoreboard (a few minutes; prints one table, writes docs/scoreboard.png).
+bench-scoreboard: BENCH_APT_NEEDED = wrk libnginx-mod-http-image-filter
+bench-scoreboard: install bench-venv
+	test -x $(THUMBOR_VENV)/bin/thumbor || { $(PYTHON) -m venv $(THUMBOR_VENV) && \
+	  PIP_CONSTRAINT= $(THUMBOR_VENV)/bin/python -m pip install -q $(THUMBOR_PIP); }
+	THUMBOR_VENV=$(THUMBOR_VENV) $(PY) bench/scoreboard.py
+
+# bench/.venv (vanilla Pillow, libvips, numpy, aiohttp, matplotlib) plus the apt packages a target names.
+bench-venv:
+	@missing=$$(for p in $(BENCH_APT_NEEDED); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP)
-	$(BENCH_VENV)/bin/python bench/pipeline.py
+	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP) $(BENCH_SCOREBOARD_PIP)
+
+bench-operations: install
+	$(PY) bench/operations.py
 
 clean:
 	rm -rf $(VENV) var build $(BENCH_VENV)

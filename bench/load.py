@@ -102,14 +102,20 @@ class Sidecar:
         return json.loads(body)
 
     def stop(self) -> None:
-        for process, sig in ((self.process, signal.SIGTERM), (self.nginx, signal.SIGQUIT)):
-            if process.poll() is None:
-                process.send_signal(sig)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop_process(self.process, signal.SIGTERM)
+        stop_process(self.nginx, signal.SIGQUIT)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal `process` to stop and wait up to 30 s; then kill it."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_sidecar(sources: Path, **settings: object) -> Sidecar:
@@ -352,12 +358,12 @@ def bench_latency(sidecar: Sidecar, renditions: Renditions, sources: Path, count
     local: list[float] = []
     remote: list[float] = []
     for _ in range(count):
-        base = parse(renditions.next(sidecar), prefix=sidecar.config.url_prefix, signed=False).rendition
+        base = parse(renditions.next(sidecar), prefix=sidecar.config.url_prefix, signed=False).target
         data = (sources / base.key).read_bytes()
         best_local = best_remote = float("inf")
         for quality in (80, 81, 82):
             ops = dict(width=base.ops.width, format=base.ops.format, quality=quality)
-            rendition = parse(sidecar.url(base.key, **ops), prefix=sidecar.config.url_prefix, signed=False).rendition
+            rendition = parse(sidecar.url(base.key, **ops), prefix=sidecar.config.url_prefix, signed=False).target
             started = time.perf_counter()
             transform(data, rendition.ops, settings)
             best_local = min(best_local, time.perf_counter() - started)
@@ -377,7 +383,7 @@ def bench_identical(sidecar: Sidecar, renditions: Renditions, sources: Path) -> 
     from conftest import Inotify
 
     path = renditions.next(sidecar)
-    key = parse(path, prefix=sidecar.config.url_prefix, signed=False).rendition.key
+    key = parse(path, prefix=sidecar.config.url_prefix, signed=False).target.key
     before = sidecar.stats()["transforms"]
     opens = Inotify(sources / key, Inotify.OPEN)
     result = load(sidecar.port, [path] * 200, 200)

@@ -53,7 +53,7 @@ def read_keys(lines: Iterable[str]) -> Iterator[str]:
 
 async def warm(config: Config, keys: list[str], presets: list[str], concurrency: int,
                progress: TextIO = sys.stderr) -> Summary:
-    from .handler import AUTO_SUFFIXES, Handler
+    from .handler import Handler, file_names
     from .sources import open_chain
 
     config = config.replace(threads=concurrency, queue=len(keys) * len(presets) + 1)
@@ -75,8 +75,8 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
             try:
                 path = build_url(config, key, preset=preset)
                 parsed = parse(path, prefix=config.url_prefix, signed=config.signed)
-                base = parsed.rendition.file_path(config.url_prefix, parsed.signature)
-                names = [base + suffix for suffix in (AUTO_SUFFIXES[variant] if variant else ("",))]
+                base = parsed.target.file_path(config.url_prefix, parsed.signature)
+                names = file_names(base, parsed.target.ops, None, variant)  # type: ignore[attr-defined]
                 if await asyncio.get_running_loop().run_in_executor(io, _any_exists, handler.cache, names):
                     summary.cached += 1
                 else:
