@@ -96,7 +96,6 @@ class Config:
     socket_mode: int = 0o660
     instance: str = ""
     listen: str = "127.0.0.1:8080"
-    internal_networks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     url_prefix: str = "/img"
     signing_keys: tuple[str, ...] = ()
     allow_unsigned: bool = False
@@ -139,6 +138,9 @@ class Config:
     client_hints: bool = False
     client_hints_widths: tuple[int, ...] = (320, 480, 640, 768, 1024, 1280, 1600, 1920)
     client_hints_dprs: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
+    access_log: Path = Path("var/log/access.log")
+    metrics_dir: Path = Path("var/run/metrics")
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
     presets: Mapping[str, Preset] = field(default_factory=dict)
     watermarks: Mapping[str, Watermark] = field(default_factory=dict)
 
@@ -209,6 +211,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None,
     socket = Path(str(config.socket).replace(SOCKET_INSTANCE, instance_name(config.instance)))
     # nginx and the sidecar may run from other working directories: pin every path now.
     config = config.replace(cache_dir=config.cache_dir.resolve(), socket=socket.resolve(),
+                            access_log=config.access_log.resolve(), metrics_dir=config.metrics_dir.resolve(),
                             sources=tuple(s if "://" in s else os.path.abspath(s) for s in config.sources))
     if len(bytes(config.socket)) > MAX_SOCKET_PATH:
         raise ConfigError(f"{origin.get('socket', 'socket')}: {config.socket} is longer than the "
@@ -451,12 +454,14 @@ def _validate(config: Config, name: Any) -> None:
           "must be six hex digits, like ffffff")
     check(re.fullmatch(r"(/[a-z0-9_-]+)+", config.url_prefix) is not None, "url_prefix",
           "must look like /img (lowercase segments, no trailing slash)")
-    check(is_host_port(config.listen), "listen", "must be HOST:PORT")
-    for network in config.internal_networks:
+    check(config.url_prefix not in ("/metrics", "/healthz", "/readyz", "/_sidecar", "/_rendition"), "url_prefix",
+          "is a path the sidecar itself answers")
+    for network in config.metrics_allow:
         try:
             ipaddress.ip_network(network, strict=False)
         except ValueError:
-            check(False, "internal_networks", f"{network!r} is not an address or a network like 10.0.0.0/8")
+            check(False, "metrics_allow", f"{network!r} is not an address or network (like 10.0.0.0/8)")
+    check(is_host_port(config.listen), "listen", "must be HOST:PORT")
     check(SOCKET_INSTANCE not in str(config.socket) or bool(instance_name(config.instance)), "socket",
           f"has {SOCKET_INSTANCE} but no instance name is set ({ENV_PREFIX}INSTANCE)")
     check(config.nginx_workers == "auto" or config.nginx_workers.isdigit(), "nginx_workers",

@@ -8,8 +8,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from .accesslog import log_format
 from .config import Config
-from .handler import ADMIN_PREFIX, HEALTH_PATH, HINT_HEADERS, INTERNAL_PREFIX
+from .handler import ADMIN_PREFIX, HINT_HEADERS, INTERNAL_PREFIX
 from .resources import nginx_template, render
 from .variants import Hint
 
@@ -41,8 +42,11 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
         nginx_template("sidecar.conf"),
         upstream=UPSTREAM, servers=f"    {servers}", listen=config.listen, url_prefix=config.url_prefix,
         internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
-        admin_prefix=ADMIN_PREFIX, read_timeout=read_timeout(config), health_path=HEALTH_PATH,
-        internal_allow=allow(config.internal_networks), open_file_cache=open_file_cache(config.open_file_cache_valid),
+        admin_prefix=ADMIN_PREFIX, read_timeout=read_timeout(config),
+        open_file_cache=open_file_cache(config.open_file_cache_valid),
+        access_log=config.access_log, log_format=log_format(f"${UPSTREAM}_cache"),
+        metrics_allow="\n".join(f"        allow {network};" for network in config.metrics_allow)
+        or "        # metrics_allow is empty: nobody",
         width_hints=_hint_map([(_integer_at_most(w), Hint(width=w).suffix) for w in config.client_hints_widths],
                               r"[0-9]+"),
         dpr_hints=_hint_map([(_decimal_at_most(d), Hint(dpr=d).suffix) for d in config.client_hints_dprs],
@@ -50,11 +54,6 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
         no_hint=Hint(dpr=config.client_hints_dprs[0]).suffix,
         hint_vary=", ".join(HINT_HEADERS), accept_ch=", ".join(HINT_HEADERS),
     )
-
-
-def allow(networks: Sequence[str]) -> str:
-    """nginx access rules letting `networks` in and nobody else."""
-    return "\n".join([*(f"        allow {network};" for network in networks), "        deny all;"])
 
 
 def front(config: Config, nodes: Sequence[str]) -> str:
@@ -124,8 +123,8 @@ def _decimal_at_most(limit: float) -> str:
     return "|".join(options)
 
 
-def standalone(config: Config, prefix: Path, *, user: str | None, access_log: str = "off",
-               error_level: str = "warn", priority: int = 0, site_conf: str | None = None) -> str:
+def standalone(config: Config, prefix: Path, *, user: str | None, error_level: str = "warn",
+               priority: int = 0, site_conf: str | None = None) -> str:
     """A whole nginx.conf around `site_conf` (default: `site(config)`), with every path under `prefix`
     (which must exist). A negative `priority` (root only) lets nginx's workers, which serve the hits, go
     before the transforms."""
@@ -136,6 +135,5 @@ def standalone(config: Config, prefix: Path, *, user: str | None, access_log: st
         nginx_template("standalone.conf"),
         user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
         priority=f"worker_priority {priority};" if priority else "# worker_priority: the default",
-        workers=config.nginx_workers, prefix=prefix, error_level=error_level, access_log=access_log,
-        site=indented,
+        workers=config.nginx_workers, prefix=prefix, error_level=error_level, site=indented,
     )

@@ -115,7 +115,8 @@ def nginx_t(tmp_path: Path, site: str) -> subprocess.CompletedProcess[str]:
 ], ids=["node", "verwalter-upstream", "front"])
 def test_production_nginx_config_passes_nginx_t(tmp_path: Path, args: tuple[str, ...], expect: list[str]) -> None:
     site = run_cli("nginx-config", *args, env={"SIDECAR_CACHE_DIR": str(tmp_path / "cache"),
-                                               "SIDECAR_SOCKET": "/run/resize-sidecar/sidecar.sock"})
+                                               "SIDECAR_SOCKET": "/run/resize-sidecar/sidecar.sock",
+                                               "SIDECAR_ACCESS_LOG": str(tmp_path / "logs" / "access.log")})
     assert site.returncode == 0, site.stderr
     assert all(line in site.stdout for line in expect), site.stdout
     if "--upstream-include" in args:
