@@ -61,7 +61,8 @@ def test_nginx_upstream_points_at_the_sockets_lithos_makes(
     assert servers == [f"server unix:{lithos_socket(variables['role'] + '/' + name + '.0')};"
                        for name in sorted(variables["daemons"])]
     site = run_cli("nginx-config", "--upstream-include", str(rendered["nginx.render.yaml"].files["upstream"]),
-                   env={"SIDECAR_CACHE_DIR": str(tmp_path / "cache")})
+                   env={"SIDECAR_CACHE_DIR": str(tmp_path / "cache"),
+                        "SIDECAR_ACCESS_LOG": str(tmp_path / "logs" / "access.log")})
     assert site.returncode == 0, site.stderr
     check = nginx_t(tmp_path, site.stdout)
     assert check.returncode == 0, check.stderr
@@ -89,7 +90,8 @@ def host(tmp_path: Path) -> dict[str, Path]:
     (root / "bin").mkdir(parents=True)
     (root / "logs").mkdir()
     upstream = root / "etc/nginx/resize-sidecar/upstream.conf"
-    site = run_cli("nginx-config", "--upstream-include", str(upstream), env={"SIDECAR_CACHE_DIR": str(tmp_path / "c")})
+    site = run_cli("nginx-config", "--upstream-include", str(upstream),
+                   env={"SIDECAR_CACHE_DIR": str(tmp_path / "c"), "SIDECAR_ACCESS_LOG": str(root / "logs/access.log")})
     (root / "site.conf").write_text(site.stdout)
     (root / "nginx.conf").write_text(f"error_log {root}/logs/error.log; pid {root}/nginx.pid;\nevents {{}}\n"
                                      f"http {{ access_log off; include {root}/site.conf; }}\n")
