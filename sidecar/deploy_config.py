@@ -33,6 +33,8 @@ LITHOS_IMAGE_PATH = "/config/resize-sidecar.yaml"
 #: Sandbox paths (`writable-paths` in /etc/lithos/sandboxes/<sandbox>.yaml) behind the two volumes.
 LITHOS_SOCKET_VOLUME = "/resize-sidecar-run"
 LITHOS_CACHE_VOLUME = "/resize-sidecar-cache"
+LITHOS_LOGS_VOLUME = "/resize-sidecar-logs"
+LITHOS_METRICS_DIR = "/tmp/resize-sidecar-metrics"
 DEFAULT_EXECUTABLE = Path("/opt/resize-sidecar/bin/resize-sidecar")
 DEFAULT_CONFIG_PATH = Path("/etc/resize-sidecar/sidecar.toml")
 
@@ -56,7 +58,11 @@ def systemd_socket(config: Config, *, nginx_group: str = NGINX_GROUP) -> str:
 def systemd_service(config: Config, *, config_path: Path = DEFAULT_CONFIG_PATH,
                     executable: Path = DEFAULT_EXECUTABLE) -> str:
     """`resize-sidecar.service`: the sidecar as an unprivileged, hardened service on the socket unit."""
+    # Under /run, systemd makes the metrics' directory, owned by the service, and removes it after.
+    metrics_dir = (f"RuntimeDirectory={config.metrics_dir.name}" if config.metrics_dir.parent == Path("/run")
+                   else f"ReadWritePaths={config.metrics_dir}")
     return render(deploy_template("resize-sidecar.service.in"), config_path=config_path, executable=executable,
+                  metrics_dir=metrics_dir,
                   user=SYSTEMD_USER, stop_timeout=stop_timeout(config), memory_max=memory_limit_mib(config),
                   memory_budget_mib=config.memory_budget // 1024**2, fileno_limit=FILENO_LIMIT,
                   cache_dir=config.cache_dir)
@@ -73,6 +79,7 @@ def lithos(config: Config, *, config_path: Path = DEFAULT_CONFIG_PATH,
     socket_dir = config.socket.parent
     environ["SIDECAR_SOCKET"] = f"{socket_dir}/{SOCKET_INSTANCE}.sock"
     environ["SIDECAR_INSTANCE"] = "@{lithos:name}"  # Lithos puts the instance's name here
+    environ["SIDECAR_METRICS_DIR"] = LITHOS_METRICS_DIR
     environ = {"PATH": f"{executable.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
                "PYTHONUNBUFFERED": "1", **environ}
     arguments = ["serve", "--config", str(config_path)] if config.watermarks else ["serve"]
@@ -81,6 +88,7 @@ def lithos(config: Config, *, config_path: Path = DEFAULT_CONFIG_PATH,
         user_id=LITHOS_USER_ID, group_id=LITHOS_GROUP_ID, executable=executable, arguments=json.dumps(arguments),
         environ="\n".join(f"  {name}: {json.dumps(value)}" for name, value in environ.items()),
         socket_dir=socket_dir, socket_volume=LITHOS_SOCKET_VOLUME, cache_dir=config.cache_dir,
-        cache_volume=LITHOS_CACHE_VOLUME, memory_limit=memory_limit_mib(config),
+        cache_volume=LITHOS_CACHE_VOLUME, access_log_dir=config.access_log.parent, logs_volume=LITHOS_LOGS_VOLUME,
+        memory_limit=memory_limit_mib(config),
         memory_budget_mib=config.memory_budget // 1024**2, fileno_limit=FILENO_LIMIT, stop_timeout=stop_timeout(config),
     )

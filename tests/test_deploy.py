@@ -55,7 +55,8 @@ def test_units_say_what_the_config_says(production: config_module.Config) -> Non
     assert sock["SocketMode"] == "0660" and sock["SocketGroup"] == "www-data"
     assert service["ExecStart"] == f"{deploy_config.DEFAULT_EXECUTABLE} serve --config /etc/resize-sidecar/sidecar.toml"
     assert service["User"] == "resize-sidecar"
-    assert service["ReadWritePaths"] == str(production.cache_dir)  # the one writable path
+    assert service["ReadWritePaths"] == str(production.cache_dir)  # the one writable path on disk,
+    assert Path("/run", service["RuntimeDirectory"]) == production.metrics_dir  # and the metrics' tmpfs
     assert service["ProtectSystem"] == "strict" and service["NoNewPrivileges"] == "yes"
     # SIGTERM to the supervisor only (it drains its workers), and time for the drain before SIGKILL.
     assert service["KillMode"] == "mixed"
@@ -113,6 +114,7 @@ def test_lithos_container_config_follows_lithos_rules(production: config_module.
     assert volumes["/tmp"].tag == "Tmpfs"  # the image's root is read-only
     socket_volume, cache_volume = volumes[str(production.socket.parent)], volumes[str(production.cache_dir)]
     assert socket_volume.tag == cache_volume.tag == "Persistent"
+    assert volumes[str(production.access_log.parent)].tag == "Readonly"  # nginx's logs, followed for hits
 
 
 def test_lithos_environ_carries_every_setting(production: config_module.Config) -> None:
@@ -128,7 +130,8 @@ def test_lithos_environ_carries_every_setting(production: config_module.Config) 
         seen = config_module.load(None, env=env)
         sockets.add(seen.socket)
         assert seen.socket.parent == production.socket.parent
-        assert seen.replace(socket=production.socket, instance="") == production
+        assert seen.metrics_dir.parent == Path("/tmp")  # the container's own tmpfs
+        assert seen.replace(socket=production.socket, instance="", metrics_dir=production.metrics_dir) == production
     assert sockets == {Path("/run/resize-sidecar/resize-sidecar_sidecar.0.sock"),
                        Path("/run/resize-sidecar/resize-sidecar_sidecar.1.sock")}
 
