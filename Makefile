@@ -6,7 +6,8 @@ PILLOW_SIMD := pillow-simd==12.1.1.post0
 # Wheels built here with -mavx2; pip's own cache keys wheels by sdist only, not by compiler flags.
 WHEELHOUSE  ?= $(HOME)/.cache/resize-sidecar/wheels-avx2
 APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libtiff-dev liblcms2-dev \
-                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common
+                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common \
+                postgresql pgbouncer
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 

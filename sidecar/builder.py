@@ -23,11 +23,7 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
     output formats (PNG stays PNG, WebP stays WebP, AVIF stays AVIF), and anything else becomes JPEG.
     `focus` is a focal point in thousandths of the width and height (it implies gravity `fp`).
     """
-    base: dict[str, object] = {}
-    if preset is not None:
-        if preset not in config.presets:
-            raise BadRequest(f"unknown preset {preset!r}")
-        base = {k: v for k, v in vars(config.presets[preset]).items() if v is not None}
+    base = preset_fields(config, preset)
     given = {"width": width, "height": height, "fit": fit, "gravity": gravity, "format": format,
              "quality": quality, "focus": focus, "enlarge": enlarge, "dpr": dpr, "watermark": watermark}
     base.update({k: v for k, v in given.items() if v is not None})
@@ -41,6 +37,15 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
     rendition = Rendition(key, Ops(format=_FORMAT_ALIASES[fmt], **base))  # type: ignore[arg-type]
     signature = Signer(config.signing_keys).sign(rendition.payload) if config.signed else None
     return rendition.path(config.url_prefix, signature)
+
+
+def preset_fields(config: Config, preset: str | None) -> dict[str, object]:
+    """The values a preset sets, in `build_url`'s terms (none for `None`)."""
+    if preset is None:
+        return {}
+    if preset not in config.presets:
+        raise BadRequest(f"unknown preset {preset!r}")
+    return {k: v for k, v in vars(config.presets[preset]).items() if v is not None}
 
 
 def _format_from_key(key: str) -> str:

@@ -11,12 +11,14 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
-from . import cascade, memory, url
+from . import cascade, memory, routes, url
 from .admission import Admission
+from .builder import build_url, preset_fields
 from .cache import Cache, Superseded
 from .config import Config
 from .errors import BadRequest, DeadlineExceeded, Forbidden, MethodNotAllowed, Overloaded
 from .log import log
+from .resolver import Resolver, open_resolver, with_row
 from .signing import Signer
 from .singleflight import Flights
 from .sources import SourceChain
@@ -69,6 +71,8 @@ class Handler:
         self.stats = stats or Stats.create(1)
         self.admission = Admission(config.worker_slots, config.queue)
         self.flights: Flights[Made] = Flights(self.cache, io)
+        self.routes = tuple(config.routes.values())
+        self.resolver: Resolver | None = open_resolver(config, self.stats.add)
         from .admin import Admin
 
         self.admin = Admin(config, self.cache, io, self.stats)
@@ -80,10 +84,43 @@ class Handler:
             return await self.admin.handle(method, path[len(ADMIN_PREFIX):], authorization)
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
+        if self.routes and not path.startswith(self.config.url_prefix + "/"):
+            found = routes.match(self.routes, path)
+            if found is not None:
+                return await self._route(found)
         parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None)
-        rendition = parsed.rendition
-        if self.signer is not None and not self.signer.verify(rendition.payload, parsed.signature or ""):
+        if self.signer is not None and not self.signer.verify(parsed.rendition.payload, parsed.signature or ""):
             raise Forbidden()
+        response, _ = await self._serve(parsed, variant)
+        return response
+
+    async def resolve(self, found: routes.RouteMatch) -> str:
+        """The canonical path of what an old URL asks for (see `resolver.with_row` for the order)."""
+        fields = preset_fields(self.config, found.route.preset)
+        if not found.route.by_id:
+            return build_url(self.config, found.identity, **{**fields, **found.fields()})  # type: ignore[arg-type]
+        assert self.resolver is not None  # the config refuses {id} routes without one
+        resolved = await self.resolver.resolve(found.identity)
+        return build_url(self.config, resolved.key,
+                         **with_row(self.config, resolved, fields, found.fields()))  # type: ignore[arg-type]
+
+    async def _route(self, found: routes.RouteMatch) -> Response:
+        """An old URL: the canonical rendition's miss, then a link nginx finds the next time."""
+        parsed = url.parse(await self.resolve(found), prefix=self.config.url_prefix, signed=self.signer is not None)
+        response, published = await self._serve(parsed, None)
+        if published is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(self.io, self.cache.link, found.link_path,
+                                                                 published)
+                self.stats.add("route_links")
+            except OSError as exc:  # the image is served all the same; the next request tries again
+                log("route_link_failed", path=found.link_path, error=str(exc))
+        return response
+
+    async def _serve(self, parsed: url.ParsedUrl, variant: str | None) -> tuple[Response, str | None]:
+        """A canonical rendition's response, and the cache file (as a decoded URL path) it was published
+        under, if it was."""
+        rendition = parsed.rendition
         for side in (rendition.ops.width, rendition.ops.height):
             if side is not None and side > self.config.max_dimension:
                 raise BadRequest(f"width and height are limited to {self.config.max_dimension}")
@@ -108,12 +145,12 @@ class Handler:
         if made is not None and made.rendered is not None:
             vary = [("Vary", "Accept")] if auto else []
             return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
-                                  *vary, *headers], made.rendered.data)
+                                  *vary, *headers], made.rendered.data), None
         # Published by this flight, or by another worker's (then `found` names the file).
         suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
         # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
         redirect = INTERNAL_PREFIX + rendition.path(self.config.url_prefix, parsed.signature) + suffix
-        return Response(200, [("X-Accel-Redirect", redirect), *headers])
+        return Response(200, [("X-Accel-Redirect", redirect), *headers]), base + suffix
 
     async def _make(self, rendition: url.Rendition, variant: str | None, base: str, deadline: float) -> Made:
         """Wait for a slot, render and publish: the leader's work, run once per rendition."""

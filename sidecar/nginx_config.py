@@ -11,6 +11,7 @@ from pathlib import Path
 from .config import Config
 from .handler import ADMIN_PREFIX, INTERNAL_PREFIX
 from .resources import nginx_template
+from .routes import NGINX_IDENTITY, ROUTES_DIR, Route
 
 UPSTREAM = "resize_sidecar"
 #: Seconds nginx waits beyond the sidecar's own deadline: the deadline does not cover the cache write,
@@ -37,7 +38,52 @@ def site(config: Config) -> str:
         internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
         admin_prefix=ADMIN_PREFIX, read_timeout=math.ceil(config.request_deadline) + WRITE_MARGIN,
         open_file_cache=open_file_cache(config.open_file_cache_valid),
+        route_maps=route_maps(config), route_locations=route_locations(config),
     )
+
+
+#: The id shard of `sidecar.routes.id_shard`: the last four characters, `_`-padded, last two first.
+_SHARD_MAP = (
+    ('"~(..)(..)$"', "$2/$1"),
+    ('"~^(.)(..)$"', "$2/_$1"),
+    ('"~^(..)$"', "$1/__"),
+    ('"~^(.)$"', "_$1/__"),
+)
+
+
+def route_maps(config: Config) -> str:
+    """The id shard, computed by nginx from the ID a route's location captured (none without routes)."""
+    if not any(route.by_id for route in config.routes.values()):
+        return "# routes: none by id"
+    lines = [f"map ${NGINX_IDENTITY} ${NGINX_IDENTITY}_shard {{"]
+    lines += [f"    {regex:<16} {value};" for regex, value in _SHARD_MAP]
+    return "\n".join([*lines, "}"])
+
+
+def route_locations(config: Config) -> str:
+    """One regex location per route: a hit is the link that the sidecar left at the route's first miss."""
+    if not config.routes:
+        return "    # routes: none"
+    blocks = ['    location ~ "/\\." {  # no dot-named file in a route\'s links, as for renditions',
+              "        return 404;", "    }"]
+    for route in config.routes.values():
+        blocks += [f"    # route {route.name}: {route.pattern}", *_route_location(config, route)]
+    return "\n".join(blocks)
+
+
+def _route_location(config: Config, route: Route) -> list[str]:
+    links = f"/{ROUTES_DIR}/{route.name}"
+    if route.by_id:
+        links += f"/${NGINX_IDENTITY}_shard/${NGINX_IDENTITY}"
+    return [
+        f'    location ~ "{route.regex(nginx=True)}" {{',
+        f"        root {config.cache_dir};",
+        "        types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; }",
+        "        default_type application/octet-stream;",
+        f'        add_header Cache-Control "public, max-age={config.max_age}, immutable";',
+        f"        try_files {links}$uri @{UPSTREAM};",
+        "    }",
+    ]
 
 
 def open_file_cache(valid: int) -> str:

@@ -66,6 +66,8 @@ async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIte
             if connection.transport is not None:
                 connection.transport.close()
         await sources.close()
+        if handler.resolver is not None:
+            await handler.resolver.close()
         log("source_counts", sources={name: counts.as_dict() for name, counts in sources.counts.items()})
         for pool in (cpu, io):
             pool.shutdown(wait=False, cancel_futures=True)

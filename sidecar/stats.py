@@ -13,7 +13,8 @@ import struct
 COUNTERS = (
     "requests", "transforms", "joined", "overloaded", "deadline_exceeded", "cache_write_failures",
     "superseded", "purged_files", "evicted_files", "evicted_bytes", "stale_removed", "worker_restarts",
-    "memory_released",
+    "memory_released", "resolver_queries", "resolver_cache_hits", "resolver_gone", "resolver_failures",
+    "resolver_query_us", "route_links",
 )
 _INDEX = {name: i for i, name in enumerate(COUNTERS)}
 _WIDTH = 8

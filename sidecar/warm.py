@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from .builder import build_url
+from .builder import build_url, preset_fields
 from .config import Config
-from .errors import SidecarError
+from .errors import BadRequest, SidecarError
+from .resolver import with_row
 from .url import parse
 
 BAR_WIDTH = 30
@@ -51,7 +52,8 @@ def read_keys(lines: Iterable[str]) -> Iterator[str]:
 
 
 async def warm(config: Config, keys: list[str], presets: list[str], concurrency: int,
-               progress: TextIO = sys.stderr) -> Summary:
+               progress: TextIO = sys.stderr, *, ids: bool = False) -> Summary:
+    """With `ids`, `keys` are image IDs, looked up by the resolver (its row's watermark and preset apply)."""
     from .handler import Handler
     from .sources import open_chain
 
@@ -69,7 +71,14 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
     async def one(key: str, preset: str) -> None:
         async with gate:
             try:
-                path = build_url(config, key, preset=preset)
+                if ids:
+                    if handler.resolver is None:
+                        raise BadRequest("image IDs need the resolver (SIDECAR_RESOLVER_DSN)")
+                    resolved = await handler.resolver.resolve(key)
+                    fields = with_row(config, resolved, preset_fields(config, preset))
+                    path = build_url(config, resolved.key, **fields)  # type: ignore[arg-type]
+                else:
+                    path = build_url(config, key, preset=preset)
                 parsed = parse(path, prefix=config.url_prefix, signed=config.signed)
                 file_path = parsed.rendition.file_path(config.url_prefix, parsed.signature)
                 if await asyncio.get_running_loop().run_in_executor(io, handler.cache.exists, file_path):
@@ -92,6 +101,8 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
         summary.seconds = time.monotonic() - started
         bar.done()
         await sources.close()
+        if handler.resolver is not None:
+            await handler.resolver.close()
         cpu.shutdown(wait=True)
         io.shutdown(wait=True)
     return summary
