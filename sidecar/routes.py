@@ -116,7 +116,7 @@ class RouteMatch:
     @property
     def link_path(self) -> str:
         """Where, under the cache root, the link to the canonical file lives (nginx's try_files path)."""
-        return link_dir(self.route, self.identity) + (self.path if self.route.by_id else "")
+        return link_dir(self.route, self.identity) + self.path
 
     def fields(self) -> dict[str, object]:
         """What the URL itself says about the rendition, in the URL builder's terms."""

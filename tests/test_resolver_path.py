@@ -87,6 +87,8 @@ min_size = 10
 [routes.legacy]
 pattern = "/{{id}}_w{{w}}_h{{h}}_{{name}}.{{ext}}"
 preset = "product"
+[routes.thumbs]
+pattern = "/thumbs/{{w}}x{{h}}/{{key}}"
 """
     stack = make_stack([originals], extra=extra, env={"SIDECAR_RESOLVER_DSN": db.dsn})
     yield stack
@@ -112,6 +114,26 @@ def test_id_to_original_to_rendition_through_nginx_then_a_hit(stack: Stack, db: 
     assert again.status == 200 and again.body == reply.body
     assert again.headers["content-type"] == "image/jpeg"
     assert sidecar_calls(stack) == calls  # nginx found the link: Python saw nothing
+
+
+@pytest.mark.parametrize("image_id, shard", [("123", "23/_1"), ("1234567", "67/45")])
+def test_nginx_finds_the_link_by_the_same_id_shard(stack: Stack, db: Db, image_id: str, shard: str) -> None:
+    db.add(int(image_id), "a.jpg")
+    path = f"/{image_id}_w30_h30_x.jpg"
+    assert stack.get(path).status == 200
+    assert (stack.config.cache_dir / f"_routes/legacy/{shard}/{image_id}{path}").is_symlink()
+    calls = sidecar_calls(stack)
+    assert stack.get(path).status == 200 and sidecar_calls(stack) == calls
+
+
+def test_a_route_by_key_needs_no_database(stack: Stack) -> None:
+    reply = stack.get("/thumbs/40x40/b.jpg")
+    assert reply.status == 200 and reply.image().size == (40, 30)  # fit inside 40x40, aspect kept
+    canonical = stack.url("b.jpg", width=40, height=40)
+    calls = sidecar_calls(stack)
+    assert stack.get(canonical).body == reply.body and stack.get("/thumbs/40x40/b.jpg").status == 200
+    assert sidecar_calls(stack) == calls
+    assert stack.get("/thumbs/40x40/missing.jpg").status == 404
 
 
 def test_old_and_canonical_urls_serve_the_same_cached_file(stack: Stack, db: Db) -> None:
