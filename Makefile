@@ -6,7 +6,7 @@ PILLOW_SIMD := pillow-simd==12.1.1.post0
 # Wheels built here with -mavx2; pip's own cache keys wheels by sdist only, not by compiler flags.
 WHEELHOUSE  ?= $(HOME)/.cache/resize-sidecar/wheels-avx2
 APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libtiff-dev liblcms2-dev \
-                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common \
+                libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common gcc python3-dev \
                 postgresql pgbouncer
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -16,7 +16,13 @@ BENCH_VENV   := bench/.venv
 BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
 BENCH_APT    := imagemagick
 
-.PHONY: run test install system-deps clean bench-pipeline bench-load
+# The peer scoreboard's tools: thumbor in a venv of its own (it needs plain Pillow), Debian's image_filter.
+BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
+THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
+THUMBOR_PIP  := thumbor==7.8.0
+
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
+        fuzz fuzz-dc fuzz-dc-asan
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -40,7 +46,11 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt
+# The C decoder is compiled by `pip install -e .`: editing it must rebuild it.
+DCJPEG_SOURCES := sidecar/transform/dcjpeg_decoder.c sidecar/transform/dcjpeg_decoder.h \
+                  sidecar/transform/_dcjpeg_build.py pyproject.toml
+
+$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt $(DCJPEG_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if ! ls $(WHEELHOUSE)/pillow_simd-12.1.1.post0-*.whl >/dev/null 2>&1; then \
 	  echo "building $(PILLOW_SIMD) with AVX2 (about a minute, once per machine)"; \
@@ -54,15 +64,67 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-
 	$(PY) -c 'import sidecar.pillow; sidecar.pillow.require_simd()'
 	touch $@
 
-bench-pipeline: install
-	@missing=$$(for p in $(BENCH_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+# Every fuzzer for FUZZ_SECONDS each: the URL parser and the whole transform (findings land in
+# tests/data/fuzz-findings/), then the DC-scan decoder.
+fuzz: install
+	$(PY) fuzz/sidecar_fuzz.py url $(FUZZ_SECONDS)
+	$(PY) fuzz/sidecar_fuzz.py image $(FUZZ_SECONDS)
+	$(MAKE) fuzz-dc
+
+# Fuzz the DC-scan JPEG decoder (sidecar/transform/dcjpeg_decoder.c) for FUZZ_SECONDS, seeded with the
+# shared corpus's JPEGs and the test layouts; findings land in build/fuzz/ as crash-* files.
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS     = -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/
+ASAN_MODULE   = build/fuzz/asan/sidecar/transform/_dcjpeg.cpython-311-x86_64-linux-gnu.so
+
+build/fuzz/seeds: install
+	$(PY) fuzz/seeds.py $@
+
+fuzz-dc: build/fuzz/seeds
+	mkdir -p build/fuzz/corpus
+	$(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+
+# The same under AddressSanitizer: the decoder built by clang with ASan and libFuzzer coverage,
+# loaded into Python beside atheris's ASan runtime.
+fuzz-dc-asan: build/fuzz/seeds
+	@command -v clang-14 >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang-14; }
+	CC=clang-14 LDSHARED="clang-14 -shared" \
+	  CFLAGS="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1" \
+	  $(PY) sidecar/transform/_dcjpeg_build.py build/fuzz/asan
+	mkdir -p build/fuzz/corpus
+	ASAN_OPTIONS=detect_leaks=0,allocator_may_return_null=1 DCJPEG_MODULE=$(ASAN_MODULE) \
+	  LD_PRELOAD=$$($(PY) -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \
+	  $(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+
+# Progressive JPEGs: the normal path, the DC path and libvips, side by side (bench/progressive.py).
+bench-progressive: install
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) bench/progressive.py
+
+bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
+bench-pipeline: install bench-venv
+	$(BENCH_VENV)/bin/python bench/pipeline.py
+
+# The peer scoreboard (a few minutes; prints one table, writes docs/scoreboard.png).
+bench-scoreboard: BENCH_APT_NEEDED = wrk libnginx-mod-http-image-filter
+bench-scoreboard: install bench-venv
+	test -x $(THUMBOR_VENV)/bin/thumbor || { $(PYTHON) -m venv $(THUMBOR_VENV) && \
+	  PIP_CONSTRAINT= $(THUMBOR_VENV)/bin/python -m pip install -q $(THUMBOR_PIP); }
+	THUMBOR_VENV=$(THUMBOR_VENV) $(PY) bench/scoreboard.py
+
+# bench/.venv (vanilla Pillow, libvips, numpy, aiohttp, matplotlib) plus the apt packages a target names.
+bench-venv:
+	@missing=$$(for p in $(BENCH_APT_NEEDED); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP)
-	$(BENCH_VENV)/bin/python bench/pipeline.py
+	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP) $(BENCH_SCOREBOARD_PIP)
+
+bench-operations: install
+	$(PY) bench/operations.py
 
 clean:
-	rm -rf $(VENV) var $(BENCH_VENV)
+	rm -rf $(VENV) var build $(BENCH_VENV)

@@ -17,10 +17,14 @@ setup(
     packages=[*find_packages(include=["sidecar", "sidecar.*"]), "sidecar.nginx", "sidecar.samples"],
     # The templates live at the top of the repo (nginx/) and ship inside the package.
     package_dir={"sidecar.nginx": "nginx", "sidecar.samples": "samples"},
-    package_data={"sidecar.nginx": ["*.conf"], "sidecar.samples": ["*.jpg", "*.png", "*.md"]},
+    package_data={"sidecar.nginx": ["*.conf"], "sidecar.samples": ["*.jpg", "*.png", "*.md"],
+                  "sidecar.transform": ["dcjpeg_decoder.c", "dcjpeg_decoder.h"]},
     # pillow-simd is deliberately not listed: pip would fetch a wheel or build it without AVX2, and a
     # listed "pillow-simd" cannot stop another package from pulling plain Pillow. See README, "Install".
     install_requires=[line for line in (HERE / "requirements.txt").read_text().splitlines()
                       if line and not line.startswith("#")],
     entry_points={"console_scripts": ["resize-sidecar = sidecar.cli:main"]},
+    # The C decoder for progressive JPEGs at 1/8 scale (sidecar/transform/dcjpeg.py falls back
+    # to libjpeg when it is missing).
+    cffi_modules=["sidecar/transform/_dcjpeg_build.py:ffibuilder"],
 )

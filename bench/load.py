@@ -102,14 +102,20 @@ class Sidecar:
         return json.loads(body)
 
     def stop(self) -> None:
-        for process, sig in ((self.process, signal.SIGTERM), (self.nginx, signal.SIGQUIT)):
-            if process.poll() is None:
-                process.send_signal(sig)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop_process(self.process, signal.SIGTERM)
+        stop_process(self.nginx, signal.SIGQUIT)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal `process` to stop and wait up to 30 s; then kill it."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_sidecar(sources: Path, **settings: object) -> Sidecar:
@@ -286,15 +292,22 @@ def wrk(port: int, path: str, seconds: int = 5, connections: int = 50, threads: 
 # The renditions: distinct misses of the real photos.
 
 class Renditions:
-    def __init__(self, photos: list[str]) -> None:
-        self.photos = photos
+    """Distinct misses of the photos. Each rendition gets an original of its own (a hard link to a photo
+    under a new key), so every miss starts from the original: none is derived from a larger rendition
+    of the same original (sidecar.cascade), which would measure another, cheaper path."""
+
+    def __init__(self, photos: list[str], sources: Path) -> None:
+        self.photos, self.sources = photos, sources
         self.n = 0
 
     def next(self, sidecar: Sidecar, small: bool = False) -> str:
         """A rendition never asked for before: photos in turn, widths and formats varied. `small`: mostly
         thumbnails (cheap, so that thousands fit in minutes), every tenth one large."""
         self.n += 1
-        key = self.photos[self.n % len(self.photos)]
+        photo = self.photos[self.n % len(self.photos)]
+        stem, ext = os.path.splitext(photo)
+        key = f"{stem}-{self.n}{ext}"
+        os.link(self.sources / photo, self.sources / key)
         large = not small or self.n % 10 == 0
         width = (200 + (self.n * 53) % 1400) if large else (120 + (self.n * 37) % 400)
         return sidecar.url(key, width=width, format=("jpeg", "webp")[self.n % 2])
@@ -345,12 +358,12 @@ def bench_latency(sidecar: Sidecar, renditions: Renditions, sources: Path, count
     local: list[float] = []
     remote: list[float] = []
     for _ in range(count):
-        base = parse(renditions.next(sidecar), prefix=sidecar.config.url_prefix, signed=False).rendition
+        base = parse(renditions.next(sidecar), prefix=sidecar.config.url_prefix, signed=False).target
         data = (sources / base.key).read_bytes()
         best_local = best_remote = float("inf")
         for quality in (80, 81, 82):
             ops = dict(width=base.ops.width, format=base.ops.format, quality=quality)
-            rendition = parse(sidecar.url(base.key, **ops), prefix=sidecar.config.url_prefix, signed=False).rendition
+            rendition = parse(sidecar.url(base.key, **ops), prefix=sidecar.config.url_prefix, signed=False).target
             started = time.perf_counter()
             transform(data, rendition.ops, settings)
             best_local = min(best_local, time.perf_counter() - started)
@@ -370,7 +383,7 @@ def bench_identical(sidecar: Sidecar, renditions: Renditions, sources: Path) -> 
     from conftest import Inotify
 
     path = renditions.next(sidecar)
-    key = parse(path, prefix=sidecar.config.url_prefix, signed=False).rendition.key
+    key = parse(path, prefix=sidecar.config.url_prefix, signed=False).target.key
     before = sidecar.stats()["transforms"]
     opens = Inotify(sources / key, Inotify.OPEN)
     result = load(sidecar.port, [path] * 200, 200)
@@ -449,7 +462,7 @@ def main() -> None:
     photos = sorted(p.name for p in PHOTOS.iterdir() if p.suffix in (".jpg", ".png"))
     for name in photos:
         shutil.copy(PHOTOS / name, sources / name)
-    renditions = Renditions(photos)
+    renditions = Renditions(photos, sources)
     started = time.monotonic()
     print(f"resize-sidecar load benchmark: {os.cpu_count()} cores, {len(photos)} photos from {PHOTOS}",
           file=sys.stderr)

@@ -7,8 +7,11 @@ and any crop of it can be cut from a full-frame rendition, without fetching or d
 
 Rule against generation loss: the larger rendition must have at least `MIN_RATIO` times the pixels per
 original pixel that the target needs (its artefacts shrink to half a pixel or less), must be a plain
-`fit` of the whole frame (no crop, no stretch, no enlargement, no watermark), and, when lossy, encoded
-at no lower quality than the target. Among those, the smallest is used.
+`fit` of the whole frame (no crop, stretch, padding, enlargement, rotation, flip, blur, explicit
+sharpening, background or watermark; the mild automatic sharpening is allowed: at twice the pixels its
+halo shrinks below half a pixel, like the artefacts), and, when lossy, encoded at no lower quality
+than the target. A JPEG of an original with transparency is never used: it was flattened. Among those,
+the smallest is used.
 """
 from __future__ import annotations
 
@@ -17,10 +20,10 @@ import os
 from dataclasses import asdict, dataclass
 
 from .cache import Cache
-from .errors import BadRequest
 from .transform.geometry import plan
 from .transform.pipeline import Settings, Source, output_format, quality_for
-from .url import EXTENSIONS, Ops
+from .url import Ops
+from .variants import cached_ops
 
 SOURCE_RECORD = ".source.json"
 MIN_RATIO = 2.0
@@ -32,11 +35,12 @@ class Candidate:
     source: Source
 
 
-def record(cache: Cache, directory: str, source: Source) -> None:
-    """Remember the original's facts beside its renditions (blocking; once per original)."""
+def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
+    """Remember the original's facts beside its renditions (blocking; once per original). Not if the
+    original was purged after `fetched_at` (raises `cache.Superseded`)."""
     path = f"{directory}/{SOURCE_RECORD}"
     if not cache.exists(path):
-        cache.write(path, json.dumps(asdict(source)).encode())
+        cache.write(path, json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
 
 
 def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: Settings) -> Candidate | None:
@@ -48,7 +52,7 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     target = plan(width, height, ops, max_side=settings.max_side)
     if target.is_identity:
         return None  # the original itself is the answer (passed through or re-encoded)
-    target_format = output_format(ops.format, variant, source)
+    target_format = output_format(ops.format, variant, source, opaque=ops.background is not None)
     wanted_quality = quality_for(ops.quality, target_format, settings, source.quality)
     best: tuple[int, str] | None = None
     try:
@@ -56,8 +60,8 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     except OSError:
         return None
     for name in names:
-        candidate = _parse(name)
-        if candidate is None or not _full_frame(candidate):
+        candidate = cached_ops(name)
+        if candidate is None or not _full_frame(candidate) or (source.alpha and candidate.format == "jpeg"):
             continue
         size = plan(width, height, candidate, max_side=settings.max_side).size
         if size[0] / width < MIN_RATIO * target.scale or size[1] / height < MIN_RATIO * target.scale:
@@ -84,16 +88,5 @@ def _read_source(cache: Cache, directory: str) -> Source | None:
         return None
 
 
-def _parse(name: str) -> Ops | None:
-    """The operations of a cached rendition, from its file name (`{ops}[.{signature}][.auto].{ext}`)."""
-    parts = name.split(".")
-    if name.startswith(".") or len(parts) < 2 or parts[-1] not in EXTENSIONS or parts[-1] == "auto":
-        return None
-    try:
-        return Ops.parse(parts[0], parts[-1])
-    except BadRequest:
-        return None
-
-
 def _full_frame(ops: Ops) -> bool:
-    return ops.fit == "fit" and not ops.enlarge and ops.watermark is None
+    return ops.fit == "fit" and not ops.enlarge and not ops.restyles

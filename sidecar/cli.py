@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
 from . import config as config_module
 from .config import Config, ConfigError
-from .errors import SidecarError
+from .errors import BadRequest, SidecarError
 from .pillow import WrongPillow, require_simd
 from .resources import samples_dir
 
@@ -49,20 +51,35 @@ def parser() -> argparse.ArgumentParser:
     warm.add_argument("--id", action="store_true", dest="ids",
                       help="the lines are image IDs, looked up by the resolver (its watermark and preset apply)")
 
-    url = with_config("url", "print the signed path of a rendition")
+    url = with_config("url", "print the signed path of a rendition (or, with --info, of the original's facts)")
     url.add_argument("key", help="the original's key (path in the sources)")
+    url.add_argument("--info", action="store_true", help="the info JSON of the original instead of a rendition")
     url.add_argument("--width", type=int)
     url.add_argument("--height", type=int)
-    url.add_argument("--fit", choices=("fit", "fill", "force"))
+    url.add_argument("--fit", choices=("fit", "fill", "force", "pad"))
     url.add_argument("--gravity", choices=("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw", "sm"))
     url.add_argument("--focus", type=_focus, metavar="X,Y", help="focal point in thousandths (fill only)")
     url.add_argument("--enlarge", action="store_true", default=None, help="allow upscaling")
     url.add_argument("--dpr", type=float, help="device pixel ratio, 1 to 4 in steps of 0.1")
+    url.add_argument("--client-hints", action="store_true", default=None,
+                     help="the width follows the client's Sec-CH-Width / Sec-CH-DPR (client_hints = true)")
+    url.add_argument("--rotate", type=int, choices=(90, 180, 270), help="clockwise")
+    url.add_argument("--flip", choices=("h", "v"), help="mirror left to right (h) or upside down (v)")
+    url.add_argument("--blur", type=float, metavar="SIGMA", help="Gaussian blur, 0.1 to 50")
+    url.add_argument("--sharpen", type=float, metavar="SIGMA",
+                     help="unsharp mask, 0.1 to 10; 0 switches the automatic sharpening off")
+    url.add_argument("--background", metavar="RRGGBB", help="flatten transparency on it; pad with it")
     url.add_argument("--watermark", metavar="NAME", help="a watermark from [watermarks.NAME]")
     url.add_argument("--format", choices=("jpeg", "jpg", "png", "webp", "avif", "auto"))
     url.add_argument("--quality", type=_quality, metavar="N|keep")
     url.add_argument("--preset")
+    url.add_argument("--expires-in", type=int, metavar="SECONDS",
+                     help="the URL stops working this many seconds from now (signed deployments)")
     return top
+
+
+_RENDITION_FLAGS = ("width", "height", "fit", "gravity", "focus", "enlarge", "dpr", "client_hints", "rotate",
+                    "flip", "blur", "sharpen", "background", "watermark", "format", "quality", "preset", "expires_in")
 
 
 def _quality(value: str) -> int | str:
@@ -121,8 +138,16 @@ def _serve(config: Config) -> int:
     if not config.signed and not config.allow_unsigned:
         raise ConfigError("SIDECAR_SIGNING_KEYS: not set; refusing to serve unsigned URLs "
                           "(set allow_unsigned = true to do so on purpose)")
+    from .log import log
     from .server import serve
 
+    # Warnings, not refusals: a container may map root to an unprivileged user, and tests run as root.
+    if os.geteuid() == 0:
+        log("warning_running_as_root", advice="run serve as an unprivileged user that can read the sources "
+            "and write cache_dir")
+    if config.socket_mode & 0o002:
+        log("warning_socket_world_writable", socket_mode=oct(config.socket_mode),
+            advice="any local user could bypass nginx; use 0660 and put nginx's user in the group")
     serve(config)
     return 0
 
@@ -198,12 +223,21 @@ def _warm(config: Config, args: argparse.Namespace) -> int:
 
 
 def _url(config: Config, args: argparse.Namespace) -> int:
-    from .builder import build_url
+    from .builder import build_info_url, build_url
 
     try:
+        if args.info:
+            given = [name for name in _RENDITION_FLAGS if getattr(args, name) is not None]
+            if given:
+                raise BadRequest(f"--info takes no rendition options (got --{given[0].replace('_', '-')})")
+            print(build_info_url(config, args.key))
+            return 0
         print(build_url(config, args.key, width=args.width, height=args.height, fit=args.fit,
                         gravity=args.gravity, format=args.format, quality=args.quality, preset=args.preset,
-                        focus=args.focus, enlarge=args.enlarge, dpr=args.dpr, watermark=args.watermark))
+                        focus=args.focus, enlarge=args.enlarge, dpr=args.dpr, client_hints=args.client_hints,
+                        rotate=args.rotate, flip=args.flip, blur=args.blur, sharpen=args.sharpen,
+                        background=args.background, watermark=args.watermark,
+                        expires=None if args.expires_in is None else int(time.time()) + args.expires_in))
     except SidecarError as exc:
         print(f"error: {exc.public}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import tomllib
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadRequest
+from .limits import Limits, parse_size
 from .memory import worker_bytes
 from .routes import Route
 from .sources.spec import SourceSpec, parse_source
-from .url import COMPASS, FORMAT_EXTENSION, Ops
+from .transform.filters import hex_rgb
+from .url import COMPASS, FORMAT_EXTENSION, MAX_DPR, Ops
 
 ENV_PREFIX = "SIDECAR_"
 #: Debian's libgs-common ships it: Artifex's SWOP-like CMYK profile, for CMYK JPEGs without a profile.
@@ -34,7 +37,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Preset:
-    """A named set of operations. The URL builder expands it, so the URL stays the one canonical spelling."""
+    """A named set of operations. The URL builder expands it, so the URL stays the one canonical spelling.
+
+    A preset with a `fallback_image` adds `fb{name}` to its URLs: the one thing the sidecar looks up by
+    the preset's name, to show that image when the original is missing or broken.
+    """
 
     width: int | None = None
     height: int | None = None
@@ -44,7 +51,21 @@ class Preset:
     quality: int | str | None = None
     enlarge: bool | None = None
     dpr: float | None = None
+    client_hints: bool | None = None
+    rotate: int | None = None
+    flip: bool | None = None
+    blur: float | None = None
+    sharpen: float | None = None
+    background: str | None = None
     watermark: str | None = None
+    fallback_image: Path | None = None
+
+    def operations(self, name: str) -> dict[str, Any]:
+        """The builder's arguments this preset stands for (unset ones left out)."""
+        values = {k: v for k, v in vars(self).items() if v is not None and k != "fallback_image"}
+        if self.fallback_image is not None:
+            values["fallback"] = name
+        return values
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,10 @@ class Config:
     max_pixels: int = 50_000_000
     max_source_bytes: int = 50 * 1024 * 1024
     max_dimension: int = 8192
+    max_animation_pixels: int = 500_000_000
+    max_url_length: int = 2048
+    allowed_sizes: tuple[str, ...] = ()
+    presets_only: bool = False
     quality: int = 82
     avif_quality: int = 60
     background: str = "ffffff"
@@ -103,6 +128,12 @@ class Config:
     source_down_after: int = 5
     source_down_seconds: float = 10.0
     s3_addressing_style: str = "auto"
+    auto_sharpen: bool = True
+    fallback_image: Path | None = None
+    fallback_max_age: int = 60
+    client_hints: bool = False
+    client_hints_widths: tuple[int, ...] = (320, 480, 640, 768, 1024, 1280, 1600, 1920)
+    client_hints_dprs: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
     resolver_dsn: str = ""
     resolver_query: str = ""
     resolver_pool_size: int = 2
@@ -119,6 +150,11 @@ class Config:
     @property
     def signed(self) -> bool:
         return bool(self.signing_keys)
+
+    @property
+    def limits(self) -> Limits:
+        """What URLs this deployment serves (sizes, presets), checked before any work."""
+        return Limits.build(self.max_dimension, self.allowed_sizes, self.presets, self.presets_only)
 
     @property
     def worker_threads(self) -> int:
@@ -150,8 +186,7 @@ class Config:
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:
-        value = int(self.background, 16)
-        return (value >> 16, (value >> 8) & 0xFF, value & 0xFF)
+        return hex_rgb(self.background)
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -205,14 +240,25 @@ def _from_toml(path: Path, values: dict[str, Any], origin: dict[str, str]) -> No
         if name == "watermarks":
             values[name] = {wm: dataclasses.replace(spec, image=base / spec.image)
                             for wm, spec in values[name].items()}
+        if name == "presets":
+            values[name] = {preset: dataclasses.replace(spec, fallback_image=base / spec.fallback_image)
+                            if spec.fallback_image is not None else spec for preset, spec in values[name].items()}
         if name == "sources":
             values[name] = tuple(s if "://" in s or os.path.isabs(s) else str(base / s) for s in values[name])
 
 
-def _parse_env(name: str, raw: str, where: str) -> Any:
+def _kind(name: str) -> Any:
+    """The field's type, with `X | None` read as X (None is only ever the default)."""
     kind = _TYPES[name]
-    if kind == tuple[str, ...]:
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    args = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+    return args[0] if typing.get_origin(kind) in (typing.Union, types.UnionType) and len(args) == 1 else kind
+
+
+def _parse_env(name: str, raw: str, where: str) -> Any:
+    kind = _kind(name)
+    if kind in (tuple[str, ...], tuple[int, ...], tuple[float, ...]):
+        parts = tuple(part.strip() for part in raw.split(",") if part.strip())
+        return parts if kind == tuple[str, ...] else _coerce(name, [_number(part, where) for part in parts], where)
     if kind is bool:
         lowered = raw.strip().lower()
         if lowered in ("1", "true", "yes", "on"):
@@ -233,8 +279,18 @@ def _parse_env(name: str, raw: str, where: str) -> Any:
     return _coerce(name, raw, where)
 
 
+def _number(raw: str, where: str) -> int | float:
+    try:
+        return int(raw)
+    except ValueError:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{where}: expected numbers, got {raw!r}") from None
+
+
 def _coerce(name: str, value: Any, where: str) -> Any:
-    kind = _TYPES[name]
+    kind = _kind(name)
     if name == "presets":
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table of presets")
@@ -253,6 +309,11 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of strings")
         return tuple(value)
+    if kind in (tuple[int, ...], tuple[float, ...]):
+        allowed = (int,) if kind == tuple[int, ...] else (int, float)
+        if not isinstance(value, (list, tuple)) or not all(type(v) in allowed for v in value):
+            raise ConfigError(f"{where}: expected a list of {'integers' if allowed == (int,) else 'numbers'}")
+        return tuple(v if kind == tuple[int, ...] else float(v) for v in value)
     if kind is Path:
         if not isinstance(value, (str, Path)) or not str(value):
             raise ConfigError(f"{where}: expected a path")
@@ -284,13 +345,15 @@ def _named_table(section: str, name: str, body: Any, where: str, kind: type) -> 
 
 def _preset(name: str, body: Any, where: str) -> Preset:
     where = _named_table("presets", name, body, where, Preset)
-    preset = Preset(**body)
+    image = body.get("fallback_image")
+    if image is not None and not isinstance(image, str):
+        raise ConfigError(f"{where}: fallback_image must be a path")
+    preset = Preset(**{**body, "fallback_image": None if image is None else Path(image)})
+    operations = preset.operations(name)
     try:
-        Ops(format=preset.format or "jpeg", width=preset.width, height=preset.height,
-            fit=preset.fit, gravity=preset.gravity, quality=preset.quality,  # type: ignore[arg-type]
-            enlarge=bool(preset.enlarge), dpr=preset.dpr or 1, watermark=preset.watermark)
-    except BadRequest as exc:
-        raise ConfigError(f"{where}: {exc.public}") from None
+        Ops(**{"format": "jpeg", **operations})
+    except (BadRequest, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc.public if isinstance(exc, BadRequest) else exc}") from None
     return preset
 
 
@@ -329,7 +392,7 @@ def _validate(config: Config, name: Any) -> None:
         if not ok:
             raise ConfigError(f"{name(key)}: {message}")
 
-    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_age", "source_connect_timeout",
+    for key in ("max_pixels", "max_source_bytes", "max_dimension", "max_animation_pixels", "max_age", "source_connect_timeout",
                 "source_first_byte_timeout", "source_body_timeout", "request_deadline", "source_pool_size",
                 "source_down_after", "source_down_seconds", "threads", "drain_timeout", "memory_budget"):
         check(getattr(config, key) > 0, key, "must be positive")
@@ -362,6 +425,18 @@ def _validate(config: Config, name: Any) -> None:
           f"{config.memory_budget // mib} MiB cannot hold {config.worker_processes} worker(s) of "
           f"{config.worker_bytes // mib} MiB each ({config.threads} transform(s) of max_pixels="
           f"{config.max_pixels}); raise it, or lower workers, threads or max_pixels")
+    check(64 <= config.max_url_length <= 8000, "max_url_length",
+          "must be 64 to 8000 (nginx refuses request lines over 8k itself)")
+    for size in config.allowed_sizes:
+        try:
+            width, height = parse_size(size)
+        except ValueError as exc:
+            check(False, "allowed_sizes", str(exc))
+        check(max(width or 0, height or 0) <= config.max_dimension, "allowed_sizes",
+              f"{size} is over max_dimension ({config.max_dimension})")
+    check(not config.presets_only or bool(config.presets), "presets_only", "needs at least one [presets.NAME]")
+    check(not (config.presets_only and config.allowed_sizes), "allowed_sizes",
+          "presets_only already fixes the sizes; set one or the other")
     check(not config.purge_token or len(config.purge_token) >= 16, "purge_token", "must be at least 16 characters")
     check(0 <= config.transform_nice <= 19, "transform_nice", "must be 0 to 19")
     check(1 <= config.quality <= 100, "quality", "must be 1 to 100")
@@ -386,10 +461,24 @@ def _validate(config: Config, name: Any) -> None:
         except ValueError as exc:
             check(False, "sources", str(exc))
     check(len(set(names)) == len(names), "sources", "the same source is listed twice")
+    check(config.fallback_max_age >= 0, "fallback_max_age", "must be 0 or more")
+    check(config.fallback_image is None or config.fallback_image.is_file(), "fallback_image",
+          f"{config.fallback_image} is not a file")
+    widths, dprs = config.client_hints_widths, config.client_hints_dprs
+    check(0 < len(widths) <= 16 and list(widths) == sorted(set(widths))
+          and all(1 <= w <= config.max_dimension for w in widths), "client_hints_widths",
+          f"must be 1 to 16 increasing widths from 1 to max_dimension ({config.max_dimension})")
+    check(0 < len(dprs) <= 8 and dprs[0] == 1 and list(dprs) == sorted(set(dprs))
+          and all(1 <= d <= MAX_DPR and abs(d * 10 - round(d * 10)) < 1e-6 for d in dprs),
+          "client_hints_dprs", f"must be 1 to 8 increasing ratios, the first 1 (no hint), up to {MAX_DPR} in steps of 0.1")
     for preset_name, preset in config.presets.items():
         check(preset.format is None or preset.format in FORMAT_EXTENSION, "presets",
               f"{preset_name}: unknown format")
         check(preset.watermark is None or preset.watermark in config.watermarks, "presets",
               f"{preset_name}: no watermark named {preset.watermark!r} in [watermarks]")
+        check(preset.fallback_image is None or preset.fallback_image.is_file(), "presets",
+              f"{preset_name}: fallback_image {preset.fallback_image} is not a file")
+        check(not preset.client_hints or config.client_hints, "presets",
+              f"{preset_name}: client_hints needs client_hints = true")
     for mark_name, mark in config.watermarks.items():
         check(mark.image.is_file(), "watermarks", f"{mark_name}: {mark.image} is not a file")

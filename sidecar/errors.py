@@ -35,6 +35,18 @@ class Forbidden(SidecarError):
     status, public = 403, "invalid signature"
 
 
+class Expired(Forbidden):
+    """A signed URL whose expiry (`e{unix time}`) has passed."""
+
+    public = "URL expired"
+
+
+class UriTooLong(SidecarError):
+    """The request path is longer than `max_url_length`."""
+
+    status, public = 414, "URL too long"
+
+
 class NotFound(SidecarError):
     """No source has the original."""
 

@@ -1,30 +1,36 @@
-"""A miss, from the request path to the published rendition: URL -> source -> transform -> cache.
+"""A miss, from the request path to the published file: URL -> source -> transform (or info) -> cache.
 
 Identical misses share one flight (`sidecar.singleflight`), new ones wait for a transform slot or are
-refused (`sidecar.admission`), and every request has a deadline (`request_deadline`). Purge and stats
-requests go to `sidecar.admin`.
+refused (`sidecar.admission`), and every request has a deadline (`request_deadline`). A failed rendition
+may be answered with a fallback image (`sidecar.fallback`). Purge and stats requests go to `sidecar.admin`.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from . import cascade, memory, routes, url
 from .admission import Admission
 from .builder import build_url, preset_fields
 from .cache import Cache, Superseded
 from .config import Config
-from .errors import BadRequest, DeadlineExceeded, Forbidden, MethodNotAllowed, Overloaded
+from .errors import BadRequest, DeadlineExceeded, Expired, Forbidden, MethodNotAllowed, Overloaded, SidecarError
+from .fallback import Fallbacks
 from .log import log
 from .resolver import Resolver, open_resolver, with_row
 from .signing import Signer
 from .singleflight import Flights
 from .sources import SourceChain
 from .stats import Stats
+from .transform import info
 from .transform.pipeline import Rendered, Settings, Source, transform
-from .url import AUTO_VARIANTS, FORMAT_EXTENSION
+from .url import AUTO_VARIANTS
+from .variants import Hint, hinted, variant_suffix
 
 #: nginx's `internal` location that serves a published rendition (see nginx/sidecar.conf).
 INTERNAL_PREFIX = "/_rendition"
@@ -32,8 +38,12 @@ INTERNAL_PREFIX = "/_rendition"
 ADMIN_PREFIX = "/_sidecar"
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cascade`).
 CASCADE = "cascade"
-#: The names an `.auto` rendition may get per variant, as nginx's try_files looks for them.
-AUTO_SUFFIXES = {"avif": (".avif",), "webp": (".webp",), "legacy": (".jpg", ".png")}
+#: The formats an `.auto` rendition may get per variant: its file name ends with the one it got.
+AUTO_FORMATS = {"avif": ("avif",), "webp": ("webp",), "legacy": ("jpeg", "png")}
+#: The request headers a client-hint rendition depends on (nginx reads both spellings of each).
+HINT_HEADERS = ("Sec-CH-Width", "Width", "Sec-CH-DPR", "DPR")
+INFO_CONTENT_TYPE = "application/json"
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,7 +66,15 @@ class Made:
 def transform_settings(config: Config) -> Settings:
     """The parts of the config the transform needs."""
     return Settings(config.max_pixels, config.quality, config.background_rgb, avif_quality=config.avif_quality,
-                    cmyk_profile=config.cmyk_profile, watermarks=config.watermarks, max_side=config.max_dimension)
+                    cmyk_profile=config.cmyk_profile, watermarks=config.watermarks, max_side=config.max_dimension,
+                    max_animation_pixels=config.max_animation_pixels, auto_sharpen=config.auto_sharpen)
+
+
+def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) -> list[str]:
+    """Every name the rendition at `base` (its URL's file path) may be published under, as nginx's
+    `try_files` looks for them: an `.auto` one ends with the format it got, a client-hint one with its hint."""
+    formats = AUTO_FORMATS[variant] if variant else (ops.format,)
+    return [base + variant_suffix(ops, hint, fmt) for fmt in formats]
 
 
 class Handler:
@@ -68,6 +86,8 @@ class Handler:
         self.cache = Cache(config.cache_dir)
         self.signer = Signer(config.signing_keys) if config.signed else None
         self.settings = transform_settings(config)
+        self.limits = config.limits
+        self.fallbacks = Fallbacks(config, self.settings)
         self.stats = stats or Stats.create(1)
         self.admission = Admission(config.worker_slots, config.queue)
         self.flights: Flights[Made] = Flights(self.cache, io)
@@ -77,37 +97,47 @@ class Handler:
 
         self.admin = Admin(config, self.cache, io, self.stats)
 
-    async def handle(self, method: str, path: str, variant: str | None = None, authorization: str = "") -> Response:
-        """`variant` is nginx's reading of the Accept header (X-Image-Variant), for `.auto` URLs."""
+    async def handle(self, method: str, path: str, variant: str | None = None, hint: str | None = None,
+                     authorization: str = "") -> Response:
+        """`variant` is nginx's reading of the Accept header (X-Image-Variant), for `.auto` URLs; `hint`
+        its reading of the client hints (X-Image-Hint), for client-hint URLs."""
         self.stats.add("requests")
         if path.startswith(ADMIN_PREFIX + "/"):
             return await self.admin.handle(method, path[len(ADMIN_PREFIX):], authorization)
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
         if self.routes and not path.startswith(self.config.url_prefix + "/"):
+            url.check_length(path, self.config.max_url_length)
             found = routes.match(self.routes, path)
             if found is not None:
                 return await self._route(found)
-        parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None)
-        if self.signer is not None and not self.signer.verify(parsed.rendition.payload, parsed.signature or ""):
+        parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None,
+                           max_length=self.config.max_url_length)
+        target, signature = parsed.target, parsed.signature
+        if self.signer is not None and not self.signer.verify(target.payload, signature or ""):
             raise Forbidden()
-        response, _ = await self._serve(parsed, variant)
+        if isinstance(target, url.Info):
+            deadline = asyncio.get_running_loop().time() + self.config.request_deadline
+            return await self._info(target, signature, deadline)
+        assert isinstance(target, url.Rendition)
+        response, _ = await self._serve(path, target, signature, variant, hint)
         return response
 
     async def resolve(self, found: routes.RouteMatch) -> str:
         """The canonical path of what an old URL asks for (see `resolver.with_row` for the order)."""
         fields = preset_fields(self.config, found.route.preset)
         if not found.route.by_id:
-            return build_url(self.config, found.identity, **{**fields, **found.fields()})  # type: ignore[arg-type]
+            return build_url(self.config, found.identity, operations={**fields, **found.fields()})
         assert self.resolver is not None  # the config refuses {id} routes without one
         resolved = await self.resolver.resolve(found.identity)
         return build_url(self.config, resolved.key,
-                         **with_row(self.config, resolved, fields, found.fields()))  # type: ignore[arg-type]
+                         operations=with_row(self.config, resolved, fields, found.fields()))
 
     async def _route(self, found: routes.RouteMatch) -> Response:
         """An old URL: the canonical rendition's miss, then a link nginx finds the next time."""
         parsed = url.parse(await self.resolve(found), prefix=self.config.url_prefix, signed=self.signer is not None)
-        response, published = await self._serve(parsed, None)
+        assert isinstance(parsed.target, url.Rendition)
+        response, published = await self._serve(found.path, parsed.target, parsed.signature, None, None)
         if published is not None:
             try:
                 await asyncio.get_running_loop().run_in_executor(self.io, self.cache.link, found.link_path,
@@ -117,53 +147,79 @@ class Handler:
                 log("route_link_failed", path=found.link_path, error=str(exc))
         return response
 
-    async def _serve(self, parsed: url.ParsedUrl, variant: str | None) -> tuple[Response, str | None]:
+    async def _serve(self, path: str, target: url.Rendition, signature: str | None, variant: str | None,
+                     hint: str | None) -> tuple[Response, str | None]:
         """A canonical rendition's response, and the cache file (as a decoded URL path) it was published
-        under, if it was."""
-        rendition = parsed.rendition
-        for side in (rendition.ops.width, rendition.ops.height):
-            if side is not None and side > self.config.max_dimension:
-                raise BadRequest(f"width and height are limited to {self.config.max_dimension}")
-        auto = rendition.ops.format == "auto"
-        if auto and variant not in AUTO_VARIANTS:
-            raise BadRequest(f"auto renditions need X-Image-Variant: {', '.join(AUTO_VARIANTS)} (from nginx)")
-        variant = variant if auto else None
-        base = rendition.file_path(self.config.url_prefix, parsed.signature)
-        finals = [self.cache.path(base + suffix) for suffix in (AUTO_SUFFIXES[variant] if variant else ("",))]
+        under, if it was. `path` is the request's, for the logs."""
         deadline = asyncio.get_running_loop().time() + self.config.request_deadline
+        self.limits.check(target.ops)
+        expiry_headers: list[tuple[str, str]] = []
+        if target.ops.expires is not None and self.signer is not None:
+            left = target.ops.expires - int(time.time())
+            if left < 0:
+                raise Expired()
+            # Every expiry of a rendition shares the file of its URL without one. That URL's signature
+            # never leaves nginx (X-Accel-Redirect is internal), so this grants nothing new.
+            target = target.without_expiry()
+            signature = self.signer.sign(target.payload)
+            # nginx's Cache-Control for this response: no cache keeps it past the expiry.
+            expiry_headers = [("X-Image-Max-Age", str(min(left, self.config.max_age)))]
+        ops = target.ops
+        self._check(ops, variant)
+        variant = variant if ops.format == "auto" else None
+        client_hint = self._hint(ops, hint)
+        resolved = hinted(ops, client_hint)
+        base = target.file_path(self.config.url_prefix, signature)
+        finals = [self.cache.path(name) for name in file_names(base, ops, client_hint, variant)]
         try:
             async with asyncio.timeout_at(deadline):
-                lead = await self.flights.run(finals, lambda: self._make(rendition, variant, base, deadline),
-                                              deadline)
+                lead = await self.flights.run(
+                    finals, lambda: self._make(target, resolved, client_hint, variant, base, deadline), deadline)
         except TimeoutError:
             self.stats.add("deadline_exceeded")
-            raise DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s") from None
+            error: SidecarError = DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s")
+            return await self._fallback(path, error, ops, resolved, variant, deadline), None
+        except SidecarError as exc:
+            return await self._fallback(path, exc, ops, resolved, variant, deadline), None
         if lead.joined:
             self.stats.add("joined")
         made = lead.result
-        headers = [("X-Image-Source", made.source)] if made else []
+        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else [])]
         if made is not None and made.rendered is not None:
-            vary = [("Vary", "Accept")] if auto else []
             return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
-                                  *vary, *headers], made.rendered.data), None
+                                  *_vary(ops), *headers], made.rendered.data), None
         # Published by this flight, or by another worker's (then `found` names the file).
         suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
         # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
-        redirect = INTERNAL_PREFIX + rendition.path(self.config.url_prefix, parsed.signature) + suffix
+        redirect = INTERNAL_PREFIX + target.path(self.config.url_prefix, signature) + suffix
         return Response(200, [("X-Accel-Redirect", redirect), *headers]), base + suffix
 
-    async def _make(self, rendition: url.Rendition, variant: str | None, base: str, deadline: float) -> Made:
-        """Wait for a slot, render and publish: the leader's work, run once per rendition."""
+    def _check(self, ops: url.Ops, variant: str | None) -> None:
+        if ops.format == "auto" and variant not in AUTO_VARIANTS:
+            raise BadRequest(f"auto renditions need X-Image-Variant: {', '.join(AUTO_VARIANTS)} (from nginx)")
+        if ops.client_hints and not self.config.client_hints:
+            raise BadRequest("client hints are off (client_hints = false)")
+        self.fallbacks.check(ops)
+
+    def _hint(self, ops: url.Ops, hint: str | None) -> Hint | None:
+        if not ops.client_hints:
+            return None
+        if hint is None:
+            raise BadRequest("client-hint renditions need X-Image-Hint (from nginx)")
+        return Hint.parse(hint, self.config.client_hints_widths, self.config.client_hints_dprs)
+
+    async def _make(self, rendition: url.Rendition, ops: url.Ops, hint: Hint | None, variant: str | None,
+                    base: str, deadline: float) -> Made:
+        """Wait for a slot, render `ops` (hints resolved) and publish: the leader's work, once per file."""
         loop = asyncio.get_running_loop()
         try:
             async with self.admission:
                 fetched_at = time.time()
-                rendered, source = await self._render(rendition, variant, deadline)
+                rendered, source = await self._render(rendition, ops, variant, deadline, fetched_at)
         except Overloaded:
             self.stats.add("overloaded")
             raise
-        # An auto rendition's file name ends with the format it got, which nginx's try_files tests.
-        suffix = f".{FORMAT_EXTENSION[rendered.format]}" if variant else ""
+        suffix = variant_suffix(rendition.ops, hint, rendered.format)
         file_path = base + suffix
         try:
             await loop.run_in_executor(self.io, lambda: self.cache.write(file_path, rendered.data,
@@ -176,27 +232,27 @@ class Handler:
             return Made(source, suffix, rendered)
         return Made(source, suffix)
 
-    async def _render(self, rendition: url.Rendition, variant: str | None,
-                      deadline: float) -> tuple[Rendered, str]:
+    async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
+                      fetched_at: float) -> tuple[Rendered, str]:
         """The rendition, derived from a larger cached one when the cascade allows, else from the original."""
         loop = asyncio.get_running_loop()
         directory = f"{self.config.url_prefix}/{rendition.original_dir}"
-        found = await loop.run_in_executor(self.io, cascade.find, self.cache, directory, rendition.ops,
-                                           variant, self.settings)
+        found = await loop.run_in_executor(self.io, cascade.find, self.cache, directory, ops, variant,
+                                           self.settings)
         if found is not None:
             try:
                 data = await loop.run_in_executor(self.io, self.cache.path(found.file_path).read_bytes)
             except OSError:
                 found = None  # purged in between: go to the original
             else:
-                rendered = await self._transform(data, rendition.ops, variant, found.source)
-                log("cascade", key=rendition.key, ops=rendition.ops.segment, base=found.file_path)
+                rendered = await self._transform(data, ops, variant, found.source)
+                log("cascade", key=rendition.key, ops=ops.segment, base=found.file_path)
                 return rendered, CASCADE
         original = await self.sources.fetch(rendition.key, deadline)
-        rendered = await self._transform(original.data, rendition.ops, variant)
+        rendered = await self._transform(original.data, ops, variant)
         try:
-            await loop.run_in_executor(self.io, cascade.record, self.cache, directory, rendered.source)
-        except OSError as exc:
+            await loop.run_in_executor(self.io, cascade.record, self.cache, directory, rendered.source, fetched_at)
+        except (OSError, Superseded) as exc:
             log("cache_write_failed", path=directory, error=str(exc))
         return rendered, original.source
 
@@ -210,6 +266,47 @@ class Handler:
         if done.released:
             self.stats.add("memory_released")
         return done.rendered
+
+    async def _fallback(self, path: str, error: SidecarError, ops: url.Ops, resolved: url.Ops,
+                        variant: str | None, deadline: float) -> Response:
+        """The fallback image for a failed rendition, with the failure's status; or the failure itself."""
+        image = self.fallbacks.image_for(ops, error)
+        if image is None:
+            raise error
+        try:
+            rendered = await self._in_time(deadline, lambda: self.fallbacks.render(image, resolved, variant))
+        except (OSError, SidecarError) as exc:
+            log("fallback_failed", path=path, image=str(image), error=str(exc))
+            raise error from None
+        log("fallback", path=path, status=error.status, error=str(error), image=str(image))
+        return Response(error.status, [
+            ("Content-Type", rendered.content_type),
+            ("Cache-Control", f"public, max-age={self.config.fallback_max_age}"),
+            *_vary(ops), ("X-Image-Fallback", "1")], rendered.data)
+
+    async def _info(self, target: url.Info, signature: str | None, deadline: float) -> Response:
+        """The original's facts as JSON, written where nginx finds them next time."""
+        original = await self.sources.fetch(target.key, deadline)
+        facts = await self._in_time(deadline, lambda: info.describe(original.data, self.settings))
+        data = json.dumps(facts, separators=(",", ":")).encode()
+        file_path = target.file_path(self.config.url_prefix, signature)
+        headers = [("X-Image-Source", original.source)]
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.io, self.cache.write, file_path, data)
+        except (OSError, Superseded) as exc:
+            log("cache_write_failed", path=file_path, error=str(exc))
+            return Response(200, [("Content-Type", INFO_CONTENT_TYPE), ("Cache-Control", "no-store"),
+                                  *headers], data)
+        return Response(200, [("X-Accel-Redirect", INTERNAL_PREFIX + target.path(self.config.url_prefix, signature)),
+                              *headers])
+
+    async def _in_time(self, deadline: float, work: Callable[[], T]) -> T:
+        """Run CPU work in the transform threads, within the request's deadline."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await asyncio.get_running_loop().run_in_executor(self.cpu, work)
+        except TimeoutError:
+            raise DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s") from None
 
 
 @dataclass(frozen=True)
@@ -225,3 +322,9 @@ def _transform(data: bytes, ops: url.Ops, settings: Settings, variant: str | Non
     rendered = transform(data, ops, settings, variant=variant, derived_from=derived_from)
     released = release and memory.release()
     return _Transformed(rendered, released)
+
+
+def _vary(ops: url.Ops) -> list[tuple[str, str]]:
+    """`Vary` for a rendition made in memory (nginx adds the same to the files it serves)."""
+    names = (["Accept"] if ops.format == "auto" else []) + (list(HINT_HEADERS) if ops.client_hints else [])
+    return [("Vary", ", ".join(names))] if names else []

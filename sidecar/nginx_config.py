@@ -9,9 +9,10 @@ import re
 from pathlib import Path
 
 from .config import Config
-from .handler import ADMIN_PREFIX, INTERNAL_PREFIX
+from .handler import ADMIN_PREFIX, HINT_HEADERS, INTERNAL_PREFIX
 from .resources import nginx_template
 from .routes import NGINX_IDENTITY, ROUTES_DIR, Route
+from .variants import Hint
 
 UPSTREAM = "resize_sidecar"
 #: Seconds nginx waits beyond the sidecar's own deadline: the deadline does not cover the cache write,
@@ -39,6 +40,12 @@ def site(config: Config) -> str:
         admin_prefix=ADMIN_PREFIX, read_timeout=math.ceil(config.request_deadline) + WRITE_MARGIN,
         open_file_cache=open_file_cache(config.open_file_cache_valid),
         route_maps=route_maps(config), route_locations=route_locations(config),
+        width_hints=_hint_map([(_integer_at_most(w), Hint(width=w).suffix) for w in config.client_hints_widths],
+                              r"[0-9]+"),
+        dpr_hints=_hint_map([(_decimal_at_most(d), Hint(dpr=d).suffix) for d in config.client_hints_dprs],
+                            r"[0-9]*\.?[0-9]+"),
+        no_hint=Hint(dpr=config.client_hints_dprs[0]).suffix,
+        hint_vary=", ".join(HINT_HEADERS), accept_ch=", ".join(HINT_HEADERS),
     )
 
 
@@ -96,6 +103,45 @@ def open_file_cache(valid: int) -> str:
         f"open_file_cache_valid {valid}s;",
         "open_file_cache_errors off;  # a miss must reach the sidecar every time, never a cached ENOENT",
     ))
+
+
+def _hint_map(buckets: list[tuple[str, str]], number: str) -> str:
+    """The body of a map from a hint's value to the smallest bucket that is at least as large (the largest
+    bucket for anything above). nginx tries regexes in order, so "at most b" in increasing b is enough."""
+    lines = ['default "";']
+    lines += [f'"~^0*({pattern})$" {suffix};' for pattern, suffix in buckets]
+    lines.append(f'"~^{number}$" {buckets[-1][1]};')
+    return "\n    ".join(lines)
+
+
+def _integer_at_most(limit: int) -> str:
+    """A regex (no anchors) for the integers 0 to `limit` written without leading zeros."""
+    digits = str(limit)
+    if len(digits) == 1:
+        return f"[0-{digits}]"
+    options = ["[0-9]"] + [f"[1-9]{_any_digits(n - 1)}" for n in range(2, len(digits))]
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            options.append(f"{digits[:i]}[{low}-{int(digit) - 1}]{_any_digits(len(digits) - i - 1)}")
+    options.append(digits)
+    return "|".join(options)
+
+
+def _any_digits(count: int) -> str:
+    return "" if count == 0 else "[0-9]" if count == 1 else f"[0-9]{{{count}}}"
+
+
+def _decimal_at_most(limit: float) -> str:
+    """A regex (no anchors) for decimals from 0 to `limit` (which has one decimal at most): `2`, `1.5`,
+    `2.625`, `3.0`."""
+    whole, tenth = divmod(round(limit * 10), 10)
+    options = [f"({_integer_at_most(whole - 1)})(\\.[0-9]*)?"] if whole else []
+    if tenth:
+        options.append(f"{whole}(\\.([0-{tenth - 1}][0-9]*|{tenth}0*)?)?")
+    else:
+        options.append(f"{whole}(\\.0*)?")
+    return "|".join(options)
 
 
 def standalone(config: Config, prefix: Path, *, user: str | None, access_log: str = "off",

@@ -36,6 +36,7 @@ class HttpProtocol(asyncio.Protocol):
         self.request_id = ""
         self.authorization = ""
         self.variant: str | None = None
+        self.hint: str | None = None
         self.task: asyncio.Task[None] | None = None
 
     # asyncio callbacks
@@ -59,7 +60,7 @@ class HttpProtocol(asyncio.Protocol):
     # httptools callbacks
 
     def on_message_begin(self) -> None:
-        self.url, self.request_id, self.variant, self.authorization = b"", "", None, ""
+        self.url, self.request_id, self.variant, self.hint, self.authorization = b"", "", None, None, ""
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -70,6 +71,8 @@ class HttpProtocol(asyncio.Protocol):
             self.request_id = value.decode("latin-1")
         elif name == b"x-image-variant":  # set by nginx from Accept, for `.auto` renditions
             self.variant = value.decode("latin-1")
+        elif name == b"x-image-hint":  # set by nginx from the client hints, for `ch` renditions
+            self.hint = value.decode("latin-1")
         elif name == b"authorization":  # the purge and stats API (sidecar/admin.py)
             self.authorization = value.decode("latin-1")
 
@@ -80,7 +83,7 @@ class HttpProtocol(asyncio.Protocol):
         method = self.parser.get_method().decode("latin-1")
         keep_alive = self.parser.should_keep_alive() and not self.state.draining
         self.task = asyncio.get_running_loop().create_task(
-            self._respond(method, self.url, keep_alive, self.variant, self.authorization))
+            self._respond(method, self.url, keep_alive, self.variant, self.hint, self.authorization))
 
     # the request
 
@@ -89,12 +92,12 @@ class HttpProtocol(asyncio.Protocol):
         return self.task is None or self.task.done()
 
     async def _respond(self, method: str, raw_url: bytes, keep_alive: bool, variant: str | None,
-                       authorization: str) -> None:
+                       hint: str | None, authorization: str) -> None:
         started = time.perf_counter()
         path = ""
         try:
             path = httptools.parse_url(raw_url).path.decode("latin-1")
-            response = await self.handler.handle(method, path, variant, authorization)
+            response = await self.handler.handle(method, path, variant, hint, authorization)
         except (SidecarError, httptools.HttpParserInvalidURLError) as exc:
             response = self._error(exc if isinstance(exc, SidecarError) else BadRequest("malformed URL"))
             if isinstance(exc, SidecarError) and exc.status >= 500:

@@ -2,7 +2,8 @@
 
 The original's renditions all live in one directory (`url.Rendition.original_dir`). The purge first
 leaves a marker there (`cache.PURGED_MARKER`, dot-named so nginx never serves it), then waits for the
-flights that hold a lock in that directory, then removes the files. A flight that fetched the original
+flights that hold a lock in that directory, then removes the files and the cascade's record of the
+original (`cascade.SOURCE_RECORD`). A flight that fetched the original
 before the marker does not publish (`cache.Superseded`), so no stale rendition survives the purge.
 
 nginx may keep serving an open file descriptor of a removed file until `open_file_cache_valid` seconds
@@ -10,6 +11,7 @@ have passed (see the README, "Purge").
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .cache import PURGED_MARKER
+from .cascade import SOURCE_RECORD
 from .routes import ID_PATTERN, Route, link_dir
 from .singleflight import wait_for_holders
 from .url import check_key, shard
@@ -39,6 +42,8 @@ def purge(cache_root: Path, url_prefix: str, key: str) -> int:
     os.utime(marker, (now, now))  # precisely now: the kernel's own file clock is coarse
     wait_for_holders(directory)
     removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        (directory / SOURCE_RECORD).unlink()  # the cascade's facts about the old original
     for entry in os.scandir(directory):
         # Only files: a subdirectory belongs to another key whose name extends this one.
         if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):

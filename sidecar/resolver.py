@@ -66,7 +66,7 @@ def from_row(row: Any, presets: Any) -> Resolved | None:
 
 def with_row(config: Any, resolved: Resolved, fields: dict[str, object],
              given: dict[str, object] | None = None) -> dict[str, object]:
-    """`build_url` arguments for the row's image: the row's preset over `fields`, then `given` (what the
+    """`build_url` operations for the row's image: the row's preset over `fields`, then `given` (what the
     URL itself says) over both; the row's watermark flag, when the query has one, decides the watermark."""
     from .builder import preset_fields
 

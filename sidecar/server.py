@@ -27,6 +27,7 @@ from .protocol import HttpProtocol, ServerState
 from .sources import open_chain
 from .sources.local import THREAD_PREFIX as LOCAL_THREAD_PREFIX
 from .stats import Stats
+from .transform import dcjpeg
 from .workers import BACKLOG
 
 STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server has stopped
@@ -48,7 +49,7 @@ async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIte
     except BaseException:
         await sources.close()
         raise
-    log("worker_ready", threads=config.worker_threads, queue=config.queue)
+    log("worker_ready", threads=config.worker_threads, queue=config.queue, dc_jpeg=dcjpeg.available())
     try:
         yield server
     finally:

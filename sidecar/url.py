@@ -8,10 +8,17 @@ hundred originals even for flat key sets of tens of millions. `key` is the origi
 sources, percent-encoded exactly as `urllib.parse.quote(key, safe="/")` does. `ops` is a dash-joined
 list of tokens in a fixed order (or `orig` for none):
 
-    w{1..}  h{1..}  fill|force  g{n,s,e,w,ne,nw,se,sw,sm}|gfp{X}x{Y}  up  x{DPR}  wm{name}  q{1..100}|qkeep
+    w{1..}  h{1..}  fill|force|pad  g{n,s,e,w,ne,nw,se,sw,sm}|gfp{X}x{Y}  up  x{DPR}|ch  r{90,180,270}  flip
+    bl{sigma}  sh{sigma}  bg{rrggbb}  wm{name}  q{1..100}|qkeep  fb{preset}  e{unix time}
 
-Defaults are never written (fit mode `fit`, gravity centre, no enlargement, DPR 1, no watermark), so every
-rendition has one spelling and anything else is a 400. The extension is the output format, or `auto`: the
+`e` is not an operation but an expiry: signed deployments refuse the URL after that second. Being in the
+ops segment, it is covered by the signature like everything else; the rendition's file does not carry
+it (see `Rendition.without_expiry`), so URLs that differ only in expiry share one cached file.
+
+Defaults are never written (fit mode `fit`, gravity centre, no enlargement, DPR 1, no rotation, no blur,
+automatic sharpening, no watermark...), so every rendition has one spelling and anything else is a 400.
+Besides renditions, `{prefix}/{shard}/{key}/info[.{signature}].json` asks for facts about the original
+(`Info`), signed and cached the same way. The extension is the output format, or `auto`: the
 format then follows the client's Accept header, which nginx reduces to one of three variants. The URL path *is* the cache path under the cache root, which lets nginx find
 hits with `try_files $uri` alone, and puts every rendition of an original in one directory.
 """
@@ -20,14 +27,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import ClassVar, Literal
 from urllib.parse import quote, unquote
 
-from .errors import BadRequest, Forbidden
+from .errors import BadRequest, Forbidden, UriTooLong
 
-Fit = Literal["fit", "fill", "force"]
-FITS: tuple[Fit, ...] = ("fit", "fill", "force")
+Fit = Literal["fit", "fill", "force", "pad"]
+#: `pad` fits inside W×H, then pads to exactly W×H with the background.
+FITS: tuple[Fit, ...] = ("fit", "fill", "force", "pad")
 #: `sm` is smart (the crop goes where the pixels are busiest), `fp` a focal point given in the URL.
 COMPASS = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw")
 GRAVITIES = (*COMPASS, "sm", "fp")
@@ -40,27 +48,44 @@ LOSSY = frozenset({"jpeg", "webp", "avif", "auto"})
 #: with transparency or from lossless formats. Three variants at most, so Accept cannot bust the cache.
 AUTO_VARIANTS = ("avif", "webp", "legacy")
 MAX_DPR = 4
+MAX_BLUR = 50
+MAX_SHARPEN = 10
+ROTATIONS = (0, 90, 180, 270)
 FOCUS_SCALE = 1000  # focal points are in thousandths of the width and height
 
 MAX_SIDE = 16383  # WebP's limit; also far above any sane product image
 MAX_URL_LENGTH = 2048
 MAX_SEGMENT_BYTES = 200  # file names stay well under the usual 255-byte limit with the rendition suffix
 NO_OPS = "orig"
+INFO = "info"
+INFO_EXTENSION = "json"
+_NAME = r"[a-z0-9_]{1,32}"
 
 _NUMBER = r"(?:0|[1-9][0-9]{0,3})"
+#: One decimal at most, written with `_` for the point: `2`, `1_5`, `0_5` (never `2_0` or `01`).
+DECIMAL = r"((?:0|[1-9][0-9]?)(?:_[1-9])?)"
 #: Token patterns in their fixed order, each with the fields its match gives.
 _TOKENS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], dict[str, object]]], ...] = (
     (re.compile(r"w([1-9][0-9]{0,4})"), lambda m: {"width": int(m[1])}),
     (re.compile(r"h([1-9][0-9]{0,4})"), lambda m: {"height": int(m[1])}),
-    (re.compile(r"(fill|force)"), lambda m: {"fit": m[1]}),
+    (re.compile(r"(fill|force|pad)"), lambda m: {"fit": m[1]}),
     (re.compile(rf"g(?:(ne|nw|se|sw|n|s|e|w|sm)|fp({_NUMBER})x({_NUMBER}))"),
      lambda m: {"gravity": m[1]} if m[1] else {"gravity": "fp", "focus": (int(m[2]), int(m[3]))}),
     (re.compile(r"up"), lambda m: {"enlarge": True}),
-    (re.compile(r"x([1-9])(?:_([1-9]))?"), lambda m: {"dpr": int(m[1]) + int(m[2] or 0) / 10}),
-    (re.compile(r"wm([a-z0-9_]{1,32})"), lambda m: {"watermark": m[1]}),
+    (re.compile(r"x([1-9])(?:_([1-9]))?|(ch)"),
+     lambda m: {"client_hints": True} if m[3] else {"dpr": int(m[1]) + int(m[2] or 0) / 10}),
+    (re.compile(r"r(90|180|270)"), lambda m: {"rotate": int(m[1])}),
+    (re.compile(r"flip"), lambda m: {"flip": True}),
+    (re.compile(rf"bl{DECIMAL}"), lambda m: {"blur": parse_decimal(m[1])}),
+    (re.compile(rf"sh{DECIMAL}"), lambda m: {"sharpen": parse_decimal(m[1])}),
+    (re.compile(r"bg([0-9a-f]{6})"), lambda m: {"background": m[1]}),
+    (re.compile(rf"wm({_NAME})"), lambda m: {"watermark": m[1]}),
     (re.compile(r"q(100|[1-9][0-9]?|keep)"), lambda m: {"quality": m[1] if m[1] == "keep" else int(m[1])}),
+    (re.compile(rf"fb({_NAME})"), lambda m: {"fallback": m[1]}),
+    (re.compile(r"e([1-9][0-9]{0,10})"), lambda m: {"expires": int(m[1])}),
 )
-_ORDER = "w, h, fill/force, g, up, x, wm, q"
+_ORDER = "w, h, fill/force/pad, g, up, x/ch, r, flip, bl, sh, bg, wm, q, fb, e"
+MAX_EXPIRES = 10**11 - 1  # eleven digits: far beyond any real expiry, and a bound on the token's length
 _SIGNATURE = re.compile(r"[A-Za-z0-9_-]{16}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -79,9 +104,25 @@ class Ops:
     enlarge: bool = False
     #: Device pixel ratio: width and height are multiplied by it. 1 to 4 in steps of 0.1.
     dpr: float = 1.0
+    #: The width (or DPR) comes from the client's hints, which nginx reduces to a fixed set (`variants.Hint`).
+    client_hints: bool = False
+    #: Clockwise, after EXIF orientation and before the geometry: width and height refer to the turned image.
+    rotate: int = 0
+    #: Mirror left to right, after the rotation.
+    flip: bool = False
+    #: Gaussian blur, sigma in the URL's pixels (multiplied by the DPR like width and height).
+    blur: float | None = None
+    #: Unsharp mask with this sigma (URL pixels); 0 switches off the automatic sharpening; None is automatic.
+    sharpen: float | None = None
+    #: rrggbb: transparency is flattened on it (every format), and `pad` fills with it.
+    background: str | None = None
     #: A watermark named in the config's `[watermarks.NAME]`.
     watermark: str | None = None
     quality: int | Literal["keep"] | None = None
+    #: A preset whose `fallback_image` replaces a missing or broken original.
+    fallback: str | None = None
+    #: Unix time after which a signed URL is refused. Not an operation: the rendition is the same without it.
+    expires: int | None = None
 
     def __post_init__(self) -> None:
         if self.format not in FORMAT_EXTENSION:
@@ -96,29 +137,45 @@ class Ops:
             raise BadRequest(f"{self.fit} needs both width and height")
         if self.gravity not in GRAVITIES:
             raise BadRequest(f"gravity must be one of {', '.join(GRAVITIES)}")
-        if self.gravity != "ce" and self.fit != "fill":
-            raise BadRequest("gravity applies only to fill")
+        if self.gravity != "ce" and self.fit not in ("fill", "pad"):
+            raise BadRequest("gravity applies only to fill and pad")
+        if self.gravity in ("sm", "fp") and self.fit != "fill":
+            raise BadRequest("smart gravity and focal points apply only to fill")
         if (self.gravity == "fp") != (self.focus is not None):
             raise BadRequest("a focal point needs gravity fp, and gravity fp a focal point")
         if self.focus is not None and (
                 len(self.focus) != 2 or not all(type(c) is int and 0 <= c <= FOCUS_SCALE for c in self.focus)):
             raise BadRequest(f"focal point coordinates must be integers from 0 to {FOCUS_SCALE}")
-        if type(self.enlarge) is not bool:
-            raise BadRequest("enlarge must be true or false")
+        for name in ("enlarge", "client_hints", "flip"):
+            if type(getattr(self, name)) is not bool:
+                raise BadRequest(f"{name} must be true or false")
         if self.enlarge and self.width is None and self.height is None:
             raise BadRequest("enlarge needs a width or a height")
-        if not isinstance(self.dpr, (int, float)) or isinstance(self.dpr, bool) \
-                or not 1 <= self.dpr <= MAX_DPR or abs(self.dpr * 10 - round(self.dpr * 10)) > 1e-6:
+        if not is_decimal(self.dpr, 1, MAX_DPR):
             raise BadRequest(f"dpr must be 1 to {MAX_DPR} in steps of 0.1")
         if self.dpr != 1 and self.width is None and self.height is None:
             raise BadRequest("dpr needs a width or a height")
-        if self.watermark is not None and not re.fullmatch(r"[a-z0-9_]{1,32}", str(self.watermark)):
-            raise BadRequest("watermark names are 1-32 of a-z, 0-9, _")
+        if self.client_hints and (self.width is None or self.dpr != 1):
+            raise BadRequest("client hints need a width and no dpr (the hints are the dpr)")
+        if self.rotate not in ROTATIONS or type(self.rotate) is not int:
+            raise BadRequest("rotate must be 0, 90, 180 or 270")
+        if self.blur is not None and not is_decimal(self.blur, 0.1, MAX_BLUR):
+            raise BadRequest(f"blur must be 0.1 to {MAX_BLUR} in steps of 0.1")
+        if self.sharpen is not None and not (self.sharpen == 0 or is_decimal(self.sharpen, 0.1, MAX_SHARPEN)):
+            raise BadRequest(f"sharpen must be 0 (off) or 0.1 to {MAX_SHARPEN} in steps of 0.1")
+        if self.background is not None and not re.fullmatch(r"[0-9a-f]{6}", str(self.background)):
+            raise BadRequest("background must be six lowercase hex digits, like ffffff")
+        for name in ("watermark", "fallback"):
+            value = getattr(self, name)
+            if value is not None and not re.fullmatch(_NAME, str(value)):
+                raise BadRequest(f"{name} names are 1-32 of a-z, 0-9, _")
         if self.quality is not None:
             if self.format not in LOSSY:
                 raise BadRequest(f"quality does not apply to {self.format}")
             if self.quality != "keep" and (type(self.quality) is not int or not 1 <= self.quality <= 100):
                 raise BadRequest("quality must be 1 to 100 or keep")
+        if self.expires is not None and (type(self.expires) is not int or not 1 <= self.expires <= MAX_EXPIRES):
+            raise BadRequest(f"expiry must be a unix time from 1 to {MAX_EXPIRES}")
 
     @property
     def extension(self) -> str:
@@ -129,6 +186,18 @@ class Ops:
         """Width and height in output pixels: the URL's, multiplied by the DPR."""
         return (None if self.width is None else round(self.width * self.dpr),
                 None if self.height is None else round(self.height * self.dpr))
+
+    @property
+    def restyles(self) -> bool:
+        """Whether pixels change beyond size, crop and format: a rotation, flip, filter, background or
+        watermark (the original can then never be the rendition as it is)."""
+        return bool(self.rotate or self.flip or self.blur or self.sharpen or self.background
+                    or self.watermark)
+
+    @property
+    def turned(self) -> bool:
+        """Whether the rotation swaps width and height."""
+        return self.rotate in (90, 270)
 
     @property
     def segment(self) -> str:
@@ -147,12 +216,27 @@ class Ops:
         if self.enlarge:
             tokens.append("up")
         if self.dpr != 1:
-            tenths = round(self.dpr * 10)
-            tokens.append(f"x{tenths // 10}" + (f"_{tenths % 10}" if tenths % 10 else ""))
+            tokens.append(f"x{decimal_token(self.dpr)}")
+        if self.client_hints:
+            tokens.append("ch")
+        if self.rotate:
+            tokens.append(f"r{self.rotate}")
+        if self.flip:
+            tokens.append("flip")
+        if self.blur is not None:
+            tokens.append(f"bl{decimal_token(self.blur)}")
+        if self.sharpen is not None:
+            tokens.append(f"sh{decimal_token(self.sharpen)}")
+        if self.background is not None:
+            tokens.append(f"bg{self.background}")
         if self.watermark is not None:
             tokens.append(f"wm{self.watermark}")
         if self.quality is not None:
             tokens.append(f"q{self.quality}")
+        if self.fallback is not None:
+            tokens.append(f"fb{self.fallback}")
+        if self.expires is not None:
+            tokens.append(f"e{self.expires}")
         return "-".join(tokens) or NO_OPS
 
     @classmethod
@@ -181,39 +265,78 @@ class Ops:
 
 
 @dataclass(frozen=True)
-class Rendition:
-    """One original (by key) plus the operations that make this rendition of it."""
+class Target:
+    """Something asked of one original (by key): a rendition of it, or facts about it."""
 
     key: str
-    ops: Ops
 
     def __post_init__(self) -> None:
         check_key(self.key)
 
     @property
+    def name(self) -> str:
+        """The last URL segment without signature and extension."""
+        raise NotImplementedError
+
+    @property
+    def extension(self) -> str:
+        raise NotImplementedError
+
+    @property
     def payload(self) -> str:
-        """What the signature covers: key and ops as they appear in the URL (the shard follows from the key)."""
-        return f"{quote(self.key, safe='/')}/{self.ops.segment}.{self.ops.extension}"
+        """What the signature covers: key and name as they appear in the URL (the shard follows from the key)."""
+        return f"{quote(self.key, safe='/')}/{self.name}.{self.extension}"
 
     def path(self, prefix: str, signature: str | None) -> str:
         """The canonical URL path (percent-encoded)."""
-        return _join(prefix, self.key, quote(self.key, safe="/"), self.ops, signature)
+        return self._join(prefix, quote(self.key, safe="/"), signature)
 
     def file_path(self, prefix: str, signature: str | None) -> str:
         """The same path decoded, as nginx's `$uri` sees it: the file's place under the cache root."""
-        return _join(prefix, self.key, self.key, self.ops, signature)
+        return self._join(prefix, self.key, signature)
 
     @property
     def original_dir(self) -> str:
         """The directory (relative to the prefix) holding every rendition of this original."""
         return f"{shard(self.key)}/{self.key}"
 
+    def _join(self, prefix: str, spelled_key: str, signature: str | None) -> str:
+        name = self.name if signature is None else f"{self.name}.{signature}"
+        return f"{prefix}/{shard(self.key)}/{spelled_key}/{name}.{self.extension}"
+
+
+@dataclass(frozen=True)
+class Rendition(Target):
+    """One original plus the operations that make this rendition of it."""
+
+    ops: Ops
+
+    def without_expiry(self) -> Rendition:
+        """The same rendition for a URL that does not expire: what an expiring URL's file is named by."""
+        return self if self.ops.expires is None else Rendition(self.key, replace(self.ops, expires=None))
+
+    @property
+    def name(self) -> str:
+        return self.ops.segment
+
+    @property
+    def extension(self) -> str:
+        return self.ops.extension
+
+
+@dataclass(frozen=True)
+class Info(Target):
+    """Facts about one original, as JSON: `{prefix}/{shard}/{key}/info.{signature}.json`."""
+
+    name: ClassVar[str] = INFO  # type: ignore[misc]
+    extension: ClassVar[str] = INFO_EXTENSION  # type: ignore[misc]
+
 
 @dataclass(frozen=True)
 class ParsedUrl:
     """A request path taken apart. `signature` is None for unsigned URLs."""
 
-    rendition: Rendition
+    target: Rendition | Info
     signature: str | None
 
 
@@ -239,10 +362,15 @@ def check_key(key: str) -> None:
             raise BadRequest(f"key segment longer than {MAX_SEGMENT_BYTES} bytes")
 
 
-def parse(path: str, *, prefix: str, signed: bool) -> ParsedUrl:
-    """Parse a request path (no query string) under `prefix`; raise BadRequest/Forbidden."""
-    if len(path) > MAX_URL_LENGTH:
-        raise BadRequest(f"URL longer than {MAX_URL_LENGTH} characters")
+def check_length(path: str, max_length: int = MAX_URL_LENGTH) -> None:
+    """Raise UriTooLong for a request path (of any shape) longer than `max_length` characters."""
+    if len(path) > max_length:
+        raise UriTooLong(f"URL longer than {max_length} characters")
+
+
+def parse(path: str, *, prefix: str, signed: bool, max_length: int = MAX_URL_LENGTH) -> ParsedUrl:
+    """Parse a request path (no query string) under `prefix`; raise BadRequest/Forbidden/UriTooLong."""
+    check_length(path, max_length)
     if not path.startswith(prefix + "/"):
         raise BadRequest(f"path must start with {prefix}/")
     segments = path[len(prefix) + 1 :].split("/")
@@ -268,10 +396,28 @@ def parse(path: str, *, prefix: str, signed: bool) -> ParsedUrl:
         signature = name_parts[1]
         if not _SIGNATURE.fullmatch(signature):
             raise Forbidden("malformed signature")
+    if name_parts[-1] == INFO_EXTENSION:
+        if name_parts[0] != INFO:
+            raise BadRequest(f"only {INFO}.{INFO_EXTENSION} ends in .{INFO_EXTENSION}")
+        return ParsedUrl(Info(key), signature)
     ops = Ops.parse(name_parts[0], name_parts[-1])
+    if ops.expires is not None and not signed:
+        raise BadRequest("an expiry needs signed URLs: without a signature anyone could change it")
     return ParsedUrl(Rendition(key, ops), signature)
 
 
-def _join(prefix: str, key: str, spelled_key: str, ops: Ops, signature: str | None) -> str:
-    name = ops.segment if signature is None else f"{ops.segment}.{signature}"
-    return f"{prefix}/{shard(key)}/{spelled_key}/{name}.{ops.extension}"
+def decimal_token(value: float) -> str:
+    """`2`, `1_5`, `0_5`: a number with at most one decimal, as URL tokens write it."""
+    tenths = round(value * 10)
+    return f"{tenths // 10}" + (f"_{tenths % 10}" if tenths % 10 else "")
+
+
+def parse_decimal(text: str) -> float:
+    whole, _, tenth = text.partition("_")
+    return int(whole) + int(tenth or 0) / 10
+
+
+def is_decimal(value: object, low: float, high: float) -> bool:
+    """A number from `low` to `high` with at most one decimal."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+            and abs(value * 10 - round(value * 10)) < 1e-6)

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from .builder import build_url, preset_fields
+from .cache import Cache
 from .config import Config
 from .errors import BadRequest, SidecarError
 from .resolver import with_row
-from .url import parse
+from .url import AUTO_VARIANTS, parse
 
 BAR_WIDTH = 30
 
@@ -54,7 +55,7 @@ def read_keys(lines: Iterable[str]) -> Iterator[str]:
 async def warm(config: Config, keys: list[str], presets: list[str], concurrency: int,
                progress: TextIO = sys.stderr, *, ids: bool = False) -> Summary:
     """With `ids`, `keys` are image IDs, looked up by the resolver (its row's watermark and preset apply)."""
-    from .handler import Handler
+    from .handler import Handler, file_names
     from .sources import open_chain
 
     config = config.replace(threads=concurrency, queue=len(keys) * len(presets) + 1)
@@ -62,41 +63,45 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
     io = ThreadPoolExecutor(8, thread_name_prefix="io")
     sources = await open_chain(config)
     handler = Handler(config, sources, cpu, io)
-    jobs = [(key, preset) for key in keys for preset in presets]
+    # An `.auto` preset has one rendition per variant nginx may ask for (by the client's Accept).
+    jobs = [(key, preset, variant) for key in keys for preset in presets
+            for variant in (AUTO_VARIANTS if config.presets[preset].format == "auto" else (None,))]
     summary = Summary()
     bar = Progress(len(jobs), progress)
     started = time.monotonic()
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(key: str, preset: str) -> None:
+    async def one(key: str, preset: str, variant: str | None) -> None:
+        label = f"{key} ({preset}{'/' + variant if variant else ''})"
         async with gate:
             try:
                 if ids:
                     if handler.resolver is None:
                         raise BadRequest("image IDs need the resolver (SIDECAR_RESOLVER_DSN)")
                     resolved = await handler.resolver.resolve(key)
-                    fields = with_row(config, resolved, preset_fields(config, preset))
-                    path = build_url(config, resolved.key, **fields)  # type: ignore[arg-type]
+                    path = build_url(config, resolved.key,
+                                     operations=with_row(config, resolved, preset_fields(config, preset)))
                 else:
                     path = build_url(config, key, preset=preset)
                 parsed = parse(path, prefix=config.url_prefix, signed=config.signed)
-                file_path = parsed.rendition.file_path(config.url_prefix, parsed.signature)
-                if await asyncio.get_running_loop().run_in_executor(io, handler.cache.exists, file_path):
+                base = parsed.target.file_path(config.url_prefix, parsed.signature)
+                names = file_names(base, parsed.target.ops, None, variant)  # type: ignore[attr-defined]
+                if await asyncio.get_running_loop().run_in_executor(io, _any_exists, handler.cache, names):
                     summary.cached += 1
                 else:
-                    response = await handler.handle("GET", path)
+                    response = await handler.handle("GET", path, variant)
                     if any(name == "X-Accel-Redirect" for name, _ in response.headers):
                         summary.made += 1
                     else:  # served from memory: the cache refused the file (disk full, read-only)
                         summary.failed[507] += 1
-                        bar.note(f"{key} ({preset}): not written to the cache")
+                        bar.note(f"{label}: not written to the cache")
             except SidecarError as exc:
                 summary.failed[exc.status] += 1
-                bar.note(f"{key} ({preset}): {exc.status} {exc.public}")
+                bar.note(f"{label}: {exc.status} {exc.public}")
             bar.update(summary)
 
     try:
-        await asyncio.gather(*(one(key, preset) for key, preset in jobs))
+        await asyncio.gather(*(one(*job) for job in jobs))
     finally:
         summary.seconds = time.monotonic() - started
         bar.done()
@@ -106,6 +111,10 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
         cpu.shutdown(wait=True)
         io.shutdown(wait=True)
     return summary
+
+
+def _any_exists(cache: Cache, names: list[str]) -> bool:
+    return any(cache.exists(name) for name in names)
 
 
 class Progress:

@@ -85,10 +85,6 @@ class Supervisor:
         self._tasks: list[asyncio.Task[None]] = []
         self._collector: asyncio.Task[None] | None = None
 
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.processes.values() if p.returncode is None]
-
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._keep(row)) for row in range(1, self.count + 1)]

@@ -1,6 +1,7 @@
 """Fixtures: a real nginx (Debian's) and a real sidecar process, wired by the config the project renders."""
 from __future__ import annotations
 
+import csv
 import http.client
 import io
 import json
@@ -326,6 +327,33 @@ def opened(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+def manifest() -> list[dict[str, str]]:
+    """The rows of the shared corpus's MANIFEST.tsv (none without the corpus)."""
+    path = CORPUS / "real" / "MANIFEST.tsv"
+    if not path.is_file():
+        return []
+    with path.open() as file:
+        return list(csv.DictReader(file, delimiter="\t"))
+
+
+def marked(width: int = 400, height: int = 200) -> Image.Image:
+    """Grey, with a red block in the top-left corner: where it ends up shows the orientation."""
+    image = Image.new("RGB", (width, height), (128, 128, 128))
+    image.paste((255, 0, 0), (0, 0, width // 4, height // 4))
+    return image
+
+
+def corner_colour(image: Image.Image) -> str:
+    """Which corner (tl, tr, bl, br) holds the red marker."""
+    rgb = image.convert("RGB")
+    w, h = rgb.size
+    spots = {"tl": (w // 16, h // 16), "tr": (w - 1 - w // 16, h // 16),
+             "bl": (w // 16, h - 1 - h // 16), "br": (w - 1 - w // 16, h - 1 - h // 16)}
+    reds = [name for name, xy in spots.items() if rgb.getpixel(xy)[0] > 200 and rgb.getpixel(xy)[1] < 80]
+    assert len(reds) == 1, reds
+    return reds[0]
 
 
 def corpus_or_skip() -> Path:

@@ -192,7 +192,8 @@ def test_background_collector_keeps_the_budget(stack_factory) -> None:  # type: 
 
 def test_warm_makes_presets_for_a_list_of_keys(stack_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     stack = stack_factory([SAMPLES], extra="[presets.thumb]\nwidth = 160\nformat = 'webp'\n"
-                                            "[presets.card]\nwidth = 400\nheight = 300\nfit = 'fill'\n")
+                                            "[presets.card]\nwidth = 400\nheight = 300\nfit = 'fill'\n"
+                                            "[presets.hero]\nwidth = 240\nformat = 'auto'\n")
     keys = tmp_path / "keys.txt"
     keys.write_text(f"# new uploads\n{PHOTO}\n{ROAD}\n\nno/such.jpg\n")
     config = ["--config", str(stack.root / "sidecar.toml")]
@@ -210,3 +211,11 @@ def test_warm_makes_presets_for_a_list_of_keys(stack_factory, tmp_path: Path) ->
     again = run_cli("warm", "-", "--preset", "thumb", *config, env=env, input=f"{PHOTO}\n")
     assert again.returncode == 0 and "0 made, 1 already cached, 0 failed" in again.stdout
     assert run_cli("warm", str(keys), "--preset", "nope", *config, env=env).returncode == 2
+    # An auto preset: one rendition for each variant nginx may ask for.
+    auto = run_cli("warm", "-", "--preset", "hero", *config, env=env, input=f"{ROAD}\n")
+    assert auto.returncode == 0 and "3 made" in auto.stdout, auto.stdout + auto.stderr
+    before = len(stack.sidecar_requests())
+    for accept, kind in (("image/avif,image/webp", "image/avif"), ("image/webp", "image/webp"), ("*/*", "image/jpeg")):
+        reply = stack.get(stack.url(ROAD, preset="hero"), headers={"Accept": accept})
+        assert reply.status == 200 and reply.headers["content-type"] == kind
+    assert len(stack.sidecar_requests()) == before, "warmed auto renditions should be hits"

@@ -45,6 +45,28 @@ def test_url_with_focus_dpr_enlarge_and_auto_format() -> None:
     assert result.stdout.strip().endswith("/a.jpg/w300-h300-fill-gfp250x600-up-x2.auto")
 
 
+def test_url_with_the_restyling_flags() -> None:
+    result = run_cli("url", "a.png", "--width", "300", "--height", "200", "--fit", "pad", "--rotate", "90",
+                     "--flip", "v", "--blur", "1.5", "--sharpen", "0", "--background", "#00FF00")
+    assert result.returncode == 0, result.stderr
+    # A vertical flip after a quarter turn is three quarters and a mirror: the URL's one spelling.
+    assert result.stdout.strip().endswith("/a.png/w300-h200-pad-r270-flip-bl1_5-sh0-bg00ff00.png")
+
+
+def test_url_info_prints_the_signed_info_path() -> None:
+    result = run_cli("url", "products/red shoe.jpg", "--info", env={"SIDECAR_SIGNING_KEYS": SIGNING_KEY})
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.strip()
+    assert "/products/red%20shoe.jpg/info." in path and path.endswith(".json") and len(path.split(".")[-2]) == 16
+    assert run_cli("url", "a.jpg", "--info", "--width", "10").returncode == 2
+
+
+def test_url_client_hints_only_when_enabled() -> None:
+    assert run_cli("url", "a.jpg", "--width", "400", "--client-hints").returncode == 2
+    result = run_cli("url", "a.jpg", "--width", "400", "--client-hints", env={"SIDECAR_CLIENT_HINTS": "1"})
+    assert result.returncode == 0 and result.stdout.strip().endswith("/a.jpg/w400-ch.jpg")
+
+
 def test_url_rejects_bad_arguments() -> None:
     result = run_cli("url", "a.jpg", "--width", "0")
     assert result.returncode == 2 and "width" in result.stderr

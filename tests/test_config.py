@@ -50,6 +50,16 @@ def test_env_lists_bools_and_modes() -> None:
     ({"SIDECAR_SOURCE_RETRIES": "-1"}, "SIDECAR_SOURCE_RETRIES"),
     ({"SIDECAR_SOURCE_DOWN_AFTER": "0"}, "SIDECAR_SOURCE_DOWN_AFTER"),
     ({"SIDECAR_S3_ADDRESSING_STYLE": "dns"}, "SIDECAR_S3_ADDRESSING_STYLE"),
+    ({"SIDECAR_AUTO_SHARPEN": "sometimes"}, "SIDECAR_AUTO_SHARPEN"),
+    ({"SIDECAR_FALLBACK_IMAGE": "/no/such.png"}, "SIDECAR_FALLBACK_IMAGE"),
+    ({"SIDECAR_FALLBACK_MAX_AGE": "-1"}, "SIDECAR_FALLBACK_MAX_AGE"),
+    ({"SIDECAR_CLIENT_HINTS_WIDTHS": "640,320"}, "SIDECAR_CLIENT_HINTS_WIDTHS"),
+    ({"SIDECAR_CLIENT_HINTS_WIDTHS": "320,wide"}, "SIDECAR_CLIENT_HINTS_WIDTHS"),
+    ({"SIDECAR_CLIENT_HINTS_WIDTHS": "320,9000"}, "SIDECAR_CLIENT_HINTS_WIDTHS"),
+    ({"SIDECAR_CLIENT_HINTS_WIDTHS": ""}, "SIDECAR_CLIENT_HINTS_WIDTHS"),
+    ({"SIDECAR_CLIENT_HINTS_DPRS": "1,1.25"}, "SIDECAR_CLIENT_HINTS_DPRS"),
+    ({"SIDECAR_CLIENT_HINTS_DPRS": "1.5,2"}, "SIDECAR_CLIENT_HINTS_DPRS"),
+    ({"SIDECAR_CLIENT_HINTS_DPRS": "1,5"}, "SIDECAR_CLIENT_HINTS_DPRS"),
 ])
 def test_env_errors_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
@@ -73,6 +83,15 @@ def test_env_errors_name_the_variable(env: dict[str, str], named: str) -> None:
     ("avif_quality = 0\n", "avif_quality"),
     ("cmyk_profile = '/no/such.icc'\n", "cmyk_profile"),
     ("source_body_timeout = true\n", "source_body_timeout in"),
+    ("fallback_image = 'missing.png'\n", "fallback_image in"),
+    ("client_hints_widths = [320, 'x']\n", "client_hints_widths in"),
+    ("client_hints_dprs = [1, true]\n", "client_hints_dprs in"),
+    ("[presets.p]\nwidth = 10\nfallback_image = 'missing.png'\n", "presets"),
+    ("[presets.p]\nwidth = 10\nfallback_image = 3\n", "presets.p"),
+    ("[presets.p]\nwidth = 10\nrotate = 45\n", "presets.p"),
+    ("[presets.p]\nwidth = 10\nbackground = 'white'\n", "presets.p"),
+    ("[presets.p]\nwidth = 10\nclient_hints = true\n", "presets"),
+    ("[presets.p]\nwidth = 10\nfit = 'pad'\n", "presets.p"),
 ])
 def test_file_errors_name_the_key(tmp_path: Path, text: str, named: str) -> None:
     toml = tmp_path / "s.toml"
@@ -108,3 +127,24 @@ def test_watermarks_and_new_preset_fields(tmp_path: Path) -> None:
     from sidecar.builder import build_url
 
     assert build_url(config, "a.jpg", preset="hero").endswith("/a.jpg/w800-up-x2-wmlogo.auto")
+
+
+def test_fallbacks_hints_and_restyling_presets(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from sidecar.builder import build_url
+
+    Image.new("RGB", (10, 10)).save(tmp_path / "missing.png")
+    toml = tmp_path / "s.toml"
+    toml.write_text("fallback_image = 'missing.png'\nclient_hints = true\nclient_hints_widths = [400, 800]\n"
+                    "client_hints_dprs = [1, 2]\nauto_sharpen = false\n"
+                    "[presets.card]\nwidth = 300\nheight = 300\nfit = 'pad'\nbackground = 'f0f0f0'\n"
+                    "client_hints = true\nrotate = 90\nsharpen = 0.5\nfallback_image = 'missing.png'\n")
+    config = load(toml, env={})
+    assert config.fallback_image == tmp_path / "missing.png"  # relative to the file, like every path
+    assert config.presets["card"].fallback_image == tmp_path / "missing.png"
+    assert (config.client_hints, config.client_hints_widths, config.client_hints_dprs, config.auto_sharpen) == \
+        (True, (400, 800), (1.0, 2.0), False)
+    assert build_url(config, "a.jpg", preset="card").endswith("/a.jpg/w300-h300-pad-ch-r90-sh0_5-bgf0f0f0-fbcard.jpg")
+    env = load(None, env={"SIDECAR_CLIENT_HINTS_WIDTHS": "100, 200", "SIDECAR_CLIENT_HINTS_DPRS": "1,1.5"})
+    assert env.client_hints_widths == (100, 200) and env.client_hints_dprs == (1.0, 1.5)

@@ -1,7 +1,6 @@
 """Every real-world file in the shared corpus, through nginx: the MANIFEST's outcome, never a 5xx or a hang."""
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import CORPUS, Stack, corpus_or_skip, make_stack
+from conftest import CORPUS, Stack, corpus_or_skip, make_stack, manifest
 
 # Where this build must differ from the MANIFEST (made with Pillow 13's bundled codecs), and why.
 DEVIATIONS = {
@@ -19,14 +18,6 @@ DEVIATIONS = {
     "heic/tiny.heic": "ok",
     "heic/winter_1440x960.heic": "ok",
 }
-
-
-def manifest() -> list[dict[str, str]]:
-    path = CORPUS / "real" / "MANIFEST.tsv"
-    if not path.is_file():
-        return []
-    with path.open() as file:
-        return list(csv.DictReader(file, delimiter="\t"))
 
 
 @pytest.fixture(scope="module")

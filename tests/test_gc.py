@@ -76,6 +76,7 @@ def test_purge_removes_renditions_but_not_another_keys_directory(tmp_path: Path)
     base = f"/img/{shard('a')}/a"
     cache.write(f"{base}/w1.jpg", b"1")
     cache.write(f"{base}/w2.webp", b"2")
+    cache.write(f"{base}/.source.json", b"{}")  # the cascade's record of the original
     (tmp_path / base.lstrip("/") / "b.jpg").mkdir()  # what a colliding key "a/b.jpg" would look like
     assert purge(tmp_path, "/img", "a") == 2
     assert sorted(os.listdir(tmp_path / base.lstrip("/"))) == [".purged", "b.jpg"]

@@ -103,3 +103,22 @@ def test_smart_focus_finds_the_busy_part() -> None:
     assert fx > 0.7 and fy == 0.5
     result = plan(600, 200, ops(width=100, height=100, fit="fill", gravity="sm"), focus=(fx, fy))
     assert result.box[0] >= 400
+
+
+@pytest.mark.parametrize("kw, size, canvas", [
+    ({"width": 200, "height": 200}, (200, 100), (200, 200)),     # fit inside, then the canvas
+    ({"width": 100, "height": 20}, (40, 20), (100, 20)),
+    ({"width": 800, "height": 800}, (400, 200), (800, 800)),     # not enlarged, yet exactly 800x800
+    ({"width": 800, "height": 800, "enlarge": True}, (800, 400), (800, 800)),
+    ({"width": 100, "height": 100, "dpr": 2.0}, (200, 100), (200, 200)),
+])
+def test_pad(kw: dict[str, object], size: tuple[int, int], canvas: tuple[int, int]) -> None:
+    result = plan(400, 200, ops(fit="pad", **kw))
+    assert (result.size, result.canvas, result.box) == (size, canvas, (0, 0, 400, 200))
+    assert not result.is_identity
+
+
+def test_pad_canvas_is_capped_like_any_size() -> None:
+    result = plan(400, 200, ops(width=10000, height=5000, fit="pad", enlarge=True), max_side=1000)
+    assert result.canvas == (1000, 500) and result.size == (1000, 500)
+    assert plan(400, 200, ops(width=400, height=200, fit="pad")).is_identity

@@ -136,6 +136,12 @@ def test_a_route_by_key_needs_no_database(stack: Stack) -> None:
     assert stack.get("/thumbs/40x40/missing.jpg").status == 404
 
 
+def test_an_old_url_longer_than_max_url_length_is_414(stack: Stack) -> None:
+    """Issue 8's URL length limit holds for old URLs too, before any route is tried."""
+    reply = stack.get("/thumbs/40x40/" + "a" * stack.config.max_url_length + ".jpg")
+    assert reply.status == 414, reply.body
+
+
 def test_old_and_canonical_urls_serve_the_same_cached_file(stack: Stack, db: Db) -> None:
     db.add(8, "b.jpg")
     old = stack.get("/8_w120_h90_shoe.jpg")

@@ -115,6 +115,38 @@ def test_the_rows_preset_and_watermark_over_the_routes_under_the_urls(tmp_path: 
     assert "watermark" not in with_row(config, Resolved("a.jpg"), {}, {})
 
 
+def test_a_route_builds_with_presets_that_flip_and_fall_back(tmp_path: Path) -> None:
+    """Issue 9's preset fields (flip, fallback_image) reach a route's and a row's URL as they reach a
+    preset's: the route layers them as operations, not as builder arguments."""
+    from PIL import Image
+
+    from sidecar.builder import build_url, preset_fields
+
+    Image.new("RGB", (10, 10)).save(tmp_path / "missing.png")
+    toml = tmp_path / "c.toml"
+    toml.write_text('resolver_query = "select key from images where id = $1"\n'
+                    "[presets.card]\nwidth = 300\nheight = 300\nfit = 'fill'\nflip = true\n"
+                    "fallback_image = 'missing.png'\n")
+    config = load(toml, env={"SIDECAR_RESOLVER_DSN": "postgresql://db/app"})
+    by_preset = build_url(config, "a.jpg", preset="card", width=200)
+    by_route = build_url(config, "a.jpg", operations={**preset_fields(config, "card"), "width": 200})
+    by_row = build_url(config, "a.jpg", operations=with_row(config, Resolved("a.jpg", None, "card"), {},
+                                                            {"width": 200}))
+    assert by_preset == by_route == by_row and by_route.endswith("/a.jpg/w200-h300-fill-flip-fbcard.jpg")
+
+
+def test_a_route_is_held_to_the_deployments_limits(tmp_path: Path) -> None:
+    """Issue 8's allowed_sizes and presets_only refuse an old URL's rendition as they refuse any other."""
+    from sidecar.builder import build_url
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('allowed_sizes = ["200x150"]\n')
+    config = load(toml, env={})
+    assert build_url(config, "a.jpg", operations={"width": 200, "height": 150})
+    with pytest.raises(BadRequest, match="allowed_sizes"):
+        build_url(config, "a.jpg", operations={"width": 201, "height": 150})
+
+
 @pytest.mark.parametrize("toml, env, named", [
     ('[routes.old]\npattern = "/{id}.jpg"\n', {}, "routes"),  # an {id} route without the resolver
     ('[routes.old]\npattern = "/{key}"\npreset = "nope"\n', {}, "routes"),

@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image
 
-from conftest import SAMPLES, encoded, opened
+from conftest import SAMPLES, corner_colour, encoded, marked, opened
 from sidecar.errors import TooLarge, Undecodable, Unsupported
 from sidecar.transform.pipeline import Rendered, Settings, transform
 from sidecar.transform.quality import estimate_quality
@@ -18,24 +18,6 @@ SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255
 
 def decoded(result: Rendered) -> Image.Image:
     return opened(result.data)
-
-
-def marked(width: int = 400, height: int = 200) -> Image.Image:
-    """Grey, with a red block in the top-left corner: where it ends up shows the orientation."""
-    image = Image.new("RGB", (width, height), (128, 128, 128))
-    image.paste((255, 0, 0), (0, 0, width // 4, height // 4))
-    return image
-
-
-def corner_colour(image: Image.Image) -> str:
-    """Which corner (tl, tr, bl, br) holds the red marker."""
-    rgb = image.convert("RGB")
-    w, h = rgb.size
-    spots = {"tl": (w // 16, h // 16), "tr": (w - 1 - w // 16, h // 16),
-             "bl": (w // 16, h - 1 - h // 16), "br": (w - 1 - w // 16, h - 1 - h // 16)}
-    reds = [name for name, xy in spots.items() if rgb.getpixel(xy)[0] > 200 and rgb.getpixel(xy)[1] < 80]
-    assert len(reds) == 1, reds
-    return reds[0]
 
 
 # Where the top-left marker of the stored pixels is displayed, for each EXIF orientation.

@@ -38,6 +38,12 @@ def is_srgb(icc: bytes | None) -> bool:
     return icc is None or _description(icc).startswith("sRGB")
 
 
+def profile_name(icc: bytes | None) -> str | None:
+    """The embedded profile's description ("Display P3", "sRGB IEC61966-2.1"...); None without one, or
+    when it does not parse."""
+    return (_description(icc) or None) if icc else None
+
+
 def needs_conversion(mode: str, icc: bytes | None) -> bool:
     """Whether `to_srgb` would change the pixels of an image in `mode` with this profile."""
     return mode == "CMYK" or not is_srgb(icc)

@@ -16,10 +16,12 @@ COMPASS_FRACTIONS = {
 
 @dataclass(frozen=True)
 class Plan:
-    """Take `box` (left, top, right, bottom, in source pixels) and scale it to `size`."""
+    """Take `box` (left, top, right, bottom, in source pixels) and scale it to `size`; with `canvas`
+    (`pad`), then place that on a canvas of exactly this size."""
 
     box: Box
     size: tuple[int, int]
+    canvas: tuple[int, int] | None = None
 
     @property
     def scale(self) -> float:
@@ -30,12 +32,12 @@ class Plan:
     @property
     def is_identity(self) -> bool:
         left, top, right, bottom = self.box
-        return (left, top) == (0, 0) and self.size == (right, bottom)
+        return (left, top) == (0, 0) and self.size == (right, bottom) and self.canvas in (None, self.size)
 
     def scaled(self, fx: float, fy: float) -> Plan:
         """The same plan on a source scaled by fx, fy (after a reduced-size JPEG decode)."""
         left, top, right, bottom = self.box
-        return Plan((left * fx, top * fy, right * fx, bottom * fy), self.size)
+        return Plan((left * fx, top * fy, right * fx, bottom * fy), self.size, self.canvas)
 
 
 def plan(width: int, height: int, ops: Ops, *, max_side: int | None = None,
@@ -45,6 +47,8 @@ def plan(width: int, height: int, ops: Ops, *, max_side: int | None = None,
     Sizes are the URL's times its DPR; nothing is enlarged unless `ops.enlarge`; no side is ever below
     1 px or, with `max_side`, above it (the aspect ratio is kept). `focus` (fractions of width and
     height) is where a `fill` crop centres for smart gravity; a URL focal point (`gfp`) works the same.
+    `pad` fits inside W×H and always has a canvas of exactly W×H (capped like any size), even when the
+    image itself is not enlarged to fill it.
     """
     full: Box = (0, 0, width, height)
     target_w, target_h = ops.target
@@ -55,6 +59,13 @@ def plan(width: int, height: int, ops: Ops, *, max_side: int | None = None,
         if not ops.enlarge:
             w, h = min(w, width), min(h, height)
         return Plan(full, _capped(w, h, max_side))
+    if ops.fit == "pad":
+        canvas = _capped(target_w or width, target_h or height, max_side)
+        scale = min(canvas[0] / width, canvas[1] / height)
+        if not ops.enlarge:
+            scale = min(scale, 1.0)
+        size = _side(width * scale), _side(height * scale)
+        return Plan(full, (min(size[0], canvas[0]), min(size[1], canvas[1])), canvas)
     if ops.fit == "fill":
         if ops.focus is not None:
             focus = (ops.focus[0] / FOCUS_SCALE, ops.focus[1] / FOCUS_SCALE)

@@ -2,12 +2,13 @@
 
 One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress:
 
-    read -> check_limits -> untouched -> draft -> decode -> orient -> normalise -> geometry
-         -> convert_colour -> add_watermark -> encode -> never_bigger
+    read -> check_limits -> untouched -> draft -> decode -> orient -> turn -> normalise -> geometry
+         -> blur -> sharpen -> convert_colour -> background -> add_watermark -> encode -> never_bigger
 
 `untouched` ends the work early when the original already is the rendition (its bytes minus metadata,
 no pixel decoded); `never_bigger` swaps the encoded result for the original when that is smaller and
-fits. Colour is converted after the resize, on the fewest pixels. Everything here is CPU work and
+fits. Colour is converted after the resize, on the fewest pixels, and before padding, so the padding's
+colour is sRGB as written. Everything here is CPU work and
 blocking: the server runs `transform` in its worker pool, never on the event loop.
 """
 from __future__ import annotations
@@ -24,8 +25,8 @@ from PIL import Image
 from ..config import DEFAULT_CMYK_PROFILE, Watermark
 from ..errors import BadRequest, SidecarError, TooLarge, Undecodable, Unsupported
 from ..url import Ops
-from . import colour, passthrough, smart, watermark
-from .geometry import Plan, plan
+from . import colour, dcjpeg, filters, passthrough, smart, watermark
+from .geometry import COMPASS_FRACTIONS, Plan, plan
 from .headers import avif_declared_size, gif_layout
 from .quality import estimate_quality
 from .sniff import sniff
@@ -53,6 +54,8 @@ _TRANSPOSE = {
 }
 _ORIENTATION_TAG = 0x0112
 _AVIF_SPEED = 8  # libaom speed: 6 (its default) costs three times the time for 4% fewer bytes
+#: Automatic sharpening follows downscales to this fraction of the source's pixels per side, or less.
+AUTO_SHARPEN_SCALE = 0.5
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ class Settings:
     cmyk_profile: Path = DEFAULT_CMYK_PROFILE
     watermarks: Mapping[str, Watermark] = field(default_factory=dict)
     max_side: int | None = None
+    #: Frames times pixels per frame: what an animation may hold (only its first frame is decoded, but
+    #: counting and walking frames costs too). None: no limit.
+    max_animation_pixels: int | None = None
+    auto_sharpen: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,12 +115,18 @@ class Work:
         self.frames = 1
         self.alpha = False
         self.plan: Plan = None  # type: ignore[assignment]  # set by `check_limits`
-        self.displayed_size = (0, 0)  # the source's size after orientation, which `plan` refers to
+        self.displayed_size = (0, 0)  # the source's size after orientation
         self.source_quality: int | None = None
         self.icc: bytes | None = None
         self.output = b""
         self.original = False
         self.done = False
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """The source's size after orientation and the URL's rotation: what `plan` refers to."""
+        width, height = self.displayed_size
+        return (height, width) if self.ops.turned else (width, height)
 
     @property
     def source(self) -> Source:
@@ -175,7 +188,8 @@ def read(work: Work) -> None:
             tables = getattr(image, "quantization", None)
             if tables:
                 work.source_quality = estimate_quality(tables[0])
-    work.output_format = output_format(work.ops.format, work.variant, work.source)
+    work.output_format = output_format(work.ops.format, work.variant, work.source,
+                                       opaque=work.ops.background is not None)
 
 
 def check_limits(work: Work) -> None:
@@ -189,6 +203,10 @@ def check_limits(work: Work) -> None:
         work.frames = layout.frames
         if layout.canvas[0] * layout.canvas[1] > work.settings.max_pixels:
             raise TooLarge(f"a GIF frame reaches {layout.canvas[0]}x{layout.canvas[1]} pixels")
+        width, height = max(width, layout.canvas[0]), max(height, layout.canvas[1])
+    limit = work.settings.max_animation_pixels
+    if limit is not None and work.frames > 1 and work.frames * width * height > limit:
+        raise TooLarge(f"animation of {work.frames} frames of {width}x{height} pixels is over {limit}")
     if work.ops.watermark is not None and work.ops.watermark not in work.settings.watermarks:
         raise BadRequest(f"no watermark named {work.ops.watermark!r}")
     _plan(work)
@@ -208,9 +226,9 @@ def draft(work: Work) -> None:
     if work.format != "JPEG":
         return
     width, height = work.image.size
-    # The plan is in the original's displayed pixels; this file may be a smaller rendition of it.
-    shown_w = height if work.orientation in (5, 6, 7, 8) else width
-    scale = min(1.0, 2 * work.plan.scale * work.displayed_size[0] / shown_w)
+    # The plan is in the original's turned pixels; this file may be a smaller rendition of it.
+    shown_w = height if (work.orientation in (5, 6, 7, 8)) != work.ops.turned else width
+    scale = min(1.0, 2 * work.plan.scale * work.frame_size[0] / shown_w)
     needed = (max(1, round(width * scale)), max(1, round(height * scale)))
     with decoding():
         work.image.draft(work.image.mode, needed)
@@ -219,7 +237,12 @@ def draft(work: Work) -> None:
 def decode(work: Work) -> None:
     """Decode the pixels (the first frame of an animation: renditions are still images)."""
     with decoding():
-        work.image.load()
+        # A progressive JPEG drafted to 1/8 needs only its DC scans (dcjpeg); None: libjpeg decodes.
+        reduced = dcjpeg.reduced(work.image, work.data)
+        if reduced is not None:
+            work.image = reduced
+        else:
+            work.image.load()
         late = _orientation(work.image, loaded=True)
     if late != work.orientation:
         # A PNG may keep its eXIf chunk after the pixel data, so only now do we know; no draft happened.
@@ -234,6 +257,11 @@ def orient(work: Work) -> None:
         work.image = work.image.transpose(method)
 
 
+def turn(work: Work) -> None:
+    """The URL's rotation (clockwise) and flip, after EXIF orientation and before the geometry."""
+    work.image = filters.turn(work.image, work.ops.rotate, work.ops.flip)
+
+
 def normalise(work: Work) -> None:
     """Bring every mode to L, LA, RGB, RGBA or CMYK, so that resizing interpolates (alpha premultiplied)."""
     work.image = colour.resizable(work.image)
@@ -242,7 +270,7 @@ def normalise(work: Work) -> None:
 def geometry(work: Work) -> None:
     """Crop and resize (LANCZOS after an integer `reduce()`), on whatever size the decode produced."""
     width, height = work.image.size
-    shown_w, shown_h = work.displayed_size
+    shown_w, shown_h = work.frame_size
     if work.ops.gravity == "sm":
         left, top, right, bottom = work.plan.box
         crop = ((right - left) / shown_w, (bottom - top) / shown_h)
@@ -255,9 +283,34 @@ def geometry(work: Work) -> None:
     work.image = work.image.resize(planned.size, Image.Resampling.LANCZOS, box=planned.box, reducing_gap=3.0)
 
 
+def blur(work: Work) -> None:
+    if work.ops.blur is not None:
+        work.image = filters.blur(work.image, work.ops.blur)
+
+
+def sharpen(work: Work) -> None:
+    """The URL's unsharp mask; without one, a mild one after a strong downscale (unless switched off)."""
+    if work.ops.sharpen:
+        work.image = filters.sharpen(work.image, work.ops.sharpen)
+    elif auto_sharpens(work.plan, work.ops, work.settings):
+        work.image = filters.sharpen(work.image, *filters.AUTO_SHARPEN)
+
+
 def convert_colour(work: Work) -> None:
     """Convert to sRGB by the embedded ICC profile (CMYK: its own or the default CMYK profile)."""
     work.image = colour.to_srgb(work.image, work.icc, work.settings.cmyk_profile)
+
+
+def background(work: Work) -> None:
+    """`pad`: place the image on its canvas, filled with the URL's background (else transparent if the
+    image has alpha, else the configured background). Then, with a URL background, flatten on it."""
+    canvas, ops = work.plan.canvas, work.ops
+    if canvas is not None:
+        fill = filters.hex_rgb(ops.background) if ops.background else (
+            None if "A" in work.image.mode else work.settings.background)
+        work.image = filters.pad(work.image, canvas, COMPASS_FRACTIONS[ops.gravity], fill)
+    if ops.background is not None:
+        work.image = filters.flatten(work.image, filters.hex_rgb(ops.background))
 
 
 def add_watermark(work: Work) -> None:
@@ -268,8 +321,8 @@ def add_watermark(work: Work) -> None:
 
 def encode(work: Work) -> None:
     image, fmt = work.image, work.output_format
-    if fmt == "jpeg" and image.mode in ("LA", "RGBA"):
-        image = _flatten(image, work.settings.background)
+    if fmt == "jpeg":
+        image = filters.flatten(image, work.settings.background)
     if fmt in ("webp", "avif") and image.mode in ("L", "LA"):
         image = image.convert("RGBA" if image.mode == "LA" else "RGB")
     options: dict[str, object]
@@ -298,8 +351,8 @@ def never_bigger(work: Work) -> None:
 
 
 STEPS: tuple[Callable[[Work], None], ...] = (
-    read, check_limits, untouched, draft, decode, orient, normalise, geometry, convert_colour,
-    add_watermark, encode, never_bigger,
+    read, check_limits, untouched, draft, decode, orient, turn, normalise, geometry, blur, sharpen,
+    convert_colour, background, add_watermark, encode, never_bigger,
 )
 
 
@@ -308,24 +361,30 @@ def _plan(work: Work) -> None:
     if work.derived_from is None and work.orientation in (5, 6, 7, 8):
         width, height = height, width
     work.displayed_size = (width, height)
-    work.plan = plan(width, height, work.ops, max_side=work.settings.max_side)
+    work.plan = plan(*work.frame_size, work.ops, max_side=work.settings.max_side)
 
 
-def output_format(fmt: str, variant: str | None, source: Source) -> str:
+def auto_sharpens(planned: Plan, ops: Ops, settings: Settings) -> bool:
+    """Whether the automatic sharpening applies: on, not overridden by the URL, and a strong downscale."""
+    return settings.auto_sharpen and ops.sharpen is None and planned.scale <= AUTO_SHARPEN_SCALE
+
+
+def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool = False) -> str:
     """The format to encode: the URL's, or for `auto` the variant's; `legacy` is PNG for sources with
-    transparency or from lossless formats, JPEG for the rest."""
+    transparency (unless `opaque`: the URL flattens it on a background) or from lossless formats, JPEG
+    for the rest."""
     if fmt != "auto":
         return fmt
     if variant in ("avif", "webp"):
         return variant
-    return "png" if source.alpha or source.format in _LOSSLESS_SOURCES else "jpeg"
+    return "png" if (source.alpha and not opaque) or source.format in _LOSSLESS_SOURCES else "jpeg"
 
 
 def _original_fits(work: Work) -> bool:
     """The original already is the requested rendition, but for its metadata."""
     return (work.derived_from is None and _SAME_FORMAT.get(work.format) == work.output_format
             and work.plan.is_identity and work.orientation == 1 and work.frames == 1
-            and work.ops.watermark is None and work.image.mode != "CMYK")
+            and not work.ops.restyles and work.image.mode != "CMYK")
 
 
 def _quality_allows_original(work: Work) -> bool:
@@ -347,13 +406,6 @@ def _orientation(image: Image.Image, *, loaded: bool) -> int:
     except (SyntaxError, ValueError, OSError, KeyError, IndexError, TypeError):
         return 1  # a broken EXIF block must not cost the image
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
-def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
-    rgba = image.convert("RGBA")
-    base = Image.new("RGB", rgba.size, background)
-    base.paste(rgba, mask=rgba.getchannel("A"))
-    return base
 
 
 def _quality(work: Work) -> int:

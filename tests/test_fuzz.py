@@ -1,0 +1,104 @@
+"""A short fuzz run inside `make test` (hypothesis, `FUZZ_SECONDS` per target, default 4), and every
+finding of earlier runs (tests/data/fuzz-findings/) replayed. `make fuzz` runs the coverage-guided atheris
+fuzzer (fuzz/sidecar_fuzz.py) on the same targets for longer; what it finds lands there too."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from conftest import corpus_or_skip
+from fuzz_targets import image_target, seeds, url_target
+from sidecar.errors import BadRequest
+from sidecar.url import COMPASS, FORMAT_EXTENSION, Ops, Rendition
+
+SECONDS = float(os.environ.get("FUZZ_SECONDS", "4"))
+FINDINGS = Path(__file__).parent / "data" / "fuzz-findings"
+BATCH = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def for_a_while(run: Callable[[], None]) -> None:
+    """Run a hypothesis test in batches until SECONDS have passed (each batch draws new examples)."""
+    end = time.monotonic() + SECONDS
+    while True:
+        run()
+        if time.monotonic() > end:
+            return
+
+
+@st.composite
+def renditions(draw: st.DrawFn) -> Rendition:
+    key = draw(st.lists(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12),
+                        min_size=1, max_size=3).map("/".join))
+    fill = draw(st.sampled_from(("fit", "fill", "force")))
+    width = draw(st.none() | st.integers(1, 20000)) if fill == "fit" else draw(st.integers(1, 20000))
+    height = draw(st.none() | st.integers(1, 20000)) if fill == "fit" else draw(st.integers(1, 20000))
+    fmt = draw(st.sampled_from(sorted(FORMAT_EXTENSION)))
+    gravity = draw(st.sampled_from((*COMPASS, "sm"))) if fill == "fill" else "ce"
+    try:
+        ops = Ops(fmt, width=width, height=height, fit=fill, gravity=gravity,  # type: ignore[arg-type]
+                  enlarge=draw(st.booleans()) and (width or height) is not None,
+                  dpr=draw(st.sampled_from((1, 1.5, 2, 4))) if (width or height) else 1,
+                  quality=draw(st.none() | st.integers(1, 100)) if fmt in ("jpeg", "webp", "avif") else None,
+                  expires=draw(st.none() | st.integers(1, 10**11 - 1)))
+        return Rendition(key, ops)
+    except BadRequest:
+        assume(False)
+        raise
+
+
+def test_the_url_parser_takes_any_text() -> None:
+    @BATCH
+    @given(st.text(max_size=300) | st.binary(max_size=300).map(lambda b: "/img/" + b.decode("latin-1")))
+    def run(path: str) -> None:
+        url_target(path.encode("latin-1", "replace"))
+
+    for_a_while(run)
+
+
+def test_built_urls_round_trip_and_their_mutants_are_canonical_or_refused() -> None:
+    @BATCH
+    @given(renditions(), st.sampled_from((None, "A" * 16, "b-_9" * 4)), st.data())
+    def run(rendition: Rendition, signature: str | None, data: st.DataObject) -> None:
+        path = rendition.path("/img", signature)
+        url_target(path.encode("latin-1", "replace") if path.isascii() else path.encode())
+        chars = list(path)
+        for _ in range(data.draw(st.integers(1, 3))):
+            at = data.draw(st.integers(0, len(chars)))
+            edit = data.draw(st.sampled_from(("insert", "delete", "replace")))
+            char = data.draw(st.sampled_from("-._/%2Aawhqefx0159~ ") )
+            if edit == "insert":
+                chars.insert(at, char)
+            elif at < len(chars):
+                chars[at:at + 1] = [] if edit == "delete" else [char]
+        url_target("".join(chars).encode("utf-8"))
+
+    for_a_while(run)
+
+
+def test_the_transform_takes_mutated_corpus_files() -> None:
+    originals = seeds(corpus_or_skip())
+
+    @BATCH
+    @given(st.sampled_from(originals), st.integers(0, 255), st.data())
+    def run(seed: bytes, pick: int, data: st.DataObject) -> None:
+        mutated = bytearray(seed)
+        for _ in range(data.draw(st.integers(0, 8))):
+            at = data.draw(st.integers(0, len(mutated) - 1))
+            mutated[at] = data.draw(st.integers(0, 255))
+        if data.draw(st.booleans()):
+            del mutated[data.draw(st.integers(0, len(mutated))):]
+        image_target(bytes([pick]) + bytes(mutated))
+
+    for_a_while(run)
+
+
+@pytest.mark.parametrize("finding", sorted(p for p in FINDINGS.rglob("*") if p.is_file()),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_earlier_findings_stay_fixed(finding: Path) -> None:
+    {"url": url_target, "image": image_target}[finding.parent.name](finding.read_bytes())
