@@ -27,6 +27,8 @@ GC_LOCK = ".gc.lock"
 
 @dataclass
 class Report:
+    """What one pass of the collector found and did."""
+
     files: int = 0
     bytes: int = 0
     evicted_files: int = 0
