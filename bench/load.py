@@ -96,10 +96,14 @@ class Sidecar:
     def rss(self) -> int:
         return sum(rss_bytes(pid) for pid in self.pids())
 
-    def stats(self) -> dict[str, int]:
-        status, body = asyncio.run(fetch_one(self.port, "/_sidecar/stats", {"Authorization": f"Bearer {TOKEN}"}))
+    def metric(self, name: str) -> float:
+        """The sum of every sample of `name` in a scrape of /metrics (through nginx)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        status, body = asyncio.run(fetch_one(self.port, "/metrics"))
         assert status == 200, status
-        return json.loads(body)
+        return sum(sample.value for family in text_string_to_metric_families(body.decode())
+                   for sample in family.samples if sample.name == name)
 
     def stop(self) -> None:
         stop_process(self.process, signal.SIGTERM)
@@ -122,6 +126,7 @@ def start_sidecar(sources: Path, **settings: object) -> Sidecar:
     root = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
     root.chmod(0o755)
     lines = [f'sources = ["{sources}"]', f'cache_dir = "{root / "cache"}"', f'socket = "{root / "s.sock"}"',
+             f'access_log = "{root / "access.log"}"', f'metrics_dir = "{root / "metrics"}"',
              'socket_mode = "0666"', f'listen = "127.0.0.1:{free_port()}"', "allow_unsigned = true",
              'nginx_workers = "auto"', *(f"{k} = {json.dumps(v)}" for k, v in settings.items())]
     (root / "sidecar.toml").write_text("\n".join(lines) + "\n")
@@ -384,12 +389,12 @@ def bench_identical(sidecar: Sidecar, renditions: Renditions, sources: Path) -> 
 
     path = renditions.next(sidecar)
     key = parse(path, prefix=sidecar.config.url_prefix, signed=False).target.key
-    before = sidecar.stats()["transforms"]
+    before = sidecar.metric("resize_sidecar_renditions_total")
     opens = Inotify(sources / key, Inotify.OPEN)
     result = load(sidecar.port, [path] * 200, 200)
     fetches = len(opens.events())
     opens.close()
-    transforms = sidecar.stats()["transforms"] - before
+    transforms = sidecar.metric("resize_sidecar_renditions_total") - before
     row("identical", "200 simultaneous requests, one new rendition",
         f"{result.ok}/200 ok in {result.seconds * 1000:.0f} ms: {fetches} fetch, {transforms} transform",
         "1 fetch, 1 transform")
@@ -439,7 +444,7 @@ def bench_memory(renditions: Renditions, sources: Path, misses: int) -> None:
                 peaks[name] = max(peaks[name], peak[0])
                 marks[name].append(sidecar.rss())
         for name, sidecar in variants.items():
-            released = sidecar.stats()["memory_released"]
+            released = int(sidecar.metric("resize_sidecar_memory_released_total"))
             row("memory", f"{misses:,} misses, {name}",
                 f"RSS after 10%: {marks[name][0] / MIB:4.0f} MiB, after 100%: {marks[name][-1] / MIB:4.0f} MiB, "
                 f"peak {peaks[name] / MIB:4.0f} MiB (malloc_trim gave memory back {released} times)",

@@ -76,7 +76,11 @@ def main() -> None:
                 times["old URL, link only"].append(get(f"/1_w32_h24_slug{slug}.jpg"))
                 times["old URL, query+link"].append(get(f"/{next_id}_w32_h24_x.jpg"))
                 next_id += 1
-        stats = stack.stats()
+        scrape = stack.scrape()
+
+        def count(name: str) -> int:
+            return round(scrape.value(f"resize_sidecar_{name}"))
+
         base = statistics.median(times["canonical hit"])
         print(f"\nold URLs through routes ({args.rounds} rounds x {args.per_round}, interleaved; shared machine, "
               f"compare ratios)\n")
@@ -84,10 +88,10 @@ def main() -> None:
         for name, values in times.items():
             p90 = statistics.quantiles(values, n=10)[-1]
             print(f"{name:<22}{statistics.median(values):>11.3f}{p90:>9.3f}{statistics.median(values) / base:>17.1f}")
-        queries, micros = stats["resolver_queries"], stats["resolver_query_us"]
-        print(f"\nresolver: {queries} queries, {micros / max(queries, 1) / 1000:.2f} ms each on average "
-              f"(through PgBouncer); {stats['resolver_cache_hits']} answers from the cache; "
-              f"{stats['route_links']} links made; {stats['transforms']} transforms")
+        queries, seconds = count("resolver_queries_total"), scrape.value("resize_sidecar_resolver_query_seconds_sum")
+        print(f"\nresolver: {queries} queries, {seconds / max(queries, 1) * 1000:.2f} ms each on average "
+              f"(through PgBouncer); {count('resolver_cache_hits_total')} answers from the cache; "
+              f"{count('route_links_total')} links made; {count('renditions_total')} renditions")
         conn.close()
     finally:
         stack.stop()

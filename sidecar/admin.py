@@ -2,16 +2,14 @@
 
     POST /_sidecar/purge/{key}    remove every rendition of the original `key` (percent-encoded as in
                                   rendition URLs); answers {"key": ..., "removed": N}
-    GET  /_sidecar/stats          counters of all workers, as JSON
 
-Both need `Authorization: Bearer {purge_token}`. Without a `purge_token` in the config, the API does not
-exist (404).
+It needs `Authorization: Bearer {purge_token}`. Without a `purge_token` in the config, the API does not
+exist (404). Counters are at `/metrics` (`sidecar.health`).
 """
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -19,19 +17,18 @@ from urllib.parse import unquote
 from .cache import Cache
 from .config import Config
 from .errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
+from .metrics import Metrics
 from .purge import purge
-from .stats import Stats
 
 if TYPE_CHECKING:
     from .handler import Response
 
 PURGE = "/purge/"
-STATS = "/stats"
 
 
 class Admin:
-    def __init__(self, config: Config, cache: Cache, io: Executor, stats: Stats) -> None:
-        self.config, self.cache, self.io, self.stats = config, cache, io, stats
+    def __init__(self, config: Config, cache: Cache, io: Executor, metrics: Metrics) -> None:
+        self.config, self.cache, self.io, self.metrics = config, cache, io, metrics
 
     async def handle(self, method: str, path: str, authorization: str) -> Response:
         """`path` is what follows `/_sidecar`."""
@@ -40,10 +37,6 @@ class Admin:
             raise NotFound("not found")
         if not hmac.compare_digest(authorization.encode("latin-1"), f"Bearer {token}".encode("latin-1")):
             raise Unauthorized()
-        if path == STATS:
-            if method not in ("GET", "HEAD"):
-                raise MethodNotAllowed()
-            return _json(self.stats.totals())
         if path.startswith(PURGE):
             if method != "POST":
                 raise MethodNotAllowed()
@@ -53,13 +46,8 @@ class Admin:
                 raise BadRequest("key is not UTF-8") from None
             loop = asyncio.get_running_loop()
             removed = await loop.run_in_executor(self.io, purge, self.config.cache_dir, self.config.url_prefix, key)
-            self.stats.add("purged_files", removed)
-            return _json({"key": key, "removed": removed})
+            self.metrics.purged_files.inc(removed)
+            from .handler import Response
+
+            return Response.json(200, {"key": key, "removed": removed})
         raise NotFound("not found")
-
-
-def _json(value: object) -> Response:
-    from .handler import Response
-
-    return Response(200, [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
-                    json.dumps(value).encode() + b"\n")

@@ -11,13 +11,17 @@ import asyncio
 from types import TracebackType
 
 from .errors import Overloaded
+from .metrics import Metrics
 
 
 class Admission:
-    def __init__(self, slots: int, queue: int) -> None:
+    """`metrics` gets the queue depth and the misses at work (gauges summed over the live workers)."""
+
+    def __init__(self, slots: int, queue: int, metrics: Metrics | None = None) -> None:
         self.slots, self.queue = slots, queue
         self._free = asyncio.Semaphore(slots)
         self.waiting = 0
+        self.metrics = metrics or Metrics()
 
     @property
     def busy(self) -> int:
@@ -28,13 +32,17 @@ class Admission:
             if self.waiting >= self.queue:
                 raise Overloaded(detail=f"{self.slots} working and {self.waiting} queued")
             self.waiting += 1
+            self.metrics.queue_depth.inc()
             try:
                 await self._free.acquire()
             finally:
                 self.waiting -= 1
+                self.metrics.queue_depth.dec()
         else:
             await self._free.acquire()
+        self.metrics.in_flight.inc()
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        self.metrics.in_flight.dec()
         self._free.release()

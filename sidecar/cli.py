@@ -1,4 +1,5 @@
-"""The command line: `resize-sidecar run | serve | nginx-config | url`. A thin layer over the modules."""
+"""The command line: `resize-sidecar run | serve | nginx-config | gc | purge | warm | url | health`. A thin
+layer over the modules."""
 from __future__ import annotations
 
 import argparse
@@ -50,6 +51,13 @@ def parser() -> argparse.ArgumentParser:
                       help="renditions made at a time (default: one per worker process the config allows)")
     warm.add_argument("--id", action="store_true", dest="ids",
                       help="the lines are image IDs, looked up by the resolver (its watermark and preset apply)")
+
+    health = with_config("health", "ask the running sidecar, over its socket, whether it is alive (exit 0) "
+                                   "or not (exit 1)")
+    health.add_argument("--ready", action="store_true",
+                        help="ask whether it is ready instead: cache writable and a source reachable")
+    health.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="give up after this long (default 10)")
 
     url = with_config("url", "print the signed path of a rendition (or, with --info, of the original's facts)")
     url.add_argument("key", help="the original's key (path in the sources)")
@@ -108,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             return _purge_ids(config, args.keys) if args.ids else _purge(config, args.keys)
         if args.command == "warm":
             return _warm(config, args)
+        if args.command == "health":
+            return _health(config, args.ready, args.timeout)
         if args.command == "nginx-config":
             from . import nginx_config
 
@@ -220,6 +230,19 @@ def _warm(config: Config, args: argparse.Namespace) -> int:
     summary = asyncio.run(warm(config, keys, args.presets, concurrency, ids=args.ids))
     print(summary.line())
     return 1 if summary.failed else 0
+
+
+def _health(config: Config, ready: bool, timeout: float) -> int:
+    from .health import HEALTHZ, READYZ, ask
+
+    path = READYZ if ready else HEALTHZ
+    try:
+        status, body = ask(config.socket, path, timeout)
+    except (OSError, ValueError) as exc:
+        print(f"health: no answer on {config.socket}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{status} {body.decode(errors='replace').strip()}")
+    return 0 if status == 200 else 1
 
 
 def _url(config: Config, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ same object (`sidecar.nginx_config`), so the two cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -143,6 +144,9 @@ class Config:
     resolver_cache_size: int = 100_000
     resolver_prepared_statements: bool = True
     resolver_watermark: str = ""
+    access_log: Path = Path("var/log/access.log")
+    metrics_dir: Path = Path("var/run/metrics")
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
     presets: Mapping[str, Preset] = field(default_factory=dict)
     watermarks: Mapping[str, Watermark] = field(default_factory=dict)
     routes: Mapping[str, Route] = field(default_factory=dict)
@@ -213,6 +217,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None,
     _validate(config, lambda key: origin.get(key, key))
     # nginx and the sidecar may run from other working directories: pin every path now.
     return config.replace(cache_dir=config.cache_dir.resolve(), socket=config.socket.resolve(),
+                          access_log=config.access_log.resolve(), metrics_dir=config.metrics_dir.resolve(),
                           sources=tuple(s if "://" in s else os.path.abspath(s) for s in config.sources))
 
 
@@ -448,6 +453,13 @@ def _validate(config: Config, name: Any) -> None:
           "must be six hex digits, like ffffff")
     check(re.fullmatch(r"(/[a-z0-9_-]+)+", config.url_prefix) is not None, "url_prefix",
           "must look like /img (lowercase segments, no trailing slash)")
+    check(config.url_prefix not in ("/metrics", "/healthz", "/readyz", "/_sidecar", "/_rendition"), "url_prefix",
+          "is a path the sidecar itself answers")
+    for network in config.metrics_allow:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            check(False, "metrics_allow", f"{network!r} is not an address or network (like 10.0.0.0/8)")
     check(re.fullmatch(r"(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[a-z0-9.-]+):\d{1,5}", config.listen)
           is not None and 0 < int(config.listen.rsplit(":", 1)[1]) < 65536, "listen", "must be HOST:PORT")
     check(config.nginx_workers == "auto" or config.nginx_workers.isdigit(), "nginx_workers",

@@ -82,7 +82,7 @@ class SourceUnavailable(SidecarError):
 
 
 class Unauthorized(SidecarError):
-    """An admin request (purge, stats) without the right token."""
+    """An admin request (purge) without the right token."""
 
     status, public = 401, "missing or wrong token"
     headers = (("WWW-Authenticate", 'Bearer realm="resize-sidecar"'),)

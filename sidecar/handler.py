@@ -2,7 +2,8 @@
 
 Identical misses share one flight (`sidecar.singleflight`), new ones wait for a transform slot or are
 refused (`sidecar.admission`), and every request has a deadline (`request_deadline`). A failed rendition
-may be answered with a fallback image (`sidecar.fallback`). Purge and stats requests go to `sidecar.admin`.
+may be answered with a fallback image (`sidecar.fallback`). Purge requests go to `sidecar.admin`;
+`/metrics`, `/healthz` and `/readyz` to `sidecar.health`.
 """
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ from .admission import Admission
 from .builder import build_url, preset_fields
 from .cache import Cache, Superseded
 from .config import Config
-from .errors import BadRequest, DeadlineExceeded, Expired, Forbidden, MethodNotAllowed, Overloaded, SidecarError
+from .errors import BadRequest, DeadlineExceeded, Expired, Forbidden, MethodNotAllowed, SidecarError
+from .fallback import STATUSES as FALLBACK_STATUSES
 from .fallback import Fallbacks
 from .log import log
+from .metrics import rendition_kind, write_failure_reason
 from .resolver import Resolver, open_resolver, with_row
 from .signing import Signer
 from .singleflight import Flights
 from .sources import SourceChain
-from .stats import Stats
 from .transform import info
 from .transform.pipeline import Rendered, Settings, Source, transform
 from .url import AUTO_VARIANTS
@@ -34,7 +36,7 @@ from .variants import Hint, hinted, variant_suffix
 
 #: nginx's `internal` location that serves a published rendition (see nginx/sidecar.conf).
 INTERNAL_PREFIX = "/_rendition"
-#: Purge and stats for the main application (see sidecar/admin.py and nginx/sidecar.conf).
+#: Purge for the main application (see sidecar/admin.py and nginx/sidecar.conf).
 ADMIN_PREFIX = "/_sidecar"
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cascade`).
 CASCADE = "cascade"
@@ -51,6 +53,12 @@ class Response:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+
+    @classmethod
+    def json(cls, status: int, value: object) -> Response:
+        """A JSON answer for programs (admin API, health), never cached."""
+        return cls(status, [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+                   json.dumps(value).encode() + b"\n")
 
 
 @dataclass(frozen=True)
@@ -80,30 +88,34 @@ def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) 
 class Handler:
     """Turns one request into a response, or raises a SidecarError for the protocol to report."""
 
-    def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor,
-                 stats: Stats | None = None) -> None:
+    def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor) -> None:
         self.config, self.sources, self.cpu, self.io = config, sources, cpu, io
+        self.metrics = sources.metrics  # the process's one Metrics object
         self.cache = Cache(config.cache_dir)
         self.signer = Signer(config.signing_keys) if config.signed else None
         self.settings = transform_settings(config)
         self.limits = config.limits
         self.fallbacks = Fallbacks(config, self.settings)
-        self.stats = stats or Stats.create(1)
-        self.admission = Admission(config.worker_slots, config.queue)
+        for status in FALLBACK_STATUSES:  # series at zero before the first fallback (see Metrics.initialise)
+            self.metrics.fallback_images.labels(str(status))
+        self.admission = Admission(config.worker_slots, config.queue, self.metrics)
         self.flights: Flights[Made] = Flights(self.cache, io)
         self.routes = tuple(config.routes.values())
-        self.resolver: Resolver | None = open_resolver(config, self.stats.add)
+        self.resolver: Resolver | None = open_resolver(config, self.metrics)
         from .admin import Admin
+        from .health import Health
 
-        self.admin = Admin(config, self.cache, io, self.stats)
+        self.admin = Admin(config, self.cache, io, self.metrics)
+        self.health = Health(config, sources, self.cache, io)
 
     async def handle(self, method: str, path: str, variant: str | None = None, hint: str | None = None,
                      authorization: str = "") -> Response:
         """`variant` is nginx's reading of the Accept header (X-Image-Variant), for `.auto` URLs; `hint`
         its reading of the client hints (X-Image-Hint), for client-hint URLs."""
-        self.stats.add("requests")
         if path.startswith(ADMIN_PREFIX + "/"):
             return await self.admin.handle(method, path[len(ADMIN_PREFIX):], authorization)
+        if path in self.health.paths:
+            return await self.health.handle(method, path)
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
         if self.routes and not path.startswith(self.config.url_prefix + "/"):
@@ -142,7 +154,7 @@ class Handler:
             try:
                 await asyncio.get_running_loop().run_in_executor(self.io, self.cache.link, found.link_path,
                                                                  published)
-                self.stats.add("route_links")
+                self.metrics.route_links.inc()
             except OSError as exc:  # the image is served all the same; the next request tries again
                 log("route_link_failed", path=found.link_path, error=str(exc))
         return response
@@ -176,13 +188,14 @@ class Handler:
                 lead = await self.flights.run(
                     finals, lambda: self._make(target, resolved, client_hint, variant, base, deadline), deadline)
         except TimeoutError:
-            self.stats.add("deadline_exceeded")
             error: SidecarError = DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s")
             return await self._fallback(path, error, ops, resolved, variant, deadline), None
         except SidecarError as exc:
             return await self._fallback(path, exc, ops, resolved, variant, deadline), None
         if lead.joined:
-            self.stats.add("joined")
+            self.metrics.joined.inc()
+        elif lead.found is not None:
+            self.metrics.published_elsewhere.inc()
         made = lead.result
         headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else [])]
         if made is not None and made.rendered is not None:
@@ -212,13 +225,12 @@ class Handler:
                     base: str, deadline: float) -> Made:
         """Wait for a slot, render `ops` (hints resolved) and publish: the leader's work, once per file."""
         loop = asyncio.get_running_loop()
-        try:
-            async with self.admission:
-                fetched_at = time.time()
-                rendered, source = await self._render(rendition, ops, variant, deadline, fetched_at)
-        except Overloaded:
-            self.stats.add("overloaded")
-            raise
+        async with self.admission:
+            fetched_at = time.time()
+            rendered, source = await self._render(rendition, ops, variant, deadline, fetched_at)
+        kind = rendition_kind(source, rendered.original, ops.watermark is not None)
+        self.metrics.renditions.labels(kind).inc()
+        self.metrics.bytes_out.inc(len(rendered.data))
         suffix = variant_suffix(rendition.ops, hint, rendered.format)
         file_path = base + suffix
         try:
@@ -226,11 +238,18 @@ class Handler:
                                                                          fetched_at=fetched_at))
         except (OSError, Superseded) as exc:
             # The client still gets its image; the next request tries the write again.
-            superseded = isinstance(exc, Superseded)
-            self.stats.add("superseded" if superseded else "cache_write_failures")
-            log("cache_superseded" if superseded else "cache_write_failed", path=file_path, error=str(exc))
+            self._write_failed(file_path, exc)
             return Made(source, suffix, rendered)
+        self.metrics.cache_writes.labels("written", "").inc()
         return Made(source, suffix)
+
+    def _write_failed(self, file_path: str, exc: OSError | Superseded) -> None:
+        superseded = isinstance(exc, Superseded)
+        if superseded:
+            self.metrics.cache_writes.labels("superseded", "").inc()
+        else:
+            self.metrics.cache_writes.labels("failed", write_failure_reason(exc)).inc()
+        log("cache_superseded" if superseded else "cache_write_failed", path=file_path, error=str(exc))
 
     async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
                       fetched_at: float) -> tuple[Rendered, str]:
@@ -262,9 +281,11 @@ class Handler:
         # stop waiting at their deadline), and a transform's time is bounded by the pixel limits.
         done = await asyncio.get_running_loop().run_in_executor(
             self.cpu, _transform, data, ops, self.settings, variant, derived_from, self.config.release_memory)
-        self.stats.add("transforms")
+        kind = rendition_kind(CASCADE if derived_from else "", done.rendered.original, ops.watermark is not None)
+        self.metrics.transform_seconds.labels(kind).observe(done.seconds)
+        self.metrics.bytes_in.inc(len(data))
         if done.released:
-            self.stats.add("memory_released")
+            self.metrics.memory_released.inc()
         return done.rendered
 
     async def _fallback(self, path: str, error: SidecarError, ops: url.Ops, resolved: url.Ops,
@@ -279,6 +300,9 @@ class Handler:
             log("fallback_failed", path=path, image=str(image), error=str(exc))
             raise error from None
         log("fallback", path=path, status=error.status, error=str(error), image=str(image))
+        # The protocol never sees this error, so it is counted here, with the other errors.
+        self.metrics.count_error(error)
+        self.metrics.fallback_images.labels(str(error.status)).inc()
         return Response(error.status, [
             ("Content-Type", rendered.content_type),
             ("Cache-Control", f"public, max-age={self.config.fallback_max_age}"),
@@ -288,15 +312,17 @@ class Handler:
         """The original's facts as JSON, written where nginx finds them next time."""
         original = await self.sources.fetch(target.key, deadline)
         facts = await self._in_time(deadline, lambda: info.describe(original.data, self.settings))
+        self.metrics.info_documents.inc()
         data = json.dumps(facts, separators=(",", ":")).encode()
         file_path = target.file_path(self.config.url_prefix, signature)
         headers = [("X-Image-Source", original.source)]
         try:
             await asyncio.get_running_loop().run_in_executor(self.io, self.cache.write, file_path, data)
         except (OSError, Superseded) as exc:
-            log("cache_write_failed", path=file_path, error=str(exc))
+            self._write_failed(file_path, exc)
             return Response(200, [("Content-Type", INFO_CONTENT_TYPE), ("Cache-Control", "no-store"),
                                   *headers], data)
+        self.metrics.cache_writes.labels("written", "").inc()
         return Response(200, [("X-Accel-Redirect", INTERNAL_PREFIX + target.path(self.config.url_prefix, signature)),
                               *headers])
 
@@ -313,15 +339,18 @@ class Handler:
 class _Transformed:
     rendered: Rendered
     released: bool
+    seconds: float  # the transform alone, in its thread (not the wait for one)
 
 
 def _transform(data: bytes, ops: url.Ops, settings: Settings, variant: str | None, derived_from: Source | None,
                release: bool) -> _Transformed:
     """The transform, then (in the same thread, at the thread's low priority) freed memory back to the OS.
     malloc_trim measured 0.2-1 ms after a transform here (README, "Under load"): cheap beside it."""
+    started = time.perf_counter()
     rendered = transform(data, ops, settings, variant=variant, derived_from=derived_from)
+    seconds = time.perf_counter() - started
     released = release and memory.release()
-    return _Transformed(rendered, released)
+    return _Transformed(rendered, released, seconds)
 
 
 def _vary(ops: url.Ops) -> list[tuple[str, str]]:

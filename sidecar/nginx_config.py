@@ -8,6 +8,7 @@ import math
 import re
 from pathlib import Path
 
+from .accesslog import log_format
 from .config import Config
 from .handler import ADMIN_PREFIX, HINT_HEADERS, INTERNAL_PREFIX
 from .resources import nginx_template
@@ -40,6 +41,9 @@ def site(config: Config) -> str:
         admin_prefix=ADMIN_PREFIX, read_timeout=math.ceil(config.request_deadline) + WRITE_MARGIN,
         open_file_cache=open_file_cache(config.open_file_cache_valid),
         route_maps=route_maps(config), route_locations=route_locations(config),
+        access_log=config.access_log, log_format=log_format(f"${UPSTREAM}_cache"),
+        metrics_allow="\n".join(f"        allow {network};" for network in config.metrics_allow)
+        or "        # metrics_allow is empty: nobody",
         width_hints=_hint_map([(_integer_at_most(w), Hint(width=w).suffix) for w in config.client_hints_widths],
                               r"[0-9]+"),
         dpr_hints=_hint_map([(_decimal_at_most(d), Hint(dpr=d).suffix) for d in config.client_hints_dprs],
@@ -144,8 +148,8 @@ def _decimal_at_most(limit: float) -> str:
     return "|".join(options)
 
 
-def standalone(config: Config, prefix: Path, *, user: str | None, access_log: str = "off",
-               error_level: str = "warn", priority: int = 0) -> str:
+def standalone(config: Config, prefix: Path, *, user: str | None, error_level: str = "warn",
+               priority: int = 0) -> str:
     """A whole nginx.conf around `site`, with every path under `prefix` (which must exist). A negative
     `priority` (root only) lets nginx's workers, which serve the hits, go before the transforms."""
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
@@ -154,6 +158,5 @@ def standalone(config: Config, prefix: Path, *, user: str | None, access_log: st
         nginx_template("standalone.conf"),
         user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
         priority=f"worker_priority {priority};" if priority else "# worker_priority: the default",
-        workers=config.nginx_workers, prefix=prefix, error_level=error_level, access_log=access_log,
-        site=indented,
+        workers=config.nginx_workers, prefix=prefix, error_level=error_level, site=indented,
     )

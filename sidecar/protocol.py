@@ -13,8 +13,10 @@ from http import HTTPStatus
 
 import httptools
 
+from . import log as logging
 from .errors import BadRequest, SidecarError
-from .handler import Handler, Response
+from .handler import ADMIN_PREFIX, Handler, Response
+from .health import PATHS as HEALTH_PATHS
 from .log import log
 
 
@@ -73,7 +75,7 @@ class HttpProtocol(asyncio.Protocol):
             self.variant = value.decode("latin-1")
         elif name == b"x-image-hint":  # set by nginx from the client hints, for `ch` renditions
             self.hint = value.decode("latin-1")
-        elif name == b"authorization":  # the purge and stats API (sidecar/admin.py)
+        elif name == b"authorization":  # the purge API (sidecar/admin.py)
             self.authorization = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
@@ -94,19 +96,35 @@ class HttpProtocol(asyncio.Protocol):
     async def _respond(self, method: str, raw_url: bytes, keep_alive: bool, variant: str | None,
                        hint: str | None, authorization: str) -> None:
         started = time.perf_counter()
+        logging.request_id.set(self.request_id)  # this task's own context: records carry the id
+        metrics = self.handler.metrics
         path = ""
         try:
             path = httptools.parse_url(raw_url).path.decode("latin-1")
+        except httptools.HttpParserInvalidURLError:
+            pass
+        route = _route(path)
+        if route:
+            metrics.in_progress.inc()
+        try:
+            if not path:
+                raise BadRequest("malformed URL")
             response = await self.handler.handle(method, path, variant, hint, authorization)
-        except (SidecarError, httptools.HttpParserInvalidURLError) as exc:
-            response = self._error(exc if isinstance(exc, SidecarError) else BadRequest("malformed URL"))
-            if isinstance(exc, SidecarError) and exc.status >= 500:
-                log("source_error", path=path, status=exc.status, error=str(exc), request_id=self.request_id)
+        except SidecarError as exc:
+            response = self._error(exc)
+            metrics.count_error(exc)
+            if exc.status >= 500:
+                log("source_error", path=path, status=exc.status, error=str(exc))
         except Exception:
-            log("bug", path=path, traceback=traceback.format_exc(), request_id=self.request_id)
+            log("bug", path=path, traceback=traceback.format_exc())
+            metrics.errors.labels("bug", "500").inc()
             response = Response(500, [("Content-Type", "text/plain")], b"internal error\n")
-        log("request", method=method, path=path, status=response.status, request_id=self.request_id,
-            ms=round((time.perf_counter() - started) * 1000, 2))
+        seconds = time.perf_counter() - started
+        if route:
+            metrics.in_progress.dec()
+            metrics.requests.labels(route, str(response.status)).inc()
+            metrics.request_seconds.labels(route).observe(seconds)
+        log("request", method=method, path=path, status=response.status, ms=round(seconds * 1000, 2))
         keep_alive = keep_alive and not self.state.draining
         self._send(response, keep_alive, head=method == "HEAD")
         if self.transport is not None and keep_alive:
@@ -128,3 +146,10 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.write(head_bytes if head else head_bytes + response.body)
         if not keep_alive:
             self.transport.close()
+
+
+def _route(path: str) -> str:
+    """The route a request counts under in the metrics; "" for scrapes and health checks (not counted)."""
+    if path in HEALTH_PATHS:
+        return ""
+    return "admin" if path.startswith(ADMIN_PREFIX + "/") else "rendition"

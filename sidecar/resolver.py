@@ -28,12 +28,8 @@ from typing import Any
 
 from .errors import NotFound, ResolverUnavailable
 from .log import log
+from .metrics import Metrics
 from .url import check_key
-
-#: Resolver counters, kept in the workers' shared stats table (`sidecar.stats`).
-QUERIES, CACHE_HITS, GONE, FAILURES, QUERY_MICROSECONDS = (
-    "resolver_queries", "resolver_cache_hits", "resolver_gone", "resolver_failures", "resolver_query_us")
-COUNTERS = (QUERIES, CACHE_HITS, GONE, FAILURES, QUERY_MICROSECONDS)
 
 
 @dataclass(frozen=True)
@@ -107,14 +103,14 @@ class TtlCache:
 
 
 class Resolver:
-    """Looks IDs up; `count(name, n)` receives the counters above (a `Stats.add`)."""
+    """Looks IDs up, counting into `metrics` (the process's one Metrics object, or its own)."""
 
     def __init__(self, dsn: str, query: str, *, pool_size: int, timeout: float, ttl: float, negative_ttl: float,
                  cache_size: int, prepared_statements: bool, presets: Any,
-                 count: Callable[[str, int], None] = lambda name, n: None) -> None:
+                 metrics: Metrics | None = None) -> None:
         self.dsn, self.query, self.pool_size, self.timeout = dsn, query, pool_size, timeout
         self.ttl, self.negative_ttl, self.prepared_statements = ttl, negative_ttl, prepared_statements
-        self.presets, self.count = presets, count
+        self.presets, self.metrics = presets, metrics or Metrics()
         self.cache = TtlCache(cache_size)
         self._gate = asyncio.Semaphore(pool_size)
         self._pool: Any = None
@@ -132,11 +128,11 @@ class Resolver:
         """Like `resolve`, but None for a gone image."""
         found, answer = self.cache.get(image_id)
         if found:
-            self.count(CACHE_HITS, 1)
+            self.metrics.resolver_cache_hits.inc()
             return answer
         pending = self._pending.get(image_id)
         if pending is not None:  # someone is asking the database already: share their answer
-            self.count(CACHE_HITS, 1)
+            self.metrics.resolver_cache_hits.inc()
             return await asyncio.shield(pending)
         future: asyncio.Future[Resolved | None] = asyncio.get_running_loop().create_future()
         self._pending[image_id] = future
@@ -150,7 +146,7 @@ class Resolver:
             future.set_result(answer)
             self.cache.put(image_id, answer, self.ttl if answer is not None else self.negative_ttl)
             if answer is None:
-                self.count(GONE, 1)
+                self.metrics.resolver_gone.inc()
             return answer
         finally:
             del self._pending[image_id]
@@ -167,19 +163,19 @@ class Resolver:
             done, _ = await asyncio.wait({task}, timeout=self.timeout)
             if not done:
                 task.cancel()
-                self.count(FAILURES, 1)
+                self.metrics.resolver_failures.inc()
                 log("resolver_failed", id=image_id, error=f"no answer within {self.timeout}s")
                 raise ResolverUnavailable(detail=f"no answer within {self.timeout}s")
             row = task.result()
         except asyncpg.DataError:
             return None  # the ID does not fit the ID column's type (`abc` for an integer): no such image
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
-            self.count(FAILURES, 1)
+            self.metrics.resolver_failures.inc()
             log("resolver_failed", id=image_id, error=f"{type(exc).__name__}: {exc}")
             raise ResolverUnavailable(detail=str(exc)) from None
         finally:
             task.cancel()  # also when our caller is cancelled (its deadline): the query must not outlive it
-            self.count(QUERY_MICROSECONDS, round((time.perf_counter() - started) * 1e6))
+            self.metrics.resolver_query_seconds.observe(time.perf_counter() - started)
         return from_row(row, self.presets)
 
     async def _fetch(self, image_id: str) -> Any:
@@ -187,7 +183,7 @@ class Resolver:
         async with self._gate:
             pool = await self._open()
             async with pool.acquire() as connection:
-                self.count(QUERIES, 1)
+                self.metrics.resolver_queries.inc()
                 return await connection.fetchrow(self.query, image_id)
 
     async def _open(self) -> Any:
@@ -211,14 +207,14 @@ class Resolver:
             self._pool = None
 
 
-def open_resolver(config: Any, count: Callable[[str, int], None] = lambda name, n: None) -> Resolver | None:
+def open_resolver(config: Any, metrics: Metrics | None = None) -> Resolver | None:
     """The config's resolver, or None when it is off (no `resolver_dsn`)."""
     if not config.resolver_dsn:
         return None
     return Resolver(config.resolver_dsn, config.resolver_query, pool_size=config.resolver_pool_size,
                     timeout=config.resolver_timeout, ttl=config.resolver_ttl,
                     negative_ttl=config.resolver_negative_ttl, cache_size=config.resolver_cache_size,
-                    prepared_statements=config.resolver_prepared_statements, presets=config.presets, count=count)
+                    prepared_statements=config.resolver_prepared_statements, presets=config.presets, metrics=metrics)
 
 
 async def lookup_ids(config: Any, ids: list[str]) -> dict[str, Resolved | None]:

@@ -48,8 +48,8 @@ async def _run(config: Config) -> int:
     prefix = config.socket.parent / "nginx"
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config.standalone(config, prefix, user=invoking_user(),
-                                            access_log=str(prefix / "access.log"), priority=nginx_priority()))
+    config.access_log.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(nginx_config.standalone(config, prefix, user=invoking_user(), priority=nginx_priority()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

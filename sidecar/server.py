@@ -23,10 +23,10 @@ import uvloop
 from .config import Config
 from .handler import Handler
 from .log import log
+from .metrics import Metrics
 from .protocol import HttpProtocol, ServerState
 from .sources import open_chain
 from .sources.local import THREAD_PREFIX as LOCAL_THREAD_PREFIX
-from .stats import Stats
 from .transform import dcjpeg
 from .workers import BACKLOG
 
@@ -34,13 +34,13 @@ STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server h
 
 
 @asynccontextmanager
-async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIterator[asyncio.AbstractServer]:
+async def running(config: Config, sock: socket.socket) -> AsyncIterator[asyncio.AbstractServer]:
     """Serve on `sock` until the context exits, then drain in-flight requests and close sources."""
     cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform",
                              initializer=_lower_priority, initargs=(config.transform_nice,))
     io = ThreadPoolExecutor(16, thread_name_prefix="io")
-    sources = await open_chain(config)
-    handler = Handler(config, sources, cpu, io, stats)
+    sources = await open_chain(config, Metrics())
+    handler = Handler(config, sources, cpu, io)
     state = ServerState()
     loop = asyncio.get_running_loop()
     try:
@@ -69,7 +69,6 @@ async def running(config: Config, sock: socket.socket, stats: Stats) -> AsyncIte
         await sources.close()
         if handler.resolver is not None:
             await handler.resolver.close()
-        log("source_counts", sources={name: counts.as_dict() for name, counts in sources.counts.items()})
         for pool in (cpu, io):
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -79,13 +78,13 @@ def _lower_priority(nice: int) -> None:
     os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
-async def serve_worker(config: Config, sock: socket.socket, stats: Stats) -> None:
+async def serve_worker(config: Config, sock: socket.socket) -> None:
     """A worker process's life: serve until SIGTERM/SIGINT, then drain."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(config, sock, stats):
+    async with running(config, sock):
         await stop.wait()
 
 

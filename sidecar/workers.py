@@ -4,14 +4,16 @@ Why processes: each worker has its own interpreter, so the event loop and the Py
 transform never wait for another worker's GIL, and a worker that crashes takes only its own requests
 with it. `bench/worker_model.py` measured processes and threads side by side (see the README, "Under
 load"). The workers accept from one listening socket; single-flight across them uses file locks
-(`sidecar.singleflight`), and counters live in shared memory (`sidecar.stats`).
+(`sidecar.singleflight`), and metrics live in files of one directory that the supervisor empties at
+start (`sidecar.metrics`).
 
 The supervisor also runs the cache's collector (`sidecar.gc`) in a thread: once at start, which sweeps
-temporary files left by a crash, then every `gc_interval` seconds. Requests never wait for it.
+temporary files left by a crash, then every `gc_interval` seconds. Requests never wait for it. And it
+follows nginx's access log to count hits and misses (`sidecar.accesslog`).
 
-A worker is started as `python -m sidecar.workers` with the listening socket and the counters as
-inherited file descriptors and its settings pickled on stdin, so it begins with a fresh interpreter and
-no threads or locks copied from the supervisor. If the supervisor dies, its workers get SIGTERM (Linux's
+A worker is started as `python -m sidecar.workers` with the listening socket as an inherited file
+descriptor and its settings pickled on stdin, so it begins with a fresh interpreter and no threads or
+locks copied from the supervisor. If the supervisor dies, its workers get SIGTERM (Linux's
 parent-death signal) and drain.
 """
 from __future__ import annotations
@@ -28,16 +30,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from . import gc
+from . import gc, metrics
+from .accesslog import AccessLogTail, HitRatio
 from .config import Config
 from .log import log
-from .stats import Stats
 
 SD_LISTEN_FDS_START = 3
 BACKLOG = 1024  # connections nginx may open before a worker accepts them; beyond, nginx gets EAGAIN (502)
 RESTART_DELAY_MIN = 0.1
 RESTART_DELAY_MAX = 5.0
 STOP_GRACE = 5.0  # beyond drain_timeout, before a worker that does not exit is killed
+TAIL_INTERVAL = 1.0  # seconds between reads of nginx's access log (nginx itself flushes it every second)
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,6 @@ class WorkerSpec:
 
     config: Config
     listen_fd: int
-    stats_fd: int
-    rows: int
     row: int
 
 
@@ -79,16 +80,20 @@ class Supervisor:
     def __init__(self, config: Config, sock: socket.socket) -> None:
         self.config, self.sock = config, sock
         self.count = config.worker_processes
-        self.stats = Stats.create(self.count + 1)  # row 0: the supervisor
+        metrics.use_directory(config.metrics_dir)  # before any metric exists, here and in the workers
+        self.metrics = metrics.Metrics()
+        self.metrics.initialise_supervisor()
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self.stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._collector: asyncio.Task[None] | None = None
+        self._tail: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._keep(row)) for row in range(1, self.count + 1)]
         self._collector = loop.create_task(self._collect())
+        self._tail = loop.create_task(self._count_hits())
 
     async def _keep(self, row: int) -> None:
         """Run worker `row`, and start it again whenever it dies."""
@@ -98,18 +103,19 @@ class Supervisor:
             process = await self._spawn(row)
             self.processes[row] = process
             code = await process.wait()
+            metrics.process_died(process.pid)
             if self.stopping:
                 return
             log("worker_died", worker=row, pid=process.pid, returncode=code)
-            self.stats.add("worker_restarts")
+            self.metrics.worker_restarts.inc()
             delay = RESTART_DELAY_MIN if time.monotonic() - started > 10 else min(delay * 2, RESTART_DELAY_MAX)
             await asyncio.sleep(delay)
 
     async def _spawn(self, row: int) -> asyncio.subprocess.Process:
-        spec = WorkerSpec(self.config, self.sock.fileno(), self.stats.fd, self.stats.rows, row)
+        spec = WorkerSpec(self.config, self.sock.fileno(), row)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "sidecar.workers", stdin=asyncio.subprocess.PIPE,
-            pass_fds=(self.sock.fileno(), self.stats.fd),
+            pass_fds=(self.sock.fileno(),),
         )
         assert process.stdin is not None
         process.stdin.write(pickle.dumps(spec))
@@ -122,9 +128,12 @@ class Supervisor:
         root = self.config.cache_dir / self.config.url_prefix.lstrip("/")
         while not self.stopping:
             report = await loop.run_in_executor(None, gc.collect, root, self.config.cache_max_bytes)
-            self.stats.add("evicted_files", report.evicted_files)
-            self.stats.add("evicted_bytes", report.evicted_bytes)
-            self.stats.add("stale_removed", report.stale_removed)
+            self.metrics.gc_evicted_files.inc(report.evicted_files)
+            self.metrics.gc_evicted_bytes.inc(report.evicted_bytes)
+            self.metrics.gc_stale_removed.inc(report.stale_removed)
+            if not report.skipped:
+                self.metrics.cache_bytes.set(report.bytes - report.evicted_bytes)
+                self.metrics.cache_files.set(report.files - report.evicted_files)
             if report.evicted_files or report.stale_removed:
                 log("gc", files=report.files, bytes=report.bytes, evicted_files=report.evicted_files,
                     evicted_bytes=report.evicted_bytes, stale_removed=report.stale_removed)
@@ -132,11 +141,36 @@ class Supervisor:
                 return
             await asyncio.sleep(self.config.gc_interval)
 
+    async def _count_hits(self) -> None:
+        """Count nginx's hits and misses from its access log, every TAIL_INTERVAL seconds."""
+        loop = asyncio.get_running_loop()
+        tail = await loop.run_in_executor(None, AccessLogTail, self.config.access_log)
+        ratio = HitRatio()
+        failing = False
+        try:
+            while not self.stopping:
+                try:
+                    counts = await loop.run_in_executor(None, tail.poll)
+                except OSError as exc:  # unreadable for now (permissions, a vanished mount): say so once
+                    if not failing:
+                        log("access_log_unreadable", path=str(self.config.access_log), error=str(exc))
+                    failing = True
+                else:
+                    failing = False
+                    self.metrics.nginx_requests.labels("hit").inc(counts.hits)
+                    self.metrics.nginx_requests.labels("miss").inc(counts.misses)
+                    value = ratio.add(time.monotonic(), counts)
+                    if value is not None:
+                        self.metrics.hit_ratio.set(value)
+                await asyncio.sleep(TAIL_INTERVAL)
+        finally:
+            tail.close()
+
     async def stop(self) -> None:
         """SIGTERM every worker (they drain), and kill those still running after the drain timeout."""
         self.stopping = True
-        if self._collector is not None:
-            self._collector.cancel()
+        for task in filter(None, [self._collector, self._tail]):
+            task.cancel()
         running = [p for p in self.processes.values() if p.returncode is None]
         for process in running:
             process.send_signal(signal.SIGTERM)
@@ -150,7 +184,7 @@ class Supervisor:
             await asyncio.gather(*waits, return_exceptions=True)
         for task in self._tasks:  # some may be waiting to restart a worker
             task.cancel()
-        await asyncio.gather(*self._tasks, *filter(None, [self._collector]), return_exceptions=True)
+        await asyncio.gather(*self._tasks, *filter(None, [self._collector, self._tail]), return_exceptions=True)
 
 
 @asynccontextmanager
@@ -194,7 +228,7 @@ def _worker_main() -> None:
         return
     sock = socket.socket(fileno=spec.listen_fd)
     sock.setblocking(False)
-    uvloop.run(serve_worker(spec.config, sock, Stats(spec.stats_fd, spec.rows, spec.row)))
+    uvloop.run(serve_worker(spec.config, sock))
     exit_past_stuck_reads(0)
 
 

@@ -68,6 +68,26 @@ class Reply:
 
 
 @dataclass
+class Scrape:
+    """A Prometheus text exposition, parsed with prometheus-client's own parser."""
+
+    text: str
+
+    def samples(self) -> list[tuple[str, dict[str, str], float]]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(self.text)
+                for s in family.samples]
+
+    def names(self) -> set[str]:
+        return {name for name, _, _ in self.samples()}
+
+    def value(self, name: str, **labels: str) -> float:
+        return sum(value for sample, found, value in self.samples()
+                   if sample == name and all(found.get(k) == v for k, v in labels.items()))
+
+
+@dataclass
 class Stack:
     """nginx on a loopback port in front of one sidecar process, both started from rendered config."""
 
@@ -107,10 +127,26 @@ class Stack:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self.get("/_sidecar" + path, method=method, headers=headers)
 
-    def stats(self) -> dict[str, int]:
-        reply = self.admin("GET", "/stats")
-        assert reply.status == 200, reply
-        return json.loads(reply.body)
+    def scrape(self, source: str = "127.0.0.1") -> Scrape:
+        """`/metrics` through nginx, from the loopback address `source` (allowed by default)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30, source_address=(source, 0))
+        try:
+            conn.request("GET", "/metrics")
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        assert response.status == 200, (response.status, body)
+        return Scrape(body.decode())
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One value of a fresh scrape: the sum of the samples of `name` that have these labels."""
+        return self.scrape().value(name, **labels)
+
+    def access_log(self) -> list[dict[str, object]]:
+        """nginx's JSON access log lines so far (nginx flushes its buffer every second)."""
+        path = self.config.access_log
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
     def worker_pids(self) -> list[int]:
         """The supervisor's worker processes, from /proc."""
@@ -271,6 +307,8 @@ def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "
         f'sources = {json.dumps([str(s) for s in sources])}\n'
         f'cache_dir = "{cache_dir or root / "cache"}"\n'
         f'socket = "{root / "s.sock"}"\n'
+        f'access_log = "{root / "access.log"}"\n'
+        f'metrics_dir = "{root / "metrics"}"\n'
         'socket_mode = "0666"\n'  # as root (CI), nginx's workers are nobody
         f'listen = "127.0.0.1:{port}"\n'
         'nginx_workers = "1"\n'

@@ -61,7 +61,7 @@ def test_disk_full_and_read_only_cache_still_serve_from_memory(stack_factory, sm
     assert reply.status == 200 and reply.image().size == (120, 68)
     assert reply.headers["cache-control"] == "no-store"
     assert stack.get(small).status == 200  # hits are unaffected
-    assert stack.stats()["cache_write_failures"] == 2
+    assert stack.metric("resize_sidecar_cache_writes_total", result="failed") == 2
     events = stack.sidecar_events("cache_write_failed")
     assert "No space left" in str(events[0]["error"]) and "Read-only" in str(events[1]["error"])
 
@@ -142,7 +142,7 @@ def test_purge_during_a_miss_keeps_the_stale_rendition_out_of_the_cache(stack_fa
     assert purged.status == 200
     assert reply.status == 200 and reply.headers["cache-control"] == "no-store"  # served, not published
     assert not final.exists()
-    assert stack.stats()["superseded"] == 1
+    assert stack.metric("resize_sidecar_cache_writes_total", result="superseded") == 1
     assert stack.get(slow).headers["cache-control"] != "no-store"  # the next miss publishes again
 
 
@@ -185,7 +185,7 @@ def test_background_collector_keeps_the_budget(stack_factory) -> None:  # type: 
     stack = stack_factory([SAMPLES], extra="cache_max_bytes = 60_000\ngc_interval = 1\n")
     for width in (300, 310, 320, 330):
         assert stack.get(stack.url(PHOTO, width=width)).status == 200
-    wait_for(lambda: stack.stats()["evicted_files"] >= 2, 10, "the collector to evict")
+    wait_for(lambda: stack.metric("resize_sidecar_gc_evicted_files_total") >= 2, 10, "the collector to evict")
     kept = renditions_under(stack.config.cache_dir)
     assert sum(os.stat(stack.config.cache_dir / f).st_blocks * 512 for f in kept) <= 60_000
 

@@ -96,7 +96,8 @@ def test_refuses_plain_pillow_beside_simd(tmp_path: Path) -> None:
 
 def test_production_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     site = run_cli("nginx-config", env={"SIDECAR_CACHE_DIR": str(tmp_path / "cache"),
-                                        "SIDECAR_SOCKET": "/run/resize-sidecar/sidecar.sock"})
+                                        "SIDECAR_SOCKET": "/run/resize-sidecar/sidecar.sock",
+                                        "SIDECAR_ACCESS_LOG": str(tmp_path / "logs" / "access.log")})
     assert site.returncode == 0, site.stderr
     assert "try_files $uri @resize_sidecar;" in site.stdout and "internal;" in site.stdout
     (tmp_path / "logs").mkdir()

@@ -68,6 +68,20 @@ def test_missing_original_gets_the_fallback_with_404_a_short_lifetime_and_no_fil
     assert file.is_file()
 
 
+def test_a_fallback_answer_counts_once_as_a_fallback_and_as_its_error(fallback_stack: tuple[Stack, Path]) -> None:
+    stack, _ = fallback_stack
+    before = stack.scrape()
+    assert stack.get(stack.url("nowhere.jpg", width=90)).status == 404
+    after = stack.scrape()
+    for name, labels in (("resize_sidecar_fallback_images_total", {"status": "404"}),
+                         ("resize_sidecar_errors_total", {"error": "NotFound", "status": "404"}),
+                         ("resize_sidecar_requests_total", {"route": "rendition", "status": "404"})):
+        assert after.value(name, **labels) == before.value(name, **labels) + 1, name
+    assert after.value("resize_sidecar_fallback_images_total", status="422") == \
+        before.value("resize_sidecar_fallback_images_total", status="422")
+    assert after.value("resize_sidecar_renditions_total") == before.value("resize_sidecar_renditions_total")
+
+
 def test_undecodable_original_gets_the_fallback_with_422(fallback_stack: tuple[Stack, Path]) -> None:
     stack, _ = fallback_stack
     path = stack.url("broken.jpg", width=120, format="png")

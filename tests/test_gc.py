@@ -15,7 +15,6 @@ from sidecar.config import ConfigError
 from sidecar.errors import Overloaded
 from sidecar.gc import collect
 from sidecar.purge import purge
-from sidecar.stats import Stats
 
 
 def make(root: Path, name: str, size: int, atime: float) -> Path:
@@ -120,15 +119,6 @@ def test_admission_refuses_beyond_slots_plus_queue() -> None:
         return outcomes
 
     assert asyncio.run(scenario()) == ["refused", "refused", "done", "done", "done"]
-
-
-def test_stats_rows_add_up_across_processes() -> None:
-    table = Stats.create(3)
-    table.add("transforms")
-    table.for_row(1).add("transforms", 2)
-    table.for_row(2).add("overloaded")
-    totals = Stats(table.fd, 3, 0).totals()
-    assert totals["transforms"] == 3 and totals["overloaded"] == 1 and totals["joined"] == 0
 
 
 def test_memory_budget_bounds_the_workers() -> None:

@@ -193,7 +193,9 @@ def test_info_through_nginx_is_signed_cached_and_json(stack: Stack) -> None:
 
     path = build_info_url(stack.config, "road-1920x1080.jpg")
     assert path.endswith(".json") and "/road-1920x1080.jpg/info." in path
-    before = len(stack.sidecar_requests())
+    documents, writes = (stack.metric("resize_sidecar_info_documents_total"),
+                         stack.metric("resize_sidecar_cache_writes_total", result="written"))
+    before = len(stack.sidecar_requests())  # after the scrapes, which the sidecar logs too
     miss = stack.get(path)
     assert miss.status == 200, miss.body
     assert miss.headers["content-type"] == "application/json"
@@ -203,6 +205,8 @@ def test_info_through_nginx_is_signed_cached_and_json(stack: Stack) -> None:
     hit = stack.get(path)
     assert hit.status == 200 and hit.body == miss.body and hit.headers["content-type"] == "application/json"
     assert len(stack.sidecar_requests()) == before + 1, "the second request was not a hit"
+    assert stack.metric("resize_sidecar_info_documents_total") == documents + 1
+    assert stack.metric("resize_sidecar_cache_writes_total", result="written") == writes + 1
     assert (stack.config.cache_dir / path.lstrip("/")).is_file()  # the URL path is the cache path
     forged = path.rsplit(".", 2)[0] + ".AAAAAAAAAAAAAAAA.json"
     assert stack.get(forged).status == 403

@@ -155,16 +155,18 @@ def test_oversized_request_is_400(stack: Stack) -> None:
 
 
 def test_failed_write_serves_from_memory_and_leaves_no_file(stack_factory) -> None:  # type: ignore[no-untyped-def]
-    # The sidecar may write no file over 2 KB: the rendition's write fails part-way (EFBIG).
-    stack = stack_factory([SAMPLES], limits={resource.RLIMIT_FSIZE: (2048, 2048)})
-    path = stack.url(PHOTO, width=400)
+    # The sidecar may write no file over 256 KiB (its metrics files need 64 KiB): the rendition, a PNG
+    # of about 700 KB, fails part-way (EFBIG).
+    stack = stack_factory([SAMPLES], limits={resource.RLIMIT_FSIZE: (256 * 1024, 256 * 1024)})
+    path = stack.url(PHOTO, width=800, format="png")
     reply = stack.get(path)
-    assert reply.status == 200 and reply.image().size == (400, 268)
+    assert reply.status == 200 and reply.image().size == (800, 536) and len(reply.body) > 256 * 1024
     assert reply.headers["cache-control"] == "no-store"
     renditions = [f for f in files_under(stack.config.cache_dir) if not f.endswith("/" + SOURCE_RECORD)]
     assert renditions == [], "a partial or temporary file was left behind"
     assert stack.get(path).status == 200  # and the next request is another miss, not a broken hit
     assert len([r for r in stack.sidecar_requests() if r["path"] == path]) == 2
+    assert stack.metric("resize_sidecar_cache_writes_total", result="failed", reason="EFBIG") == 2
 
 
 def test_unsigned_deployment(stack_factory) -> None:  # type: ignore[no-untyped-def]

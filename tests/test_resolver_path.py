@@ -101,14 +101,24 @@ def sidecar_calls(stack: Stack) -> int:
     return len(stack.sidecar_requests())
 
 
+def counted(stack: Stack, name: str) -> float:
+    """One of the sidecar's counters (`resize_sidecar_{name}`), summed over its labels, from `/metrics`."""
+    return stack.scrape().value(f"resize_sidecar_{name}")
+
+
 def test_id_to_original_to_rendition_through_nginx_then_a_hit(stack: Stack, db: Db) -> None:
     db.add(7, "a.jpg")
+    queries, timed, links = (counted(stack, name) for name in
+                             ("resolver_queries_total", "resolver_query_seconds_count", "route_links_total"))
     reply = stack.get("/7_w200_h150_test_empty.jpg")
     assert reply.status == 200, reply.body
     assert reply.headers["content-type"] == "image/jpeg" and reply.headers["x-image-source"] == "local"
     assert reply.image().size == (200, 150)
     link = stack.config.cache_dir / "_routes/legacy/_7/__/7/7_w200_h150_test_empty.jpg"
     assert link.is_symlink() and link.resolve().is_file()
+    assert counted(stack, "resolver_queries_total") == queries + 1
+    assert counted(stack, "resolver_query_seconds_count") == timed + 1
+    assert counted(stack, "route_links_total") == links + 1
     calls = sidecar_calls(stack)
     again = stack.get("/7_w200_h150_test_empty.jpg")
     assert again.status == 200 and again.body == reply.body
@@ -157,23 +167,22 @@ def test_old_and_canonical_urls_serve_the_same_cached_file(stack: Stack, db: Db)
     # The other way round: the canonical URL first, then an old URL makes a link and no new transform.
     made_first = stack.get(stack.url("b.jpg", width=60, height=60, fit="fill", format="png"))
     assert made_first.status == 200
-    transforms = stack.stats()["transforms"]
+    renditions = counted(stack, "renditions_total")
     second = stack.get("/8_w60_h60_other-name.png")
     assert second.status == 200 and second.body == made_first.body
     assert second.headers["content-type"] == "image/png"
-    assert stack.stats()["transforms"] == transforms
+    assert counted(stack, "renditions_total") == renditions
 
 
 def test_unknown_id_is_404_and_negative_cached_for_a_shorter_time(stack: Stack, db: Db) -> None:
-    before = stack.stats()
+    names = ("resolver_queries_total", "resolver_gone_total", "resolver_cache_hits_total")
+    before = {name: counted(stack, name) for name in names}
     assert stack.get("/404404_w50_h50_x.jpg").status == 404
     assert stack.get("/404404_w50_h50_x.jpg").status == 404
     db.add(404404, "a.jpg")  # now it exists, but the sidecar remembers "gone" for resolver_negative_ttl
     assert stack.get("/404404_w50_h50_x.jpg").status == 404
-    after = stack.stats()
-    assert after["resolver_queries"] - before["resolver_queries"] == 1
-    assert after["resolver_gone"] - before["resolver_gone"] == 1
-    assert after["resolver_cache_hits"] - before["resolver_cache_hits"] == 2
+    moved = {name: counted(stack, name) - before[name] for name in names}
+    assert moved == {"resolver_queries_total": 1, "resolver_gone_total": 1, "resolver_cache_hits_total": 2}
     time.sleep(1.1)  # resolver_negative_ttl = 1
     assert stack.get("/404404_w50_h50_x.jpg").status == 200
     # A NULL key is a gone image; an ID the column's type cannot hold is no image either.
@@ -204,7 +213,7 @@ def test_concurrent_misses_for_distinct_ids_never_exceed_the_pool(stack: Stack, 
     ids = range(1000, 1200)
     values = ", ".join(f"({i}, 'c{i % 5}.jpg', false)" for i in ids)
     db.postgres.sql(f"insert into images values {values}")
-    before = stack.stats()
+    before = counted(stack, "resolver_queries_total")
     samples: list[tuple[int, int]] = []
     stop = threading.Event()
 
@@ -227,9 +236,8 @@ def test_concurrent_misses_for_distinct_ids_never_exceed_the_pool(stack: Stack, 
         sampler.join()
     # A lookup that waits for the pool past resolver_timeout is a 503, as designed; the rest are images.
     assert set(statuses) <= {200, 503} and statuses.count(200) >= 100, statuses
-    after = stack.stats()
     # Each ID asked the database once (a 503's query may have started before its time ran out).
-    assert statuses.count(200) <= after["resolver_queries"] - before["resolver_queries"] <= 200
+    assert statuses.count(200) <= counted(stack, "resolver_queries_total") - before <= 200
     most_active = max(active for active, _ in samples)
     most_connections = max(held for _, held in samples)
     print(f"\nresolver under 200 concurrent misses: {len(samples)} samples, at most {most_active} queries "
@@ -283,6 +291,7 @@ def test_database_down_is_503_within_the_timeout_while_hits_go_on(stack: Stack, 
     old = "/30_w90_h90_x.jpg"
     assert stack.get(old).status == 200
     canonical = stack.url("a.jpg", width=90, height=90, fit="fill", format="jpeg")
+    failures = counted(stack, "resolver_failures_total")
     db.postgres.stop()
     try:
         assert stack.get(old).status == 200 and stack.get(canonical).status == 200
@@ -292,6 +301,7 @@ def test_database_down_is_503_within_the_timeout_while_hits_go_on(stack: Stack, 
         print(f"\ndatabase down{' behind PgBouncer' if db.bouncer else ''}: 503 after {elapsed:.2f}s")
         assert reply.status == 503 and reply.headers["retry-after"] == "1"
         assert elapsed < TIMEOUT + 1
+        assert counted(stack, "resolver_failures_total") == failures + 1
         assert stack.get(old).status == 200
     finally:
         db.postgres.start()

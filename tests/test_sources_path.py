@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import threading
 import time
@@ -77,13 +78,16 @@ def test_s3_original_is_served_through_nginx_and_says_so(stack_factory, photo_in
     shoe = stack.get(stack.url("red shoe.jpg", width=80))  # a key that needs percent-encoding
     assert shoe.status == 200 and shoe.image().size == (80, 60)
     assert stack.get(stack.url("not-there.jpg", width=80)).status == 404
+    scrape = stack.scrape()
+    source = f"s3://{BUCKET}/shop/"
+    assert {outcome: scrape.value("resize_sidecar_source_requests_total", source=source, outcome=outcome)
+            for outcome in ("found", "not_found", "unavailable", "timeout", "skipped_down")} == {
+        "found": 2, "not_found": 1, "unavailable": 0, "timeout": 0, "skipped_down": 0}
+    assert scrape.value("resize_sidecar_source_request_seconds_count", source=source) == 3
+    assert scrape.value("resize_sidecar_source_bytes_total", source=source) > 0
     stack.stop_sidecar()
     log = stack.log_path.read_text()
     assert "Unclosed" not in log, "a client session or connector was not closed at shutdown"
-    [counts] = stack.sidecar_events("source_counts")
-    assert counts["sources"] == {f"s3://{BUCKET}/shop/": {
-        "found": 2, "not_found": 1, "unavailable": 0, "timeouts": 0, "retries": 0, "skipped_down": 0,
-        "marked_down": 0}}
 
 
 def test_http_origin_is_served_through_nginx_and_says_so(stack_factory, origin: Origin) -> None:  # type: ignore[no-untyped-def]
@@ -135,12 +139,19 @@ def test_s3_stopped_is_a_quick_502_and_then_marked_down(stack_factory) -> None: 
         assert elapsed < CONNECT + FIRST_BYTE + MARGIN
     [down] = stack.sidecar_events("source_down")
     assert down["source"] == "s3://doomed/" and down["failures"] == 2
+    # Logged while serving a request: with nginx's id for it, as in nginx's access log.
+    assert re.fullmatch(r"[0-9a-f]{32}", str(down["request_id"]))
     reply, elapsed = timed_get(stack, stack.url("a.jpg", width=60), "S3 marked down")
     assert reply.status == 502 and elapsed < 0.3
-    stack.stop_sidecar()
-    [counts] = stack.sidecar_events("source_counts")
-    assert counts["sources"]["s3://doomed/"]["marked_down"] == 1  # type: ignore[index]
-    assert counts["sources"]["s3://doomed/"]["skipped_down"] == 1  # type: ignore[index]
+    # The fault shows in the metrics: errors counted, the breaker open in the (one) worker.
+    scrape = stack.scrape()
+    failed = sum(scrape.value("resize_sidecar_source_requests_total", source="s3://doomed/", outcome=outcome)
+                 for outcome in ("unavailable", "timeout"))
+    assert failed == 2
+    assert scrape.value("resize_sidecar_source_requests_total", source="s3://doomed/", outcome="skipped_down") == 1
+    assert scrape.value("resize_sidecar_source_marked_down_total", source="s3://doomed/") == 1
+    assert scrape.value("resize_sidecar_source_down", source="s3://doomed/") == 1
+    assert scrape.value("resize_sidecar_errors_total", error="SourceUnavailable", status="502") >= 1
 
 
 @pytest.mark.parametrize("kind", ["http", "s3"])

@@ -47,8 +47,7 @@ def test_identical_misses_make_one_fetch_and_one_transform(stack_factory) -> Non
         assert [r.status for r, _ in results] == [200] * 200
         assert len({r.body for r, _ in results}) == 1 and results[0][0].image().size == (640, 428)
         assert len(opens.events()) == 1, "the original was read more than once"
-        stats = stack.stats()
-        assert stats["transforms"] == 1
+        assert stack.metric("resize_sidecar_renditions_total") == 1
         served_by = {r["pid"] for r in stack.sidecar_requests() if r["path"] == path}
         assert len(served_by) == 2, "both workers should have taken part"
     finally:
@@ -87,7 +86,7 @@ def test_a_crashed_leader_does_not_hold_the_others_past_their_deadline(stack_fac
     assert stack.get(stack.url(PHOTO, width=123)).status == 200
     # ...and the supervisor replaced the dead worker.
     wait_for(lambda: len(stack.worker_pids()) == 2 and leader not in stack.worker_pids(), 10, "a new worker")
-    assert stack.stats()["worker_restarts"] == 1
+    assert stack.metric("resize_sidecar_worker_restarts_total") == 1
 
 
 def test_a_full_queue_answers_503_with_retry_after_at_once(stack_factory) -> None:  # type: ignore[no-untyped-def]
@@ -101,7 +100,7 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(stack_factory) -> Non
     for reply, seconds in refused:
         assert reply.headers["retry-after"] == "1" and reply.headers["cache-control"] == "no-store"
         assert seconds < min(ok), "a refusal waited for a transform"
-    assert stack.stats()["overloaded"] == 3
+    assert stack.metric("resize_sidecar_errors_total", error="Overloaded", status="503") == 3
 
 
 def test_a_request_past_its_deadline_gets_504_and_the_work_still_lands(stack_factory) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +112,7 @@ def test_a_request_past_its_deadline_gets_504_and_the_work_still_lands(stack_fac
     final = stack.config.cache_dir / path.lstrip("/")
     wait_for(final.is_file, 30, "the rendition to land after the deadline")
     assert stack.get(path).status == 200
-    assert stack.stats()["deadline_exceeded"] == 1
+    assert stack.metric("resize_sidecar_errors_total", error="DeadlineExceeded", status="504") == 1
 
 
 def test_sigterm_drains_requests_in_flight(stack_factory) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +120,8 @@ def test_sigterm_drains_requests_in_flight(stack_factory) -> None:  # type: igno
     paths = [stack.url(PHOTO, width=1500 + i, format="png") for i in range(4)]
     with ThreadPoolExecutor(len(paths)) as pool:
         futures = [pool.submit(stack.get, path) for path in paths]
-        wait_for(lambda: stack.stats()["requests"] >= len(paths) + 1, 10, "the requests to arrive")
+        wait_for(lambda: stack.metric("resize_sidecar_requests_in_progress") >= len(paths), 10,
+                 "the requests to arrive")
         assert stack.sidecar is not None
         stack.sidecar.send_signal(signal.SIGTERM)
         replies = [f.result() for f in futures]

@@ -12,6 +12,7 @@ from .spec import SourceSpec, parse_source
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..metrics import Metrics
 
 __all__ = ["Original", "Source", "SourceChain", "SourceSpec", "open_chain", "open_source", "parse_source"]
 
@@ -34,8 +35,9 @@ async def open_source(spec: SourceSpec, config: Config) -> Source:
     return await HttpSource.open(spec, **common)
 
 
-async def open_chain(config: Config) -> SourceChain:
-    """Every configured source, opened; if one cannot be, those already open are closed again."""
+async def open_chain(config: Config, metrics: Metrics | None = None) -> SourceChain:
+    """Every configured source, opened; if one cannot be, those already open are closed again. The chain
+    counts into `metrics` (the process's one Metrics object), or its own."""
     sources: list[Source] = []
     try:
         for spec in config.source_specs:
@@ -45,4 +47,4 @@ async def open_chain(config: Config) -> SourceChain:
             await source.close()
         raise
     return SourceChain(sources, retries=config.source_retries, down_after=config.source_down_after,
-                       down_for=config.source_down_seconds)
+                       down_for=config.source_down_seconds, metrics=metrics)

@@ -1,4 +1,4 @@
-"""Per-source health: what happened to each source (counts) and whether it is down (circuit breaker).
+"""Per-source health: whether a source is down (circuit breaker). Its counts are metrics (`sidecar.metrics`).
 
 A source that fails `threshold` times in a row is *down* for `down_for` seconds: the chain skips it
 instead of paying its timeout on every request. When the period is over, one request is let through
@@ -6,24 +6,6 @@ as a probe (the others keep skipping it for another period); its success brings 
 failure keeps it down. Pure logic: the caller passes the time, so it is tested with plain numbers.
 """
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
-
-
-@dataclass
-class SourceCounts:
-    """What one source did since start. Read by logs now and by metrics later; only the chain writes."""
-
-    found: int = 0
-    not_found: int = 0
-    unavailable: int = 0
-    timeouts: int = 0
-    retries: int = 0
-    skipped_down: int = 0
-    marked_down: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class CircuitBreaker:

@@ -14,13 +14,15 @@ flight is cut at the deadline.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import NotFound, SourceTimeout, SourceUnavailable
 from ..log import log
-from .breaker import CircuitBreaker, SourceCounts
+from ..metrics import Metrics
+from .breaker import CircuitBreaker
 
 
 class Source(Protocol):
@@ -30,6 +32,9 @@ class Source(Protocol):
     name: str  # which one, for logs and counts
 
     async def fetch(self, key: str) -> bytes: ...
+
+    async def probe(self) -> None:
+        """Check that the source answers at all (for /readyz); raise SourceUnavailable or SourceTimeout."""
 
     async def close(self) -> None: ...
 
@@ -42,28 +47,25 @@ class Original:
 
 class SourceChain:
     def __init__(self, sources: Sequence[Source], *, retries: int = 0, down_after: int = 5,
-                 down_for: float = 10.0) -> None:
+                 down_for: float = 10.0, metrics: Metrics | None = None) -> None:
         self.sources = tuple(sources)
         self.retries = retries
         self.breakers = [CircuitBreaker(down_after, down_for) for _ in self.sources]
-        self._counts = [SourceCounts() for _ in self.sources]
-
-    @property
-    def counts(self) -> Mapping[str, SourceCounts]:
-        """Per-source counters, by source name (the config refuses the same source twice)."""
-        return {source.name: counts for source, counts in zip(self.sources, self._counts)}
+        #: The process's metrics (one object per process: the handler uses this one too).
+        self.metrics = metrics or Metrics()
+        self.metrics.initialise(source.name for source in self.sources)
 
     async def fetch(self, key: str, deadline: float) -> Original:
         """Find `key`; `deadline` is in the running loop's time."""
         loop = asyncio.get_running_loop()
         failures: list[SourceUnavailable | SourceTimeout] = []
-        for source, breaker, counts in zip(self.sources, self.breakers, self._counts):
+        for source, breaker in zip(self.sources, self.breakers):
             if not breaker.allow(loop.time()):
-                counts.skipped_down += 1
+                self._count(source, "skipped_down")
                 failures.append(SourceUnavailable(detail=f"{source.name} is marked down"))
                 continue
             try:
-                data = await self._fetch_from(source, breaker, counts, key, deadline)
+                data = await self._fetch_from(source, breaker, key, deadline)
             except (SourceUnavailable, SourceTimeout) as exc:
                 failures.append(exc)
                 if loop.time() >= deadline:
@@ -73,7 +75,7 @@ class SourceChain:
                 return Original(data, source.kind)
         return self._give_up(failures)
 
-    async def _fetch_from(self, source: Source, breaker: CircuitBreaker, counts: SourceCounts, key: str,
+    async def _fetch_from(self, source: Source, breaker: CircuitBreaker, key: str,
                           deadline: float) -> bytes | None:
         """One source, retried as configured: the original, None if the source does not have it, or the
         last failure raised."""
@@ -82,29 +84,31 @@ class SourceChain:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise SourceTimeout(detail=f"request deadline passed before {source.name}")
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(remaining):
                     data = await source.fetch(key)
             except NotFound:
-                counts.not_found += 1
+                self._count(source, "not_found", started)
                 self._answered(source, breaker)
                 return None
             except TimeoutError:  # the request's deadline: not necessarily this source's fault
-                counts.timeouts += 1
+                self._count(source, "timeout", started)
                 log("source_failed", source=source.name, status=504, error="request deadline reached")
                 raise SourceTimeout(detail=f"{source.name}: request deadline reached") from None
             except SourceTimeout as exc:  # its own timeout: not retried, it has cost its time already
-                counts.timeouts += 1
-                self._failed(source, breaker, counts, loop.time(), exc)
+                self._count(source, "timeout", started)
+                self._failed(source, breaker, loop.time(), exc)
                 raise
             except SourceUnavailable as exc:
-                counts.unavailable += 1
-                self._failed(source, breaker, counts, loop.time(), exc)
+                self._count(source, "unavailable", started)
+                self._failed(source, breaker, loop.time(), exc)
                 if attempt >= self.retries:
                     raise
-                counts.retries += 1
+                self.metrics.source_retries.labels(source.name).inc()
                 continue
-            counts.found += 1
+            self._count(source, "found", started)
+            self.metrics.source_bytes.labels(source.name).inc(len(data))
             self._answered(source, breaker)
             return data
         raise AssertionError("the last attempt returns or raises")
@@ -118,17 +122,35 @@ class SourceChain:
             raise SourceUnavailable(detail=detail)
         raise NotFound()
 
+    def _count(self, source: Source, outcome: str, started: float | None = None) -> None:
+        self.metrics.source_requests.labels(source.name, outcome).inc()
+        if started is not None:
+            self.metrics.source_seconds.labels(source.name).observe(time.perf_counter() - started)
+
     def _answered(self, source: Source, breaker: CircuitBreaker) -> None:
         if breaker.succeeded():
+            self.metrics.source_down.labels(source.name).set(0)
             log("source_up", source=source.name)
 
-    def _failed(self, source: Source, breaker: CircuitBreaker, counts: SourceCounts, now: float,
+    def _failed(self, source: Source, breaker: CircuitBreaker, now: float,
                 exc: SourceUnavailable | SourceTimeout) -> None:
         log("source_failed", source=source.name, status=exc.status, error=exc.detail or exc.public)
         if breaker.failed(now):
-            counts.marked_down += 1
-            log("source_down", source=source.name, seconds=breaker.down_for, failures=breaker.failures,
-                counts=counts.as_dict())
+            self.metrics.source_marked_down.labels(source.name).inc()
+            self.metrics.source_down.labels(source.name).set(1)
+            log("source_down", source=source.name, seconds=breaker.down_for, failures=breaker.failures)
+
+    async def probe(self) -> dict[str, str]:
+        """Ask every source whether it answers (for /readyz): its name -> "ok", or what went wrong."""
+        async def one(source: Source) -> str:
+            try:
+                await source.probe()
+            except (SourceUnavailable, SourceTimeout) as exc:
+                return exc.detail or exc.public
+            return "ok"
+
+        results = await asyncio.gather(*(one(source) for source in self.sources))
+        return dict(zip((source.name for source in self.sources), results))
 
     async def close(self) -> None:
         for source in self.sources:

@@ -53,5 +53,16 @@ class HttpSource:
         except (aiohttp.ClientError, OSError) as exc:
             raise SourceUnavailable(detail=f"{url}: {type(exc).__name__} {exc}") from None
 
+    async def probe(self) -> None:
+        """The origin answers a HEAD of the base URL with anything but a server error."""
+        try:
+            async with self._session.head(self.spec.location, allow_redirects=False) as response:
+                if response.status >= 500:
+                    raise SourceUnavailable(detail=f"{self.spec.location}: HTTP {response.status}")
+        except TimeoutError as exc:
+            raise SourceTimeout(detail=f"{self.spec.location}: {type(exc).__name__} {exc}") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise SourceUnavailable(detail=f"{self.spec.location}: {type(exc).__name__} {exc}") from None
+
     async def close(self) -> None:
         await self._session.close()

@@ -47,6 +47,21 @@ class LocalSource:
         except TimeoutError:
             raise SourceTimeout(detail=f"{self.name}: read took longer than {self.read_timeout}s") from None
 
+    async def probe(self) -> None:
+        """The directory can be listed, within the open timeout (a dead NFS mount cannot)."""
+        listing = asyncio.get_running_loop().run_in_executor(self._executor, self._list)
+        try:
+            await asyncio.wait_for(asyncio.shield(listing), self.open_timeout)
+        except TimeoutError:
+            raise SourceTimeout(detail=f"{self.name}: listing took longer than {self.open_timeout}s") from None
+
+    def _list(self) -> None:
+        try:
+            with os.scandir(self.root) as entries:
+                next(entries, None)
+        except OSError as exc:
+            raise SourceUnavailable(detail=f"{self.name}: {exc.strerror}") from None
+
     def _open(self, key: str) -> BinaryIO:
         if not os.path.isdir(self.root):
             raise SourceUnavailable(detail=f"{self.name} is not a directory")

@@ -57,15 +57,31 @@ class S3Source:
                 return await read_capped(body.iter_chunks(CHUNK), max_bytes=self.max_bytes,
                                          timeout=self.body_timeout, what=self.name,
                                          stall=self.first_byte_timeout)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in _NOT_FOUND:
-                raise NotFound() from None
-            raise SourceUnavailable(detail=f"{self.name}{object_key}: {code or exc}") from None
-        except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
-            raise SourceTimeout(detail=f"{self.name}{object_key}: {exc}") from None
-        except (BotoCoreError, aiohttp.ClientError, OSError) as exc:
-            raise SourceUnavailable(detail=f"{self.name}{object_key}: {exc}") from None
+        except _FAILURES as exc:
+            raise _failure(exc, f"{self.name}{object_key}") from None
+
+    async def probe(self) -> None:
+        """The bucket answers a one-key listing of the prefix (needs s3:ListBucket, as HeadBucket does)."""
+        try:
+            await self._client.list_objects_v2(Bucket=self.spec.location, Prefix=self.spec.prefix, MaxKeys=1)
+        except _FAILURES as exc:
+            failure = _failure(exc, self.name)
+            raise (SourceUnavailable(detail=str(failure)) if isinstance(failure, NotFound) else failure) from None
 
     async def close(self) -> None:
         await self._exit_stack.aclose()
+
+
+_FAILURES = (ClientError, BotoCoreError, aiohttp.ClientError, OSError)
+
+
+def _failure(exc: BaseException, what: str) -> NotFound | SourceTimeout | SourceUnavailable:
+    """What an exception of botocore or aiohttp means for a source."""
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _NOT_FOUND:
+            return NotFound()
+        return SourceUnavailable(detail=f"{what}: {code or exc}")
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, TimeoutError)):
+        return SourceTimeout(detail=f"{what}: {exc}")
+    return SourceUnavailable(detail=f"{what}: {exc}")
