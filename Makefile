@@ -7,7 +7,7 @@ PILLOW_SIMD := pillow-simd==12.1.1.post0
 WHEELHOUSE  ?= $(HOME)/.cache/resize-sidecar/wheels-avx2
 APT_PACKAGES := nginx libjpeg62-turbo-dev zlib1g-dev libpng-dev libwebp-dev libtiff-dev liblcms2-dev \
                 libfreetype-dev libopenjp2-7-dev libjpeg-turbo-progs libgs-common gcc python3-dev \
-                systemd
+                postgresql pgbouncer systemd
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Literal
 
 from .config import Config
@@ -19,7 +20,8 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
               focus: tuple[int, int] | None = None, enlarge: bool | None = None, dpr: float | None = None,
               client_hints: bool | None = None, rotate: int | None = None, flip: str | None = None,
               blur: float | None = None, sharpen: float | None = None, background: str | None = None,
-              watermark: str | None = None, expires: int | None = None) -> str:
+              watermark: str | None = None, expires: int | None = None,
+              operations: Mapping[str, object] | None = None) -> str:
     """Return the signed path (beginning with `/`) of a rendition; raise BadRequest for bad arguments.
 
     Arguments override the preset's values. Without a format, the key's extension chooses between the
@@ -30,12 +32,10 @@ def build_url(config: Config, key: str, *, width: int | None = None, height: int
     `sharpen=0` switches the automatic sharpening off. `background` is `rrggbb`. `expires` (unix time,
     signed deployments only) makes the URL stop working after that second. A URL the deployment would
     refuse (`allowed_sizes`, `presets_only`, `max_dimension`) is refused here too.
+    `operations` are values to start from in a preset's terms (`Preset.operations`): routes and the
+    resolver layer their presets and the row's watermark this way; a `preset` goes over them.
     """
-    base: dict[str, object] = {}
-    if preset is not None:
-        if preset not in config.presets:
-            raise BadRequest(f"unknown preset {preset!r}")
-        base = config.presets[preset].operations(preset)
+    base: dict[str, object] = {**(operations or {}), **preset_fields(config, preset)}
     given = {"width": width, "height": height, "fit": fit, "gravity": gravity, "format": format,
              "quality": quality, "focus": focus, "enlarge": enlarge, "dpr": dpr, "client_hints": client_hints,
              "rotate": rotate, "blur": blur, "sharpen": sharpen, "background": background, "watermark": watermark,
@@ -73,6 +73,15 @@ def build_info_url(config: Config, key: str) -> str:
 def _signed(config: Config, target: Target) -> str:
     signature = Signer(config.signing_keys).sign(target.payload) if config.signed else None
     return target.path(config.url_prefix, signature)
+
+
+def preset_fields(config: Config, preset: str | None) -> dict[str, object]:
+    """The values a preset sets, as `build_url`'s `operations` (none for `None`)."""
+    if preset is None:
+        return {}
+    if preset not in config.presets:
+        raise BadRequest(f"unknown preset {preset!r}")
+    return config.presets[preset].operations(preset)
 
 
 def _format_from_key(key: str) -> str:

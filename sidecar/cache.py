@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
@@ -51,6 +52,19 @@ class Cache:
             if fetched_at is not None and purged_since(final.parent, fetched_at):
                 raise Superseded(str(final))
             os.replace(temp, final)
+        except BaseException:
+            os.unlink(temp)
+            raise
+
+    def link(self, link_path: str, target_path: str) -> None:
+        """Make `link_path` a relative symlink to the file at `target_path` (both decoded URL paths),
+        atomically: nginx sees the old link, or the new one, never none. Blocking; raises OSError."""
+        link, target = self.path(link_path), self.path(target_path)
+        self.makedirs(link.parent)
+        temp = link.parent / f"{TEMP_PREFIX}link-{os.getpid()}-{uuid.uuid4().hex}"
+        os.symlink(os.path.relpath(target, link.parent), temp)
+        try:
+            os.replace(temp, link)
         except BaseException:
             os.unlink(temp)
             raise

@@ -51,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
 
     purge = with_config("purge", "remove every rendition of the given originals")
     purge.add_argument("keys", nargs="+", metavar="KEY", help="the original's key (path in the sources)")
+    purge.add_argument("--id", action="store_true", dest="ids",
+                       help="the arguments are image IDs, looked up by the resolver; their routes' links go too")
 
     warm = with_config("warm", "make renditions of the given presets before anyone asks for them")
     warm.add_argument("keys_file", nargs="?", default="-", metavar="FILE",
@@ -59,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
                       help="a preset from the config; repeat for several")
     warm.add_argument("--concurrency", type=int, default=0, metavar="N",
                       help="renditions made at a time (default: one per worker process the config allows)")
+    warm.add_argument("--id", action="store_true", dest="ids",
+                      help="the lines are image IDs, looked up by the resolver (its watermark and preset apply)")
 
     health = with_config("health", "ask the running sidecar, over its socket, whether it is alive (exit 0) "
                                    "or not (exit 1)")
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "gc":
             return _gc(config, args.dry_run)
         if args.command == "purge":
-            return _purge(config, args.keys)
+            return _purge_ids(config, args.keys) if args.ids else _purge(config, args.keys)
         if args.command == "warm":
             return _warm(config, args)
         if args.command == "health":
@@ -233,6 +237,27 @@ def _purge(config: Config, keys: list[str]) -> int:
     return status
 
 
+def _purge_ids(config: Config, ids: list[str]) -> int:
+    import asyncio
+
+    from .purge import purge, purge_links
+    from .resolver import lookup_ids
+
+    try:
+        found = asyncio.run(lookup_ids(config, ids))
+    except SidecarError as exc:
+        print(f"purge: {exc}", file=sys.stderr)
+        return 2
+    for image_id, resolved in found.items():
+        links = purge_links(config.cache_dir, config.routes.values(), image_id)
+        if resolved is None:
+            print(f"{image_id}: gone; removed {links} links")
+            continue
+        removed = purge(config.cache_dir, config.url_prefix, resolved.key)
+        print(f"{image_id} ({resolved.key}): removed {removed} renditions and {links} links")
+    return 0
+
+
 def _warm(config: Config, args: argparse.Namespace) -> int:
     import asyncio
 
@@ -248,7 +273,7 @@ def _warm(config: Config, args: argparse.Namespace) -> int:
         with open(args.keys_file) as file:
             keys = list(read_keys(file))
     concurrency = args.concurrency or config.worker_processes * config.worker_threads
-    summary = asyncio.run(warm(config, keys, args.presets, concurrency))
+    summary = asyncio.run(warm(config, keys, args.presets, concurrency, ids=args.ids))
     print(summary.line())
     return 1 if summary.failed else 0
 

@@ -21,6 +21,7 @@ from typing import Any
 from .errors import BadRequest
 from .limits import Limits, parse_size
 from .memory import worker_bytes
+from .routes import Route
 from .sources.spec import SourceSpec, parse_source
 from .transform.filters import hex_rgb
 from .url import COMPASS, FORMAT_EXTENSION, MAX_DPR, Ops
@@ -28,8 +29,8 @@ from .url import COMPASS, FORMAT_EXTENSION, MAX_DPR, Ops
 ENV_PREFIX = "SIDECAR_"
 #: Debian's libgs-common ships it: Artifex's SWOP-like CMYK profile, for CMYK JPEGs without a profile.
 DEFAULT_CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
-SECRET_KEYS = frozenset({"signing_keys", "purge_token"})  # environment only: secrets stay out of config files
-TABLES = frozenset({"presets", "watermarks"})  # TOML only: no variable can carry a table
+SECRET_KEYS = frozenset({"signing_keys", "purge_token", "resolver_dsn"})  # environment only: secrets stay out of config files
+TABLES = frozenset({"presets", "watermarks", "routes"})  # TOML only: no variable can carry a table
 SOCKET_INSTANCE = "{instance}"
 MAX_SOCKET_PATH = 107  # bytes: Linux's sun_path holds 108, the terminating NUL included
 
@@ -138,11 +139,21 @@ class Config:
     client_hints: bool = False
     client_hints_widths: tuple[int, ...] = (320, 480, 640, 768, 1024, 1280, 1600, 1920)
     client_hints_dprs: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
+    resolver_dsn: str = ""
+    resolver_query: str = ""
+    resolver_pool_size: int = 2
+    resolver_timeout: float = 1.0
+    resolver_ttl: float = 300.0
+    resolver_negative_ttl: float = 30.0
+    resolver_cache_size: int = 100_000
+    resolver_prepared_statements: bool = True
+    resolver_watermark: str = ""
     access_log: Path = Path("var/log/access.log")
     metrics_dir: Path = Path("var/run/metrics")
     metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
     presets: Mapping[str, Preset] = field(default_factory=dict)
     watermarks: Mapping[str, Watermark] = field(default_factory=dict)
+    routes: Mapping[str, Route] = field(default_factory=dict)
 
     @property
     def signed(self) -> bool:
@@ -231,7 +242,7 @@ def instance_name(raw: str) -> str:
 
 def to_environ(config: Config) -> dict[str, str]:
     """The config as `SIDECAR_*` variables, as `load` reads them back: every setting but the secrets
-    (`signing_keys`) and the tables (`presets`, which only the URL builder uses, and `watermarks`)."""
+    (`SECRET_KEYS`) and the tables (`TABLES`: presets, which only the URL builder uses, watermarks, routes)."""
     environ = {}
     for name in _TYPES:
         value = getattr(config, name)
@@ -333,6 +344,10 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table of watermarks")
         return {mark: _watermark(mark, body, where) for mark, body in value.items()}
+    if name == "routes":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table of routes")
+        return {route: _route(route, body, where) for route, body in value.items()}
     if kind == tuple[str, ...]:
         if isinstance(value, str):
             value = [value]
@@ -409,6 +424,20 @@ def is_host_port(value: str) -> bool:
     return match is not None and 0 < int(match.group(3)) < 65536
 
 
+def _route(name: str, body: Any, where: str) -> Route:
+    if not isinstance(body, dict):
+        raise ConfigError(f"routes.{name} ({where}): expected a table")
+    unknown = set(body) - {"pattern", "preset"}
+    if unknown:
+        raise ConfigError(f"routes.{name} ({where}): unknown keys {sorted(unknown)}")
+    if not isinstance(body.get("pattern"), str) or not isinstance(body.get("preset", ""), str):
+        raise ConfigError(f"routes.{name} ({where}): pattern (a string) is required; preset is a name")
+    try:
+        return Route(name, body["pattern"], body.get("preset"))
+    except ValueError as exc:
+        raise ConfigError(f"routes.{name} ({where}): {exc}") from None
+
+
 def _validate(config: Config, name: Any) -> None:
     def check(ok: bool, key: str, message: str) -> None:
         if not ok:
@@ -424,6 +453,22 @@ def _validate(config: Config, name: Any) -> None:
     check(config.source_retries >= 0, "source_retries", "must be 0 (no retries) or more")
     check(config.s3_addressing_style in ("auto", "path", "virtual"), "s3_addressing_style",
           "must be auto, path or virtual")
+    for key in ("resolver_pool_size", "resolver_timeout", "resolver_cache_size"):
+        check(getattr(config, key) > 0, key, "must be positive")
+    for key in ("resolver_ttl", "resolver_negative_ttl"):
+        check(getattr(config, key) >= 0, key, "must be 0 (no caching) or more seconds")
+    check(config.resolver_timeout <= 60, "resolver_timeout", "must be at most 60 seconds")
+    check(not config.resolver_dsn or "$1" in config.resolver_query, "resolver_query",
+          "must be one SQL query taking the ID as $1 (and returning a key column)")
+    check(not config.resolver_watermark or config.resolver_watermark in config.watermarks, "resolver_watermark",
+          f"no watermark named {config.resolver_watermark!r} in [watermarks]")
+    for route_name, route in config.routes.items():
+        check(not route.by_id or bool(config.resolver_dsn), "routes",
+              f"{route_name}: an {{id}} route needs the resolver (SIDECAR_RESOLVER_DSN)")
+        check(not route.pattern.startswith(config.url_prefix + "/"), "routes",
+              f"{route_name}: the pattern is inside url_prefix, which canonical URLs own")
+        check(route.preset is None or route.preset in config.presets, "routes",
+              f"{route_name}: no preset named {route.preset!r} in [presets]")
     for key in ("workers", "queue", "cache_max_bytes", "gc_interval", "open_file_cache_valid"):
         check(getattr(config, key) >= 0, key, "must be 0 or more")
     mib = 1024 * 1024

@@ -72,8 +72,8 @@ def lithos(config: Config, *, config_path: Path = DEFAULT_CONFIG_PATH,
            executable: Path = DEFAULT_EXECUTABLE) -> str:
     """The Lithos container config: every setting in `environ`, the socket per instance in a volume.
 
-    Tables (`[watermarks.*]`) cannot travel in variables: when there are any, the sidecar also reads
-    `config_path`, which the image must then contain.
+    Tables (`[watermarks.*]`, `[routes.*]`) cannot travel in variables: when there are any, the sidecar
+    also reads `config_path`, which the image must then contain.
     """
     environ = to_environ(config)
     socket_dir = config.socket.parent
@@ -82,7 +82,7 @@ def lithos(config: Config, *, config_path: Path = DEFAULT_CONFIG_PATH,
     environ["SIDECAR_METRICS_DIR"] = LITHOS_METRICS_DIR
     environ = {"PATH": f"{executable.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
                "PYTHONUNBUFFERED": "1", **environ}
-    arguments = ["serve", "--config", str(config_path)] if config.watermarks else ["serve"]
+    arguments = ["serve", "--config", str(config_path)] if config.watermarks or config.routes else ["serve"]
     return render(
         deploy_template("lithos.yaml.in"), image_path=LITHOS_IMAGE_PATH,
         user_id=LITHOS_USER_ID, group_id=LITHOS_GROUP_ID, executable=executable, arguments=json.dumps(arguments),

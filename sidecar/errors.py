@@ -107,3 +107,11 @@ class DeadlineExceeded(SidecarError):
 
     status, public = 504, "request deadline exceeded"
     headers = (("Retry-After", "1"),)
+
+
+class ResolverUnavailable(SidecarError):
+    """The database that maps image IDs to originals failed or did not answer within `resolver_timeout`.
+    Only misses that need it get this: hits are served by nginx without asking anyone."""
+
+    status, public = 503, "image database unavailable, retry later"
+    headers = (("Retry-After", "1"),)

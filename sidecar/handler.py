@@ -15,8 +15,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from . import cascade, memory, url
+from . import cascade, memory, routes, url
 from .admission import Admission
+from .builder import build_url, preset_fields
 from .cache import Cache, Superseded
 from .config import Config
 from .errors import BadRequest, DeadlineExceeded, Expired, Forbidden, MethodNotAllowed, SidecarError
@@ -24,6 +25,7 @@ from .fallback import STATUSES as FALLBACK_STATUSES
 from .fallback import Fallbacks
 from .log import log
 from .metrics import rendition_kind, write_failure_reason
+from .resolver import Resolver, open_resolver, with_row
 from .signing import Signer
 from .singleflight import Flights
 from .sources import SourceChain
@@ -98,6 +100,8 @@ class Handler:
             self.metrics.fallback_images.labels(str(status))
         self.admission = Admission(config.worker_slots, config.queue, self.metrics)
         self.flights: Flights[Made] = Flights(self.cache, io)
+        self.routes = tuple(config.routes.values())
+        self.resolver: Resolver | None = open_resolver(config, self.metrics)
         from .admin import Admin
         from .health import Health
 
@@ -114,15 +118,52 @@ class Handler:
             return await self.health.handle(method, path)
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
+        if self.routes and not path.startswith(self.config.url_prefix + "/"):
+            url.check_length(path, self.config.max_url_length)
+            found = routes.match(self.routes, path)
+            if found is not None:
+                return await self._route(found)
         parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None,
                            max_length=self.config.max_url_length)
         target, signature = parsed.target, parsed.signature
         if self.signer is not None and not self.signer.verify(target.payload, signature or ""):
             raise Forbidden()
-        deadline = asyncio.get_running_loop().time() + self.config.request_deadline
         if isinstance(target, url.Info):
+            deadline = asyncio.get_running_loop().time() + self.config.request_deadline
             return await self._info(target, signature, deadline)
         assert isinstance(target, url.Rendition)
+        response, _ = await self._serve(path, target, signature, variant, hint)
+        return response
+
+    async def resolve(self, found: routes.RouteMatch) -> str:
+        """The canonical path of what an old URL asks for (see `resolver.with_row` for the order)."""
+        fields = preset_fields(self.config, found.route.preset)
+        if not found.route.by_id:
+            return build_url(self.config, found.identity, operations={**fields, **found.fields()})
+        assert self.resolver is not None  # the config refuses {id} routes without one
+        resolved = await self.resolver.resolve(found.identity)
+        return build_url(self.config, resolved.key,
+                         operations=with_row(self.config, resolved, fields, found.fields()))
+
+    async def _route(self, found: routes.RouteMatch) -> Response:
+        """An old URL: the canonical rendition's miss, then a link nginx finds the next time."""
+        parsed = url.parse(await self.resolve(found), prefix=self.config.url_prefix, signed=self.signer is not None)
+        assert isinstance(parsed.target, url.Rendition)
+        response, published = await self._serve(found.path, parsed.target, parsed.signature, None, None)
+        if published is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(self.io, self.cache.link, found.link_path,
+                                                                 published)
+                self.metrics.route_links.inc()
+            except OSError as exc:  # the image is served all the same; the next request tries again
+                log("route_link_failed", path=found.link_path, error=str(exc))
+        return response
+
+    async def _serve(self, path: str, target: url.Rendition, signature: str | None, variant: str | None,
+                     hint: str | None) -> tuple[Response, str | None]:
+        """A canonical rendition's response, and the cache file (as a decoded URL path) it was published
+        under, if it was. `path` is the request's, for the logs."""
+        deadline = asyncio.get_running_loop().time() + self.config.request_deadline
         self.limits.check(target.ops)
         expiry_headers: list[tuple[str, str]] = []
         if target.ops.expires is not None and self.signer is not None:
@@ -148,9 +189,9 @@ class Handler:
                     finals, lambda: self._make(target, resolved, client_hint, variant, base, deadline), deadline)
         except TimeoutError:
             error: SidecarError = DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s")
-            return await self._fallback(path, error, ops, resolved, variant, deadline)
+            return await self._fallback(path, error, ops, resolved, variant, deadline), None
         except SidecarError as exc:
-            return await self._fallback(path, exc, ops, resolved, variant, deadline)
+            return await self._fallback(path, exc, ops, resolved, variant, deadline), None
         if lead.joined:
             self.metrics.joined.inc()
         elif lead.found is not None:
@@ -159,12 +200,12 @@ class Handler:
         headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else [])]
         if made is not None and made.rendered is not None:
             return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
-                                  *_vary(ops), *headers], made.rendered.data)
+                                  *_vary(ops), *headers], made.rendered.data), None
         # Published by this flight, or by another worker's (then `found` names the file).
         suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
         # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
         redirect = INTERNAL_PREFIX + target.path(self.config.url_prefix, signature) + suffix
-        return Response(200, [("X-Accel-Redirect", redirect), *headers])
+        return Response(200, [("X-Accel-Redirect", redirect), *headers]), base + suffix
 
     def _check(self, ops: url.Ops, variant: str | None) -> None:
         if ops.format == "auto" and variant not in AUTO_VARIANTS:

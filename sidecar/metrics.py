@@ -34,6 +34,8 @@ SOURCE_OUTCOMES = ("found", "not_found", "unavailable", "timeout", "skipped_down
 ROUTES = ("rendition", "admin")
 #: Miss latencies: from a cascade's few milliseconds to a deadline's tens of seconds.
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+#: Resolver queries: a local database's fraction of a millisecond up to `resolver_timeout`'s limit.
+QUERY_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0)
 #: Errno names of failed cache writes worth their own label; anything else is "other".
 WRITE_ERRNOS = ("ENOSPC", "EDQUOT", "EROFS", "EFBIG", "EACCES", "EIO")
 
@@ -87,9 +89,10 @@ class Metrics:
             return Gauge(name, doc, list(labels), namespace=NAMESPACE, registry=self.registry,
                          multiprocess_mode=mode)  # type: ignore[arg-type]
 
-        def histogram(name: str, doc: str, labels: Iterable[str] = ()) -> Histogram:
+        def histogram(name: str, doc: str, labels: Iterable[str] = (),
+                      buckets: tuple[float, ...] = SECONDS) -> Histogram:
             return Histogram(name, doc, list(labels), namespace=NAMESPACE, registry=self.registry,
-                             buckets=SECONDS)
+                             buckets=buckets)
 
         # Requests the sidecar answered (misses and the admin API; not scrapes or health checks).
         self.requests = counter("requests", "Requests answered by the sidecar, by route and status",
@@ -127,6 +130,16 @@ class Metrics:
                                           ("source",))
         self.source_down = gauge("source_down", "Worker processes that have the source marked down "
                                  "(circuit breaker open)", ("source",))
+        # The resolver (image IDs -> originals, from the application's PostgreSQL) and the old URLs' routes.
+        self.resolver_queries = counter("resolver_queries", "Queries sent to the database")
+        self.resolver_cache_hits = counter("resolver_cache_hits", "Lookups answered without a query of their "
+                                           "own: from the TTL cache, or by sharing a query in flight")
+        self.resolver_gone = counter("resolver_gone", "Queries that found no image for the ID (404)")
+        self.resolver_failures = counter("resolver_failures", "Queries that failed or timed out (503)")
+        self.resolver_query_seconds = histogram("resolver_query_seconds", "Time of one query, waiting for a "
+                                                "pool connection included", buckets=QUERY_SECONDS)
+        self.route_links = counter("route_links", "Links left in the cache for an old URL's route (its next "
+                                   "request is a hit)")
         # The supervisor: cache budget, crashes; nginx's hits and misses from its access log.
         self.gc_evicted_files = counter("gc_evicted_files", "Renditions evicted by the cache's size budget")
         self.gc_evicted_bytes = counter("gc_evicted_bytes", "Disk bytes freed by evictions")

@@ -12,6 +12,7 @@ from .accesslog import log_format
 from .config import Config
 from .handler import ADMIN_PREFIX, HINT_HEADERS, INTERNAL_PREFIX
 from .resources import nginx_template, render
+from .routes import NGINX_IDENTITY, ROUTES_DIR, Route
 from .variants import Hint
 
 UPSTREAM = "resize_sidecar"
@@ -44,6 +45,7 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
         internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
         admin_prefix=ADMIN_PREFIX, read_timeout=read_timeout(config),
         open_file_cache=open_file_cache(config.open_file_cache_valid),
+        route_maps=route_maps(config), route_locations=route_locations(config),
         access_log=config.access_log, log_format=log_format(f"${UPSTREAM}_cache"),
         metrics_allow="\n".join(f"        allow {network};" for network in config.metrics_allow)
         or "        # metrics_allow is empty: nobody",
@@ -64,12 +66,58 @@ def front(config: Config, nodes: Sequence[str]) -> str:
     if not nodes:
         raise ValueError("a front needs at least one node")
     servers = "\n".join(f"    server {node} max_fails=1 fail_timeout={FRONT_FAIL_TIMEOUT}s;" for node in nodes)
+    routes = "\n".join(f'    location ~ "{route.regex(nginx=True)}" {{  # route {route.name}\n'
+                       f"        proxy_pass http://{FRONT_UPSTREAM};\n    }}" for route in config.routes.values())
     return render(
         nginx_template("front.conf"),
         upstream=FRONT_UPSTREAM, servers=servers, listen=config.listen, url_prefix=config.url_prefix,
         tries=len(nodes), connect_timeout=FRONT_CONNECT_TIMEOUT,
-        read_timeout=read_timeout(config) + FRONT_MARGIN,
+        read_timeout=read_timeout(config) + FRONT_MARGIN, route_locations=routes or "    # routes: none",
     )
+
+
+#: The id shard of `sidecar.routes.id_shard`: the last four characters, `_`-padded, last two first.
+_SHARD_MAP = (
+    ('"~(..)(..)$"', "$2/$1"),
+    ('"~^(.)(..)$"', "$2/_$1"),
+    ('"~^(..)$"', "$1/__"),
+    ('"~^(.)$"', "_$1/__"),
+)
+
+
+def route_maps(config: Config) -> str:
+    """The id shard, computed by nginx from the ID a route's location captured (none without routes)."""
+    if not any(route.by_id for route in config.routes.values()):
+        return "# routes: none by id"
+    lines = [f"map ${NGINX_IDENTITY} ${NGINX_IDENTITY}_shard {{"]
+    lines += [f"    {regex:<16} {value};" for regex, value in _SHARD_MAP]
+    return "\n".join([*lines, "}"])
+
+
+def route_locations(config: Config) -> str:
+    """One regex location per route: a hit is the link that the sidecar left at the route's first miss."""
+    if not config.routes:
+        return "    # routes: none"
+    blocks = ['    location ~ "/\\." {  # no dot-named file in a route\'s links, as for renditions',
+              "        return 404;", "    }"]
+    for route in config.routes.values():
+        blocks += [f"    # route {route.name}: {route.pattern}", *_route_location(config, route)]
+    return "\n".join(blocks)
+
+
+def _route_location(config: Config, route: Route) -> list[str]:
+    links = f"/{ROUTES_DIR}/{route.name}"
+    if route.by_id:
+        links += f"/${NGINX_IDENTITY}_shard/${NGINX_IDENTITY}"
+    return [
+        f'    location ~ "{route.regex(nginx=True)}" {{',
+        f"        root {config.cache_dir};",
+        "        types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; }",
+        "        default_type application/octet-stream;",
+        f'        add_header Cache-Control "public, max-age={config.max_age}, immutable";',
+        f"        try_files {links}$uri @{UPSTREAM};",
+        "    }",
+    ]
 
 
 def open_file_cache(valid: int) -> str:

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from .cache import PURGED_MARKER
 from .cascade import SOURCE_RECORD
+from .routes import ID_PATTERN, Route, link_dir
 from .singleflight import wait_for_holders
 from .url import check_key, shard
 
@@ -48,4 +52,18 @@ def purge(cache_root: Path, url_prefix: str, key: str) -> int:
                 removed += 1
             except FileNotFoundError:
                 pass
+    return removed
+
+
+def purge_links(cache_root: Path, routes: Iterable[Route], image_id: str) -> int:
+    """Remove the links that the ID's old URLs left (see `sidecar.routes`); return how many. Blocking.
+    Without them, a row that now names another original would still be served the old one."""
+    if not re.fullmatch(ID_PATTERN, image_id):
+        return 0
+    removed = 0
+    for route in routes:
+        if route.by_id:
+            directory = cache_root / link_dir(route, image_id).lstrip("/")
+            removed += sum(len(files) for _, _, files in os.walk(directory))
+            shutil.rmtree(directory, ignore_errors=True)
     return removed

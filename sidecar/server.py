@@ -67,6 +67,8 @@ async def running(config: Config, sock: socket.socket) -> AsyncIterator[asyncio.
             if connection.transport is not None:
                 connection.transport.close()
         await sources.close()
+        if handler.resolver is not None:
+            await handler.resolver.close()
         for pool in (cpu, io):
             pool.shutdown(wait=False, cancel_futures=True)
 

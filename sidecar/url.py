@@ -362,10 +362,15 @@ def check_key(key: str) -> None:
             raise BadRequest(f"key segment longer than {MAX_SEGMENT_BYTES} bytes")
 
 
-def parse(path: str, *, prefix: str, signed: bool, max_length: int = MAX_URL_LENGTH) -> ParsedUrl:
-    """Parse a request path (no query string) under `prefix`; raise BadRequest/Forbidden/UriTooLong."""
+def check_length(path: str, max_length: int = MAX_URL_LENGTH) -> None:
+    """Raise UriTooLong for a request path (of any shape) longer than `max_length` characters."""
     if len(path) > max_length:
         raise UriTooLong(f"URL longer than {max_length} characters")
+
+
+def parse(path: str, *, prefix: str, signed: bool, max_length: int = MAX_URL_LENGTH) -> ParsedUrl:
+    """Parse a request path (no query string) under `prefix`; raise BadRequest/Forbidden/UriTooLong."""
+    check_length(path, max_length)
     if not path.startswith(prefix + "/"):
         raise BadRequest(f"path must start with {prefix}/")
     segments = path[len(prefix) + 1 :].split("/")

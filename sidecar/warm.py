@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from .builder import build_url
+from .builder import build_url, preset_fields
 from .cache import Cache
 from .config import Config
-from .errors import SidecarError
+from .errors import BadRequest, SidecarError
+from .resolver import with_row
 from .url import AUTO_VARIANTS, parse
 
 BAR_WIDTH = 30
@@ -52,7 +53,8 @@ def read_keys(lines: Iterable[str]) -> Iterator[str]:
 
 
 async def warm(config: Config, keys: list[str], presets: list[str], concurrency: int,
-               progress: TextIO = sys.stderr) -> Summary:
+               progress: TextIO = sys.stderr, *, ids: bool = False) -> Summary:
+    """With `ids`, `keys` are image IDs, looked up by the resolver (its row's watermark and preset apply)."""
     from .handler import Handler, file_names
     from .sources import open_chain
 
@@ -73,7 +75,14 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
         label = f"{key} ({preset}{'/' + variant if variant else ''})"
         async with gate:
             try:
-                path = build_url(config, key, preset=preset)
+                if ids:
+                    if handler.resolver is None:
+                        raise BadRequest("image IDs need the resolver (SIDECAR_RESOLVER_DSN)")
+                    resolved = await handler.resolver.resolve(key)
+                    path = build_url(config, resolved.key,
+                                     operations=with_row(config, resolved, preset_fields(config, preset)))
+                else:
+                    path = build_url(config, key, preset=preset)
                 parsed = parse(path, prefix=config.url_prefix, signed=config.signed)
                 base = parsed.target.file_path(config.url_prefix, parsed.signature)
                 names = file_names(base, parsed.target.ops, None, variant)  # type: ignore[attr-defined]
@@ -97,6 +106,8 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
         summary.seconds = time.monotonic() - started
         bar.done()
         await sources.close()
+        if handler.resolver is not None:
+            await handler.resolver.close()
         cpu.shutdown(wait=True)
         io.shutdown(wait=True)
     return summary

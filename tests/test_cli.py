@@ -190,3 +190,13 @@ def _listening(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_front_forwards_the_shops_routes_too(tmp_path: Path) -> None:
+    toml = tmp_path / "front.toml"
+    toml.write_text('[routes.legacy]\npattern = "/media/{key}_w{w}.{ext}"\n')
+    site = run_cli("nginx-config", "--config", str(toml), "--front", "127.0.0.1:8081", "127.0.0.1:8082")
+    assert site.returncode == 0, site.stderr
+    assert '# route legacy' in site.stdout and site.stdout.count("proxy_pass http://resize_sidecar_nodes;") == 2
+    check = nginx_t(tmp_path, site.stdout)
+    assert check.returncode == 0, check.stderr

@@ -247,7 +247,8 @@ def get_from(stack: Stack, path: str, source: str) -> int:
 
 
 def test_metrics_and_health_are_refused_outside_the_allowed_networks(stack_factory) -> None:  # type: ignore[no-untyped-def]
-    stack = stack_factory([SAMPLES], extra='metrics_allow = ["127.0.0.2"]\n')
+    # A route that takes any path (issue 10's `/{key}`) must not take these past metrics_allow.
+    stack = stack_factory([SAMPLES], extra='metrics_allow = ["127.0.0.2"]\n[routes.anything]\npattern = "/{key}"\n')
     for path in ("/metrics", "/healthz", "/readyz"):
         assert get_from(stack, path, "127.0.0.1") == 403, path
         assert get_from(stack, path, "127.0.0.2") == 200, path
