@@ -456,7 +456,7 @@ def bench_memory(renditions: Renditions, sources: Path, misses: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--memory-misses", type=int, default=10_000)
+    parser.add_argument("--memory-misses", type=int, default=1_000)
     parser.add_argument("--per-level", type=int, default=24, help="misses per concurrency level (at least 2x it)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
