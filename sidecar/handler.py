@@ -224,7 +224,6 @@ class Handler:
     async def _make(self, rendition: url.Rendition, ops: url.Ops, hint: Hint | None, variant: str | None,
                     base: str, deadline: float) -> Made:
         """Wait for a slot, render `ops` (hints resolved) and publish: the leader's work, once per file."""
-        loop = asyncio.get_running_loop()
         async with self.admission:
             fetched_at = time.time()
             rendered, source = await self._render(rendition, ops, variant, deadline, fetched_at)
@@ -232,24 +231,26 @@ class Handler:
         self.metrics.renditions.labels(kind).inc()
         self.metrics.bytes_out.inc(len(rendered.data))
         suffix = variant_suffix(rendition.ops, hint, rendered.format)
-        file_path = base + suffix
-        try:
-            await loop.run_in_executor(self.io, lambda: self.cache.write(file_path, rendered.data,
-                                                                         fetched_at=fetched_at))
-        except (OSError, Superseded) as exc:
-            # The client still gets its image; the next request tries the write again.
-            self._write_failed(file_path, exc)
-            return Made(source, suffix, rendered)
-        self.metrics.cache_writes.labels("written", "").inc()
-        return Made(source, suffix)
+        if await self._publish(base + suffix, rendered.data, fetched_at=fetched_at):
+            return Made(source, suffix)
+        return Made(source, suffix, rendered)  # the client still gets its image, from memory
 
-    def _write_failed(self, file_path: str, exc: OSError | Superseded) -> None:
-        superseded = isinstance(exc, Superseded)
-        if superseded:
+    async def _publish(self, file_path: str, data: bytes, *, fetched_at: float | None = None) -> bool:
+        """Write to the cache (in the IO threads) and count it; False when the cache refused the file,
+        in which case the caller answers from memory and the next request tries the write again."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.io, lambda: self.cache.write(file_path, data, fetched_at=fetched_at))
+        except Superseded as exc:
             self.metrics.cache_writes.labels("superseded", "").inc()
-        else:
+            log("cache_superseded", path=file_path, error=str(exc))
+            return False
+        except OSError as exc:
             self.metrics.cache_writes.labels("failed", write_failure_reason(exc)).inc()
-        log("cache_superseded" if superseded else "cache_write_failed", path=file_path, error=str(exc))
+            log("cache_write_failed", path=file_path, error=str(exc))
+            return False
+        self.metrics.cache_writes.labels("written", "").inc()
+        return True
 
     async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
                       fetched_at: float) -> tuple[Rendered, str]:
@@ -316,13 +317,9 @@ class Handler:
         data = json.dumps(facts, separators=(",", ":")).encode()
         file_path = target.file_path(self.config.url_prefix, signature)
         headers = [("X-Image-Source", original.source)]
-        try:
-            await asyncio.get_running_loop().run_in_executor(self.io, self.cache.write, file_path, data)
-        except (OSError, Superseded) as exc:
-            self._write_failed(file_path, exc)
+        if not await self._publish(file_path, data):
             return Response(200, [("Content-Type", INFO_CONTENT_TYPE), ("Cache-Control", "no-store"),
                                   *headers], data)
-        self.metrics.cache_writes.labels("written", "").inc()
         return Response(200, [("X-Accel-Redirect", INTERNAL_PREFIX + target.path(self.config.url_prefix, signature)),
                               *headers])
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import corpus_or_skip
-from fuzz_targets import image_target, seeds, url_target
+from fuzz_targets import OPS, image_target, seeds, url_target
 from sidecar.errors import BadRequest
 from sidecar.url import COMPASS, FORMAT_EXTENSION, Ops, Rendition
 
@@ -98,7 +98,26 @@ def test_the_transform_takes_mutated_corpus_files() -> None:
     for_a_while(run)
 
 
-@pytest.mark.parametrize("finding", sorted(p for p in FINDINGS.rglob("*") if p.is_file()),
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_earlier_findings_stay_fixed(finding: Path) -> None:
-    {"url": url_target, "image": image_target}[finding.parent.name](finding.read_bytes())
+DC_CRASHES = Path(__file__).parent / "data" / "dcjpeg-crashes"
+
+
+def replays() -> list[tuple[str, str, bytes]]:
+    """Inputs that once broke something: the fuzzers' findings (`url/` or `image/`, stored as the target
+    takes them), and the C decoder's crashes sent down the whole image path with every rendition shape."""
+    found = [(p.parent.name, f"{p.parent.name}/{p.name}", p.read_bytes())
+             for p in sorted(FINDINGS.rglob("*")) if p.is_file()]
+    found += [("image", f"dcjpeg/{p.name}/op{pick}", bytes([pick]) + p.read_bytes())
+              for p in sorted(DC_CRASHES.iterdir()) if p.is_file() for pick in range(len(OPS))]
+    return found
+
+
+REPLAYS = replays()
+
+
+def test_there_is_something_to_replay() -> None:
+    assert REPLAYS, "no findings and no decoder crashes: the replay below would test nothing"
+
+
+@pytest.mark.parametrize("target, data", [(t, d) for t, _, d in REPLAYS], ids=[i for _, i, _ in REPLAYS])
+def test_earlier_findings_stay_fixed(target: str, data: bytes) -> None:
+    {"url": url_target, "image": image_target}[target](data)
