@@ -61,7 +61,7 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -e .
-	$(PY) -c 'import sidecar.pillow; sidecar.pillow.require_simd()'
+	$(PY) -c 'import sidecar.transform.pillow as p; p.require_simd()'
 	touch $@
 
 # Every fuzzer for FUZZ_SECONDS each: the URL parser and the whole transform (findings land in

@@ -35,14 +35,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sidecar import config as config_module  # noqa: E402
-from sidecar import nginx_config  # noqa: E402
+from sidecar.app.handler import transform_settings  # noqa: E402
 from sidecar.builder import build_url  # noqa: E402
-from sidecar.config import Config  # noqa: E402
-from sidecar.memory import rss_bytes  # noqa: E402
-from sidecar.handler import transform_settings  # noqa: E402
+from sidecar.config import settings as config_module  # noqa: E402
+from sidecar.config.settings import Config  # noqa: E402
+from sidecar.observe.memory import rss_bytes  # noqa: E402
+from sidecar.render import nginx as nginx_config  # noqa: E402
 from sidecar.transform.pipeline import transform  # noqa: E402
-from sidecar.url import parse  # noqa: E402
+from sidecar.url.grammar import parse  # noqa: E402
 
 PHOTOS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus")) / "photos"
 TOKEN = "bench-purge-token-0123456789"

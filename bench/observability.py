@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import REPO, Sidecar, _nginx, fetch_one, free_port, load, start_sidecar, wrk  # noqa: E402
 
-from sidecar import nginx_config  # noqa: E402
-from sidecar.accesslog import AccessLogTail, log_format  # noqa: E402
-from sidecar.metrics import cpu_seconds  # noqa: E402
+from sidecar.observe.accesslog import AccessLogTail, log_format  # noqa: E402
+from sidecar.observe.metrics import cpu_seconds  # noqa: E402
+from sidecar.render import nginx as nginx_config  # noqa: E402
 
 ROWS: list[tuple[str, str, str]] = []
 ACCESS_LOG = re.compile(r"access_log [^;]*;")
@@ -128,7 +128,7 @@ def bench_counters(sidecar: Sidecar, n: int = 200_000) -> None:
 import os, sys, time, tempfile
 if sys.argv[1] == "files":
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
-from sidecar.metrics import Metrics
+from sidecar.observe.metrics import Metrics
 m = Metrics()
 c = m.renditions.labels("resize")
 started = time.perf_counter()

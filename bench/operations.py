@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from sidecar.transform import info  # noqa: E402
 from sidecar.transform.pipeline import Settings, transform  # noqa: E402
-from sidecar.url import Ops  # noqa: E402
+from sidecar.url.grammar import Ops  # noqa: E402
 
 PHOTOS = Path(os.environ.get("SIDECAR_PHOTOS", HERE.parent.parent / "shared" / "corpus" / "photos"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))

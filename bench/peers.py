@@ -14,7 +14,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from load import Sidecar, _nginx, _priority, _user, children, free_port, start_sidecar, stop_process
+from load import (
+    Sidecar,
+    _nginx,
+    _priority,
+    _user,
+    children,
+    free_port,
+    start_sidecar,
+    stop_process,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = REPO / "bench" / ".venv" / "bin" / "python"

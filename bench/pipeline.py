@@ -41,7 +41,7 @@ CONVERT = "/usr/bin/convert" if Path("/usr/bin/convert").exists() else "convert"
 
 def work_ours(path: str, width: int, height: int | None) -> bytes:
     from sidecar.transform.pipeline import Settings, transform
-    from sidecar.url import Ops
+    from sidecar.url.grammar import Ops
 
     settings = Settings(max_pixels=100_000_000, quality=QUALITY, background=(255, 255, 255))
     ops = Ops("jpeg", width=width, height=height, fit="fill" if height else "fit")

@@ -28,7 +28,7 @@ os.environ.setdefault("VIPS_CONCURRENCY", "1")
 
 from sidecar.transform import dcjpeg  # noqa: E402
 from sidecar.transform.pipeline import STEPS, Settings, Work, draft, transform  # noqa: E402
-from sidecar.url import Ops  # noqa: E402
+from sidecar.url.grammar import Ops  # noqa: E402
 
 try:
     import pyvips

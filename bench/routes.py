@@ -26,9 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from PIL import Image  # noqa: E402
-
 from conftest import encoded, make_stack, world_readable_tempdir  # noqa: E402
+from PIL import Image  # noqa: E402
 from postgres import PgBouncer, Postgres  # noqa: E402
 
 

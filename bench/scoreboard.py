@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import PHOTOS, Load, fetch_one, load, wrk  # noqa: E402
 from peers import BENCH_PYTHON, PEERS, REPO  # noqa: E402
-from sidecar.memory import rss_bytes  # noqa: E402
+
+from sidecar.observe.memory import rss_bytes  # noqa: E402
 
 MIB = 1024 * 1024
 WARM_PHOTO, WARM_WIDTH = "road-1920x1080.jpg", 640

@@ -14,7 +14,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from sidecar.transform.pipeline import Settings, transform
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
 
 PHOTOS = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/corpus/photos")
 SETTINGS = Settings(50_000_000, 82, (255, 255, 255))

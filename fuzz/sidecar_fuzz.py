@@ -19,7 +19,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 with atheris.instrument_imports(include=["sidecar"]):
     import fuzz_targets
-    from sidecar.url import Ops, Rendition
+
+    from sidecar.url.grammar import Ops, Rendition
 
 from conftest import CORPUS  # noqa: E402
 

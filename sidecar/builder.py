@@ -5,10 +5,10 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from .config import Config
-from .errors import BadRequest
-from .signing import Signer
-from .url import Info, Ops, Rendition, Target
+from sidecar.config.settings import Config
+from sidecar.errors import BadRequest
+from sidecar.url.grammar import Info, Ops, Rendition, Target
+from sidecar.url.signing import Signer
 
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "auto": "auto"}
 _FLIPS = ("h", "v")

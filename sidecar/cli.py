@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import config as config_module
-from .config import Config, ConfigError
-from .errors import BadRequest, SidecarError
-from .pillow import WrongPillow, require_simd
-from .resources import samples_dir
+from sidecar.config import settings as config_module
+from sidecar.config.settings import Config, ConfigError
+from sidecar.errors import BadRequest, SidecarError
+from sidecar.resources import samples_dir
+from sidecar.transform.pillow import WrongPillow, require_simd
 
 
 def parser() -> argparse.ArgumentParser:
@@ -147,7 +147,7 @@ def _run(config: Config) -> int:
     require_simd()
     if not config.sources:
         config = config.replace(sources=(str(samples_dir()),))
-    from .runner import run
+    from sidecar.runner import run
 
     return run(config)
 
@@ -159,8 +159,8 @@ def _serve(config: Config) -> int:
     if not config.signed and not config.allow_unsigned:
         raise ConfigError("SIDECAR_SIGNING_KEYS: not set; refusing to serve unsigned URLs "
                           "(set allow_unsigned = true to do so on purpose)")
-    from .log import log
-    from .server import serve
+    from sidecar.log import log
+    from sidecar.server.supervisor import serve
 
     # Warnings, not refusals: a container may map root to an unprivileged user, and tests run as root.
     if os.geteuid() == 0:
@@ -174,7 +174,7 @@ def _serve(config: Config) -> int:
 
 
 def _nginx_config(config: Config, args: argparse.Namespace) -> int:
-    from . import nginx_config
+    from sidecar.render import nginx as nginx_config
 
     if args.front:
         for node in args.front:
@@ -189,7 +189,7 @@ def _nginx_config(config: Config, args: argparse.Namespace) -> int:
 
 
 def _deploy_config(config: Config, args: argparse.Namespace) -> int:
-    from . import deploy_config
+    from sidecar.render import units as deploy_config
 
     config_path = args.installed_config or (args.config.resolve() if args.config else deploy_config.DEFAULT_CONFIG_PATH)
     executable = args.executable
@@ -209,7 +209,7 @@ def _deploy_config(config: Config, args: argparse.Namespace) -> int:
 
 
 def _gc(config: Config, dry_run: bool) -> int:
-    from .gc import collect
+    from sidecar.cache.gc import collect
 
     root = config.cache_dir / config.url_prefix.lstrip("/")
     report = collect(root, config.cache_max_bytes, dry_run=dry_run)
@@ -225,7 +225,7 @@ def _gc(config: Config, dry_run: bool) -> int:
 
 
 def _purge(config: Config, keys: list[str]) -> int:
-    from .purge import purge
+    from sidecar.cache.purge import purge
 
     status = 0
     for key in keys:
@@ -240,8 +240,8 @@ def _purge(config: Config, keys: list[str]) -> int:
 def _purge_ids(config: Config, ids: list[str]) -> int:
     import asyncio
 
-    from .purge import purge, purge_links
-    from .resolver import lookup_ids
+    from sidecar.app.resolver import lookup_ids
+    from sidecar.cache.purge import purge, purge_links
 
     try:
         found = asyncio.run(lookup_ids(config, ids))
@@ -261,7 +261,7 @@ def _purge_ids(config: Config, ids: list[str]) -> int:
 def _warm(config: Config, args: argparse.Namespace) -> int:
     import asyncio
 
-    from .warm import read_keys, warm
+    from sidecar.app.warm import read_keys, warm
 
     require_simd()
     for preset in args.presets:
@@ -279,7 +279,8 @@ def _warm(config: Config, args: argparse.Namespace) -> int:
 
 
 def _health(config: Config, ready: bool, timeout: float) -> int:
-    from .health import HEALTHZ, READYZ, ask
+    from sidecar.app.health import ask
+    from sidecar.url.paths import HEALTHZ, READYZ
 
     path = READYZ if ready else HEALTHZ
     try:
@@ -292,7 +293,7 @@ def _health(config: Config, ready: bool, timeout: float) -> int:
 
 
 def _url(config: Config, args: argparse.Namespace) -> int:
-    from .builder import build_info_url, build_url
+    from sidecar.builder import build_info_url, build_url
 
     try:
         if args.info:

@@ -1,7 +1,7 @@
 """One exception hierarchy: every failure a client can cause or see carries its HTTP status.
 
 Errors are raised where the failure is understood and carry a short public message; the protocol layer
-(`sidecar.protocol`) is the only place that turns them into responses. Anything that is not a
+(`sidecar.server.protocol`) is the only place that turns them into responses. Anything that is not a
 `SidecarError` is a bug and becomes a 500 with no details.
 """
 from __future__ import annotations

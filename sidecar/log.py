@@ -11,7 +11,7 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
-#: The request being served by the current task (set by `sidecar.protocol`; tasks inherit it).
+#: The request being served by the current task (set by `sidecar.server.protocol`; tasks inherit it).
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 
 

@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 import asyncio
+import grp
 import os
 import pwd
-import grp
 import signal
 import subprocess
 import sys
 
 import uvloop
 
-from . import nginx_config
-from .builder import build_url
-from .config import Config
-from .log import log
-from .workers import supervising
+from sidecar.builder import build_url
+from sidecar.config.settings import Config
+from sidecar.log import log
+from sidecar.render import nginx as nginx_config
+from sidecar.server.signals import stop_event
+from sidecar.server.supervisor import supervising
 
 NGINX = "nginx"
 NGINX_START_TIMEOUT = 5.0
@@ -50,10 +51,8 @@ async def _run(config: Config) -> int:
     conf = prefix / "nginx.conf"
     config.access_log.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(nginx_config.standalone(config, prefix, user=invoking_user(), priority=nginx_priority()))
-    stop = asyncio.Event()
+    stop = stop_event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     async with supervising(config):
         nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf), "-e", "stderr",
                                   "-g", "daemon off;"], stdin=subprocess.DEVNULL)
@@ -84,5 +83,5 @@ def run(config: Config) -> int:
     if not config.signed:
         print("warning: no SIDECAR_SIGNING_KEYS set: serving unsigned URLs, so anyone can ask for any size",
               file=sys.stderr)
-    # Sources are read in the worker processes, which exit past stuck reads themselves (sidecar.workers).
+    # Sources are read in the worker processes, which exit past stuck reads themselves (`sidecar.server.worker`).
     return uvloop.run(_run(config))

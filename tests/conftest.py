@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
-from sidecar import config as config_module
-from sidecar import nginx_config
-from sidecar.builder import build_url
-from sidecar.config import Config
 from servers import BlackHole, MotoS3, Origin, upload
+
+from sidecar.builder import build_url
+from sidecar.config import settings as config_module
+from sidecar.config.settings import Config
+from sidecar.render import nginx as nginx_config
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"

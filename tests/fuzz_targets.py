@@ -17,7 +17,7 @@ from PIL import Image
 
 from sidecar.errors import SidecarError
 from sidecar.transform.pipeline import Settings, transform
-from sidecar.url import Ops, parse
+from sidecar.url.grammar import Ops, parse
 
 PREFIX = "/img"
 MAX_SIDE = 256

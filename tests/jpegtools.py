@@ -7,9 +7,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageDraw
-
 from conftest import encoded
+from PIL import Image, ImageDraw
 
 # A scan script with non-interleaved DC scans and spectral selection only (no successive approximation).
 SPECTRAL_ONLY = "0: 0 0 0 0;\n1: 0 0 0 0;\n2: 0 0 0 0;\n0: 1 9 0 0;\n0: 10 63 0 0;\n1: 1 63 0 0;\n2: 1 63 0 0;\n"

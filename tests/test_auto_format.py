@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import Stack
 
 PHOTO = "road-1920x1080.jpg"
@@ -63,8 +62,8 @@ def test_auto_without_nginx_variant_is_400(stack: Stack) -> None:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
+    from sidecar.app.handler import Handler
     from sidecar.errors import BadRequest
-    from sidecar.handler import Handler
     from sidecar.sources import SourceChain
 
     pool = ThreadPoolExecutor(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.cache import Cache
+from sidecar.cache.store import Cache
 
 
 def test_write_publishes_whole_file_with_modes(tmp_path: Path) -> None:

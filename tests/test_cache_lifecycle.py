@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES, Inotify, Stack, wait_for, world_readable_tempdir
 from test_cli import run_cli
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import io
 
+from conftest import SAMPLES, Stack
 from PIL import Image
 
-from conftest import SAMPLES, Stack
 from sidecar.transform.pipeline import Settings, transform
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255), max_side=8192)
@@ -61,8 +61,8 @@ def test_the_generation_rule_sends_close_sizes_to_the_original(stack_factory) ->
 
 
 def test_restyled_renditions_are_no_base_but_hinted_ones_are(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from sidecar import cascade
-    from sidecar.cache import Cache
+    from sidecar.cache import cascade
+    from sidecar.cache.store import Cache
     from sidecar.transform.pipeline import Source
 
     cache = Cache(tmp_path)

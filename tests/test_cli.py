@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SIGNING_KEY, free_port, wait_for, world_readable_tempdir
 
 CLI = [sys.executable, "-m", "sidecar"]

@@ -7,14 +7,13 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-
+from conftest import SAMPLES, SIGNING_KEY, Stack, make_stack, world_readable_tempdir
 from PIL import Image
 
-from conftest import SAMPLES, SIGNING_KEY, Stack, make_stack, world_readable_tempdir
-from sidecar import config as config_module
-from sidecar import nginx_config
-from sidecar.signing import Signer
-from sidecar.url import Ops, Rendition
+from sidecar.config import settings as config_module
+from sidecar.render import nginx as nginx_config
+from sidecar.url.grammar import Ops, Rendition
+from sidecar.url.signing import Signer
 
 PHOTO = "road-1920x1080.jpg"
 HINT_VARY = "Sec-CH-Width, Width, Sec-CH-DPR, DPR"
@@ -109,8 +108,8 @@ def test_a_hint_nginx_cannot_make_is_400(hints: Stack) -> None:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
+    from sidecar.app.handler import Handler
     from sidecar.errors import BadRequest
-    from sidecar.handler import Handler
     from sidecar.sources import SourceChain
 
     pool = ThreadPoolExecutor(1)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import io
 
 import pytest
+from conftest import corpus_or_skip, encoded, opened
 from PIL import Image, ImageCms
 
-from conftest import corpus_or_skip, encoded, opened
 from sidecar.transform.pipeline import Rendered, Settings, transform
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
 SRGB = ImageCms.createProfile("sRGB")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import ConfigError, instance_name, load, to_environ
+from sidecar.config.settings import ConfigError, instance_name, load, to_environ
 
 
 def test_defaults_are_valid_and_paths_absolute() -> None:

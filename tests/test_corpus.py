@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import CORPUS, Stack, corpus_or_skip, make_stack, manifest
+from PIL import Image
 
 # Where this build must differ from the MANIFEST (made with Pillow 13's bundled codecs), and why.
 DEVIATIONS = {

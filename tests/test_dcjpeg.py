@@ -9,15 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jpegtools
 import pytest
+from conftest import CORPUS, REPO, SAMPLES, Stack
 from PIL import Image, ImageChops, JpegImagePlugin
 
-import jpegtools
-from conftest import CORPUS, REPO, SAMPLES, Stack
 from sidecar.errors import Undecodable
 from sidecar.transform import dcjpeg
 from sidecar.transform.pipeline import STEPS, Settings, Work, decode, transform
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
 LAYOUTS = jpegtools.layouts()
@@ -222,7 +222,7 @@ def test_without_the_compiled_module_the_normal_path_decodes() -> None:
         "from PIL import Image\n"
         "from sidecar.transform import dcjpeg\n"
         "from sidecar.transform.pipeline import Settings, transform\n"
-        "from sidecar.url import Ops\n"
+        "from sidecar.url.grammar import Ops\n"
         "assert not dcjpeg.available()\n"
         f"data = open({str(SAMPLES / 'road-1920x1080.jpg')!r}, 'rb').read()\n"
         "data = subprocess.run(['jpegtran', '-copy', 'all', '-progressive'], input=data, capture_output=True, check=True).stdout\n"

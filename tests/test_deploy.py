@@ -14,15 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from sidecar import config as config_module
-from sidecar import deploy_config
-from sidecar.listen import adopt, inherited_count
-from sidecar.memory import WORKER_BASE_BYTES
-
 import lithos_schema
+import pytest
 from conftest import REPO, SAMPLES, make_stack, wait_for, world_readable_tempdir
+
+from sidecar.config import settings as config_module
+from sidecar.observe.memory import WORKER_BASE_BYTES
+from sidecar.render import units as deploy_config
+from sidecar.server.listen import adopt, inherited_count
 
 PRODUCTION = REPO / "deploy" / "sidecar.toml"
 UNITS = REPO / "deploy" / "systemd"

@@ -7,13 +7,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import REPO, encoded, opened
 from PIL import Image, ImageDraw
 
-from conftest import REPO, encoded, opened
-from sidecar.config import Watermark
+from sidecar.config.settings import Watermark
 from sidecar.errors import BadRequest
 from sidecar.transform.pipeline import Settings, transform
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
 
@@ -104,7 +104,7 @@ def test_500_frame_gif_stays_bounded_in_time_and_memory(tmp_path: Path) -> None:
         import resource, sys
         resource.setrlimit(resource.RLIMIT_AS, (700 * 2**20, 700 * 2**20))
         from sidecar.transform.pipeline import Settings, transform
-        from sidecar.url import Ops
+        from sidecar.url.grammar import Ops
         data = open({str(path)!r}, "rb").read()
         out = transform(data, Ops("png", width=100), Settings(50_000_000, 82, (255, 255, 255)))
         peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import SAMPLES, Stack, make_stack, opened, world_readable_tempdir
+from PIL import Image
 
 PHOTO = "road-1920x1080.jpg"
 MAGENTA, CYAN = (255, 0, 255), (0, 255, 255)
@@ -120,8 +119,9 @@ def test_other_failures_keep_their_plain_error(fallback_stack: tuple[Stack, Path
 
 def test_a_token_naming_no_fallback_is_400(fallback_stack: tuple[Stack, Path]) -> None:
     from conftest import SIGNING_KEY
-    from sidecar.signing import Signer
-    from sidecar.url import Ops, Rendition
+
+    from sidecar.url.grammar import Ops, Rendition
+    from sidecar.url.signing import Signer
 
     stack, _ = fallback_stack
     for name in ("plain", "nosuch"):
@@ -139,10 +139,10 @@ def test_off_by_default(stack: Stack) -> None:
 def test_renderings_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
     import os
 
-    from sidecar.config import load
-    from sidecar.fallback import Fallbacks
+    from sidecar.app.fallback import Fallbacks
+    from sidecar.config.settings import load
     from sidecar.transform.pipeline import Settings
-    from sidecar.url import Ops
+    from sidecar.url.grammar import Ops
 
     image = tmp_path / "missing.png"
     Image.new("RGB", (40, 40), MAGENTA).save(image)

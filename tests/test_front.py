@@ -16,12 +16,11 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-
-from sidecar import nginx_config
-
 from conftest import Reply, Stack, make_front, make_stack
 from servers import BUCKET, MotoS3, upload
 from test_sources_path import small_jpeg
+
+from sidecar.render import nginx as nginx_config
 
 NODES = 3
 ORIGINALS = 10

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import corpus_or_skip
+from fuzz_targets import OPS, image_target, seeds, url_target
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import corpus_or_skip
-from fuzz_targets import OPS, image_target, seeds, url_target
 from sidecar.errors import BadRequest
-from sidecar.url import COMPASS, FORMAT_EXTENSION, Ops, Rendition
+from sidecar.url.grammar import COMPASS, FORMAT_EXTENSION, Ops, Rendition
 
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "4"))
 FINDINGS = Path(__file__).parent / "data" / "fuzz-findings"

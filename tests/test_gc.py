@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import config as config_module
-from sidecar.admission import Admission
-from sidecar.cache import Cache
-from sidecar.config import ConfigError
+from sidecar.app.admission import Admission
+from sidecar.cache.gc import collect
+from sidecar.cache.purge import purge
+from sidecar.cache.store import Cache
+from sidecar.config import settings as config_module
+from sidecar.config.settings import ConfigError
 from sidecar.errors import Overloaded
-from sidecar.gc import collect
-from sidecar.purge import purge
 
 
 def make(root: Path, name: str, size: int, atime: float) -> Path:
@@ -70,7 +70,7 @@ def test_a_second_collector_skips(tmp_path: Path) -> None:
 
 def test_purge_removes_renditions_but_not_another_keys_directory(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    from sidecar.url import shard
+    from sidecar.url.grammar import shard
 
     base = f"/img/{shard('a')}/a"
     cache.write(f"{base}/w1.jpg", b"1")
@@ -83,8 +83,8 @@ def test_purge_removes_renditions_but_not_another_keys_directory(tmp_path: Path)
 
 
 def test_a_write_after_a_purge_of_its_original_is_refused(tmp_path: Path) -> None:
-    from sidecar.cache import Superseded
-    from sidecar.url import shard
+    from sidecar.cache.store import Superseded
+    from sidecar.url.grammar import shard
 
     cache = Cache(tmp_path)
     path = f"/img/{shard('k')}/k/w1.jpg"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sidecar.transform.geometry import plan
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
 
 
 def ops(**kw: object) -> Ops:

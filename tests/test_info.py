@@ -13,9 +13,18 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import (
+    CORPUS,
+    SAMPLES,
+    Stack,
+    corpus_or_skip,
+    encoded,
+    manifest,
+    opened,
+    world_readable_tempdir,
+)
 from PIL import Image, ImageDraw
 
-from conftest import CORPUS, SAMPLES, Stack, corpus_or_skip, encoded, manifest, opened, world_readable_tempdir
 from sidecar.transform import info
 from sidecar.transform.pipeline import Settings
 

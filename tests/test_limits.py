@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar import config as config_module
 from sidecar.builder import build_url
-from sidecar.config import ConfigError, Preset
+from sidecar.config import settings as config_module
+from sidecar.config.settings import ConfigError
 from sidecar.errors import BadRequest
-from sidecar.limits import Limits, parse_size
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
+from sidecar.url.limits import Limits, parse_size
+from sidecar.url.presets import Preset
 
 
 def test_sizes_parse_with_either_side_optional() -> None:

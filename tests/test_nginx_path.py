@@ -6,9 +6,9 @@ import resource
 import shutil
 
 import pytest
+from conftest import SAMPLES, Stack
 
-from conftest import SAMPLES, Stack, make_stack
-from sidecar.cascade import SOURCE_RECORD
+from sidecar.cache.cascade import SOURCE_RECORD
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"  # 3872x2592
 
@@ -144,9 +144,10 @@ def test_missing_original_is_404_and_nothing_cached(stack: Stack) -> None:
 
 
 def test_oversized_request_is_400(stack: Stack) -> None:
-    from sidecar.url import Ops, Rendition
-    from sidecar.signing import Signer
     from conftest import SIGNING_KEY
+
+    from sidecar.url.grammar import Ops, Rendition
+    from sidecar.url.signing import Signer
 
     rendition = Rendition(PHOTO, Ops("jpeg", width=9000))
     path = rendition.path("/img", Signer((SIGNING_KEY,)).sign(rendition.payload))

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SAMPLES, Stack, make_stack, wait_for, world_readable_tempdir
-from sidecar.accesslog import AccessLogTail, Counts, HitRatio, log_format
-from sidecar.metrics import rendition_kind, write_failure_reason
+
+from sidecar.observe.accesslog import AccessLogTail, Counts, HitRatio, log_format
+from sidecar.observe.metrics import rendition_kind, write_failure_reason
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
 DASHBOARD = REPO / "dashboards" / "resize-sidecar.json"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES, corner_colour, encoded, marked, opened
 from PIL import Image, ImageDraw, ImageFilter, ImageStat
 
-from conftest import SAMPLES, corner_colour, encoded, marked, opened
 from sidecar.transform.geometry import plan
 from sidecar.transform.pipeline import Settings, transform
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
 

@@ -2,7 +2,7 @@ import importlib.metadata
 
 import PIL
 
-from sidecar.pillow import require_simd
+from sidecar.transform.pillow import require_simd
 
 
 def test_pil_is_pillow_simd_alone() -> None:

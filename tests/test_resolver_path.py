@@ -2,7 +2,6 @@
 and old URL shapes (routes), through the real nginx and sidecar."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,12 +10,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import REPO, Stack, encoded, make_stack, world_readable_tempdir
+from PIL import Image
 from postgres import PgBouncer, Postgres
 
 POOL = 3

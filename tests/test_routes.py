@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import ConfigError, Preset, load
+from sidecar.app.resolver import Resolved, TtlCache, from_row, with_row
+from sidecar.config.settings import ConfigError, load
 from sidecar.errors import BadRequest, ResolverUnavailable
-from sidecar.resolver import Resolved, TtlCache, from_row, with_row
-from sidecar.routes import Route, id_shard, match
+from sidecar.url.presets import Preset
+from sidecar.url.routes import Route, id_shard, match
 
 LEGACY = Route("legacy", "/{id}_w{w}_h{h}_{name}.{ext}", "product")
 THUMBS = Route("thumbs", "/thumbs/{w}x{h}/{key}")

@@ -12,7 +12,6 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-
 from conftest import free_port, world_readable_tempdir
 from servers import MotoS3Process, S3rver, install_s3rver, s3_env, upload
 from test_sources_path import fast, small_jpeg

@@ -3,8 +3,8 @@ keys that try to reach outside the configured sources, and the socket's mode."""
 from __future__ import annotations
 
 import os
-import shutil
 import re
+import shutil
 import stat
 import time
 from collections.abc import Iterator
@@ -12,15 +12,22 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from conftest import (
+    SAMPLES,
+    SIGNING_KEY,
+    Stack,
+    encoded,
+    make_stack,
+    world_readable_tempdir,
+)
 from PIL import Image
-
-from conftest import SAMPLES, SIGNING_KEY, Stack, encoded, make_stack, world_readable_tempdir
 from servers import Origin
-from sidecar import config as config_module
+
+from sidecar.config import settings as config_module
 from sidecar.errors import BadRequest
-from sidecar.signing import Signer
-from sidecar.url import Ops, Rendition
-from sidecar.listen import bind
+from sidecar.server.listen import bind
+from sidecar.url.grammar import Ops, Rendition
+from sidecar.url.signing import Signer
 
 PHOTO = "road-1920x1080.jpg"
 MAX_URL = 300

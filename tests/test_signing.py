@@ -1,4 +1,4 @@
-from sidecar.signing import Signer
+from sidecar.url.signing import Signer
 
 
 def test_sign_and_verify_with_rotation() -> None:

@@ -1,13 +1,12 @@
 """Smallest bytes: the original when it already fits (no decode), never bigger than it, no metadata."""
 from __future__ import annotations
 
-
 import pytest
+from conftest import SAMPLES, encoded, opened
 from PIL import Image, ImageFile, PngImagePlugin
 
-from conftest import SAMPLES, encoded, opened
 from sidecar.transform.pipeline import Rendered, Settings, transform
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.config import load
+from sidecar.config.settings import load
+from sidecar.config.sources import SourceSpec, parse_source
 from sidecar.sources.breaker import CircuitBreaker
-from sidecar.sources.spec import SourceSpec, parse_source
 
 
 @pytest.mark.parametrize("text, kind, location, prefix", [
@@ -97,7 +97,7 @@ def test_a_lost_probe_frees_its_slot_after_a_period() -> None:
 
 
 def test_nginx_waits_longer_than_the_sidecar_deadline() -> None:
-    from sidecar import nginx_config
+    from sidecar.render import nginx as nginx_config
 
     # nginx must never give up first: its own 504 would hide the sidecar's reason.
     site = nginx_config.site(load(None, env={"SIDECAR_REQUEST_DEADLINE": "12.5"}))

@@ -10,15 +10,13 @@ import io
 import os
 import re
 import shutil
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import SAMPLES, Reply, Stack, free_port, wait_for, world_readable_tempdir
+from PIL import Image
 from servers import BUCKET, BlackHole, MotoS3, MotoS3Process, Origin, s3_env, upload
 
 PHOTO = "road-1920x1080.jpg"

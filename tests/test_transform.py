@@ -4,14 +4,14 @@ from __future__ import annotations
 import io
 
 import pytest
+from conftest import SAMPLES, corner_colour, encoded, marked, opened
 from PIL import Image
 
-from conftest import SAMPLES, corner_colour, encoded, marked, opened
 from sidecar.errors import TooLarge, Undecodable, Unsupported
 from sidecar.transform.pipeline import Rendered, Settings, transform
 from sidecar.transform.quality import estimate_quality
 from sidecar.transform.sniff import sniff
-from sidecar.url import Ops
+from sidecar.url.grammar import Ops
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
 

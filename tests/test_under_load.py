@@ -8,8 +8,8 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from conftest import SAMPLES, Inotify, Reply, Stack, wait_for, world_readable_tempdir

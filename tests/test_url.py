@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sidecar.errors import BadRequest, Forbidden, UriTooLong
-from sidecar.url import Info, Ops, Rendition, parse, shard
+from sidecar.url.grammar import Info, Ops, Rendition, parse, shard
 
 
 def test_round_trip_signed() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from sidecar.errors import BadRequest
-from sidecar.url import Ops
-from sidecar.variants import Hint, cached_ops, hinted, variant_suffix
+from sidecar.url.grammar import Ops
+from sidecar.url.variants import Hint, cached_ops, hinted, variant_suffix
 
 
 @pytest.mark.parametrize("ops, hint, width, height, dpr", [

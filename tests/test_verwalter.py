@@ -8,16 +8,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import lithos_schema
 import pytest
 import yaml
-
-from sidecar import config as config_module
-from sidecar import deploy_config
-
-import lithos_schema
-import verwalter
 from conftest import REPO
 from test_cli import nginx_t, run_cli
+
+import verwalter
+from sidecar.config import settings as config_module
+from sidecar.render import units as deploy_config
 
 TEMPLATES = REPO / "verwalter" / "templates" / "resize-sidecar" / "v1"
 PROCESS_KEYS = {"kind", "image", "config", "instances", "variables", "ip-addresses", "extra-secrets-namespaces"}

@@ -4,15 +4,11 @@ Each source gets one long-lived client, opened at start by `open_chain` and clos
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .chain import Original, Source, SourceChain
-from .local import LocalSource
-from .spec import SourceSpec, parse_source
-
-if TYPE_CHECKING:
-    from ..config import Config
-    from ..metrics import Metrics
+from sidecar.config.settings import Config
+from sidecar.config.sources import SourceSpec, parse_source
+from sidecar.observe.metrics import Metrics
+from sidecar.sources.chain import Original, Source, SourceChain
+from sidecar.sources.local import LocalSource
 
 __all__ = ["Original", "Source", "SourceChain", "SourceSpec", "open_chain", "open_source", "parse_source"]
 
@@ -27,10 +23,10 @@ async def open_source(spec: SourceSpec, config: Config) -> Source:
                   body_timeout=config.source_body_timeout, pool_size=config.source_pool_size)
     # Imported here: aiobotocore and aiohttp take a moment to import and only remote sources need them.
     if spec.kind == "s3":
-        from .s3 import S3Source
+        from sidecar.sources.s3 import S3Source
 
         return await S3Source.open(spec, addressing_style=config.s3_addressing_style, **common)
-    from .http import HttpSource
+    from sidecar.sources.http import HttpSource
 
     return await HttpSource.open(spec, **common)
 

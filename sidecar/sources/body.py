@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from ..errors import SourceTimeout, TooLarge
+from sidecar.errors import SourceTimeout, TooLarge
 
 
 def check_length(length: int | None, max_bytes: int) -> None:

@@ -1,4 +1,4 @@
-"""Per-source health: whether a source is down (circuit breaker). Its counts are metrics (`sidecar.metrics`).
+"""Per-source health: whether a source is down (circuit breaker). Its counts are metrics (`sidecar.observe.metrics`).
 
 A source that fails `threshold` times in a row is *down* for `down_for` seconds: the chain skips it
 instead of paying its timeout on every request. When the period is over, one request is let through

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..errors import NotFound, SourceTimeout, SourceUnavailable
-from ..log import log
-from ..metrics import Metrics
-from .breaker import CircuitBreaker
+from sidecar.errors import NotFound, SourceTimeout, SourceUnavailable
+from sidecar.log import log
+from sidecar.observe.metrics import Metrics
+from sidecar.sources.breaker import CircuitBreaker
 
 
 class Source(Protocol):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import aiohttp
 
-from ..errors import NotFound, SourceTimeout, SourceUnavailable
-from .body import check_length, read_capped
-from .spec import SourceSpec
+from sidecar.config.sources import SourceSpec
+from sidecar.errors import NotFound, SourceTimeout, SourceUnavailable
+from sidecar.sources.body import check_length, read_capped
 
 CHUNK = 256 * 1024
 

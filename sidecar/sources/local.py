@@ -7,8 +7,8 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
-from ..errors import NotFound, SourceTimeout, SourceUnavailable, TooLarge
-from .spec import SourceSpec
+from sidecar.config.sources import SourceSpec
+from sidecar.errors import NotFound, SourceTimeout, SourceUnavailable, TooLarge
 
 THREAD_PREFIX = "source-local"
 _NOT_FOUND = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG}

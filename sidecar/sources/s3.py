@@ -11,11 +11,16 @@ from typing import Any
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
 
-from ..errors import NotFound, SourceTimeout, SourceUnavailable
-from .body import check_length, read_capped
-from .spec import SourceSpec
+from sidecar.config.sources import SourceSpec
+from sidecar.errors import NotFound, SourceTimeout, SourceUnavailable
+from sidecar.sources.body import check_length, read_capped
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 CHUNK = 256 * 1024

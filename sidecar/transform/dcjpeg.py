@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from PIL import Image
 
 try:
-    from ._dcjpeg import ffi, lib
+    from sidecar.transform._dcjpeg import ffi, lib
 except ImportError:  # not built (a source checkout without a compiler): libjpeg does all decoding
     ffi = lib = None
 

@@ -72,10 +72,3 @@ def _filtered(image: Image.Image, kernel: ImageFilter.Filter) -> Image.Image:
     if premultiplied is None:
         return image.filter(kernel)
     return image.convert(premultiplied).filter(kernel).convert(image.mode)
-
-
-def hex_rgb(value: str) -> tuple[int, int, int]:
-    """`rrggbb` -> (r, g, b)."""
-    number = int(value, 16)
-    return (number >> 16, (number >> 8) & 0xFF, number & 0xFF)
-

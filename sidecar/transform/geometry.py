@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..url import FOCUS_SCALE, Ops
+from sidecar.url.grammar import FOCUS_SCALE, Ops
 
 Box = tuple[float, float, float, float]
 

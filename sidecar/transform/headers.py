@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import Undecodable
+from sidecar.errors import Undecodable
 
 
 @dataclass(frozen=True)

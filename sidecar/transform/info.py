@@ -12,8 +12,8 @@ from typing import Any
 
 from PIL import Image
 
-from ..url import Ops
-from . import colour, pipeline, thumbhash
+from sidecar.transform import colour, pipeline, thumbhash
+from sidecar.url.grammar import Ops
 
 THUMBNAIL = 100
 #: The steps that read and decode the original into sRGB pixels; nothing is restyled or encoded.

@@ -20,19 +20,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
-from ..config import DEFAULT_CMYK_PROFILE, Watermark
-from ..errors import BadRequest, SidecarError, TooLarge, Undecodable, Unsupported
-from ..url import Ops
-from . import colour, dcjpeg, filters, passthrough, smart, watermark
-from .geometry import COMPASS_FRACTIONS, Plan, plan
-from .headers import avif_declared_size, gif_layout
-from .quality import estimate_quality
-from .sniff import sniff
-
 import pillow_avif  # noqa: F401  (registers the AVIF codec beside pillow-simd's own plugins)
 import pillow_heif
+from PIL import Image
+
+from sidecar.config.settings import DEFAULT_CMYK_PROFILE, Watermark
+from sidecar.errors import BadRequest, SidecarError, TooLarge, Undecodable, Unsupported
+from sidecar.transform import colour, dcjpeg, filters, passthrough, smart, watermark
+from sidecar.transform.geometry import COMPASS_FRACTIONS, Plan, plan
+from sidecar.transform.headers import avif_declared_size, gif_layout
+from sidecar.transform.quality import estimate_quality
+from sidecar.transform.sniff import sniff
+from sidecar.url.grammar import Ops, hex_rgb
 
 # HEIC/HEIF input (libheif + libde265 from the wheel). It applies the file's rotation and mirroring
 # itself while decoding and resets the EXIF orientation it reports, so `orient` has nothing left to do.
@@ -306,11 +305,11 @@ def background(work: Work) -> None:
     image has alpha, else the configured background). Then, with a URL background, flatten on it."""
     canvas, ops = work.plan.canvas, work.ops
     if canvas is not None:
-        fill = filters.hex_rgb(ops.background) if ops.background else (
+        fill = hex_rgb(ops.background) if ops.background else (
             None if "A" in work.image.mode else work.settings.background)
         work.image = filters.pad(work.image, canvas, COMPASS_FRACTIONS[ops.gravity], fill)
     if ops.background is not None:
-        work.image = filters.flatten(work.image, filters.hex_rgb(ops.background))
+        work.image = filters.flatten(work.image, hex_rgb(ops.background))
 
 
 def add_watermark(work: Work) -> None:

@@ -1,7 +1,7 @@
 """Format detection from the first bytes of a file; the key's extension is never trusted."""
 from __future__ import annotations
 
-from ..errors import Unsupported
+from sidecar.errors import Unsupported
 
 #: Formats we decode, by Pillow plugin name (what `Image.open(formats=...)` takes).
 DECODABLE = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", "HEIF")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..config import Watermark
-from .colour import resizable, to_srgb
-from .geometry import COMPASS_FRACTIONS
+from sidecar.config.settings import Watermark
+from sidecar.transform.colour import resizable, to_srgb
+from sidecar.transform.geometry import COMPASS_FRACTIONS
 
 
 def apply(image: Image.Image, mark: Watermark, cmyk_profile: Path) -> Image.Image:

@@ -1,0 +1,69 @@
+"""Purge: remove every rendition of one original, so the next request makes them again from the source.
+
+The original's renditions all live in one directory (`url.Rendition.original_dir`). The purge first
+leaves a marker there (`cache.PURGED_MARKER`, dot-named so nginx never serves it), then waits for the
+flights that hold a lock in that directory, then removes the files and the cascade's record of the
+original (`cascade.SOURCE_RECORD`). A flight that fetched the original
+before the marker does not publish (`cache.Superseded`), so no stale rendition survives the purge.
+
+nginx may keep serving an open file descriptor of a removed file until `open_file_cache_valid` seconds
+have passed (see the README, "Purge").
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from sidecar.cache.cascade import SOURCE_RECORD
+from sidecar.cache.singleflight import wait_for_holders
+from sidecar.cache.store import PURGED_MARKER
+from sidecar.url.grammar import check_key, shard
+from sidecar.url.routes import ID_PATTERN, Route, link_dir
+
+
+def original_dir(cache_root: Path, url_prefix: str, key: str) -> Path:
+    check_key(key)
+    return cache_root / url_prefix.lstrip("/") / shard(key) / key
+
+
+def purge(cache_root: Path, url_prefix: str, key: str) -> int:
+    """Remove the renditions of `key`; return how many files were removed. Blocking."""
+    directory = original_dir(cache_root, url_prefix, key)
+    if not directory.is_dir():
+        return 0
+    now = time.time()
+    marker = directory / PURGED_MARKER
+    marker.touch(mode=0o644)
+    os.utime(marker, (now, now))  # precisely now: the kernel's own file clock is coarse
+    wait_for_holders(directory)
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        (directory / SOURCE_RECORD).unlink()  # the cascade's facts about the old original
+    for entry in os.scandir(directory):
+        # Only files: a subdirectory belongs to another key whose name extends this one.
+        if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def purge_links(cache_root: Path, routes: Iterable[Route], image_id: str) -> int:
+    """Remove the links that the ID's old URLs left (see `sidecar.url.routes`); return how many. Blocking.
+    Without them, a row that now names another original would still be served the old one."""
+    if not re.fullmatch(ID_PATTERN, image_id):
+        return 0
+    removed = 0
+    for route in routes:
+        if route.by_id:
+            directory = cache_root / link_dir(route, image_id).lstrip("/")
+            removed += sum(len(files) for _, _, files in os.walk(directory))
+            shutil.rmtree(directory, ignore_errors=True)
+    return removed

@@ -1,0 +1,1 @@
+"""The configuration: typed sections, loaded from defaults < TOML < `SIDECAR_*` environment < flags, validated at start."""

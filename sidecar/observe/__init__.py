@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics shared by the worker processes, nginx's access log and its tail, memory accounting."""

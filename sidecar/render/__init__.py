@@ -1,0 +1,1 @@
+"""Deployment files rendered from the config: nginx's config, the systemd units and the Lithos container config."""

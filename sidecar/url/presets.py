@@ -1,0 +1,39 @@
+"""Presets: named sets of operations from the config, which the URL builder expands into canonical URLs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of operations. The URL builder expands it, so the URL stays the one canonical spelling.
+
+    A preset with a `fallback_image` adds `fb{name}` to its URLs: the one thing the sidecar looks up by
+    the preset's name, to show that image when the original is missing or broken.
+    """
+
+    width: int | None = None
+    height: int | None = None
+    fit: str = "fit"
+    gravity: str = "ce"
+    format: str | None = None
+    quality: int | str | None = None
+    enlarge: bool | None = None
+    dpr: float | None = None
+    client_hints: bool | None = None
+    rotate: int | None = None
+    flip: bool | None = None
+    blur: float | None = None
+    sharpen: float | None = None
+    background: str | None = None
+    watermark: str | None = None
+    fallback_image: Path | None = None
+
+    def operations(self, name: str) -> dict[str, Any]:
+        """The builder's arguments this preset stands for (unset ones left out)."""
+        values = {k: v for k, v in vars(self).items() if v is not None and k != "fallback_image"}
+        if self.fallback_image is not None:
+            values["fallback"] = name
+        return values
