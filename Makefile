@@ -21,7 +21,7 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
+.PHONY: run test test-fast install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files
 
 run: install
@@ -30,11 +30,16 @@ run: install
 test: install
 	$(PY) -m pytest
 
+# The fast tier alone (tests/unit/: no processes, no sockets), for the inner loop: about ten seconds.
+# The fuzz targets run one batch each instead of FUZZ_SECONDS; `make test` runs them for longer.
+test-fast: install
+	FUZZ_SECONDS=0 $(PY) -m pytest -q tests/unit
+
 # The load benchmark (a few minutes; prints one table). wrk is only needed here, not by the tests.
 bench-load: install
 	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
-	$(PY) bench/load.py
+	$(PY) -m bench.load
 
 install: system-deps $(VENV)/.installed
 
@@ -67,8 +72,8 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-
 # Every fuzzer for FUZZ_SECONDS each: the URL parser and the whole transform (findings land in
 # tests/data/fuzz-findings/), then the DC-scan decoder.
 fuzz: install
-	$(PY) fuzz/sidecar_fuzz.py url $(FUZZ_SECONDS)
-	$(PY) fuzz/sidecar_fuzz.py image $(FUZZ_SECONDS)
+	$(PY) -m fuzz.sidecar_fuzz url $(FUZZ_SECONDS)
+	$(PY) -m fuzz.sidecar_fuzz image $(FUZZ_SECONDS)
 	$(MAKE) fuzz-dc
 
 # Fuzz the DC-scan JPEG decoder (sidecar/transform/dcjpeg_decoder.c) for FUZZ_SECONDS, seeded with the
@@ -78,11 +83,11 @@ FUZZ_ARGS     = -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=40
 ASAN_MODULE   = build/fuzz/asan/sidecar/transform/_dcjpeg.cpython-311-x86_64-linux-gnu.so
 
 build/fuzz/seeds: install
-	$(PY) fuzz/seeds.py $@
+	$(PY) -m fuzz.seeds $@
 
 fuzz-dc: build/fuzz/seeds
 	mkdir -p build/fuzz/corpus
-	$(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+	$(PY) -m fuzz.dcjpeg_fuzz $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
 
 # The same under AddressSanitizer: the decoder built by clang with ASan and libFuzzer coverage,
 # loaded into Python beside atheris's ASan runtime.
@@ -95,23 +100,23 @@ fuzz-dc-asan: build/fuzz/seeds
 	mkdir -p build/fuzz/corpus
 	ASAN_OPTIONS=detect_leaks=0,allocator_may_return_null=1 DCJPEG_MODULE=$(ASAN_MODULE) \
 	  LD_PRELOAD=$$($(PY) -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \
-	  $(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+	  $(PY) -m fuzz.dcjpeg_fuzz $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
 
 # Progressive JPEGs: the normal path, the DC path and libvips, side by side (bench/progressive.py).
 bench-progressive: install
 	$(PY) -m pip install -q -r requirements-bench.txt
-	$(PY) bench/progressive.py
+	$(PY) -m bench.progressive
 
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
-	$(BENCH_VENV)/bin/python bench/pipeline.py
+	$(BENCH_VENV)/bin/python -m bench.pipeline
 
 # The peer scoreboard (a few minutes; prints one table, writes docs/scoreboard.png).
 bench-scoreboard: BENCH_APT_NEEDED = wrk libnginx-mod-http-image-filter
 bench-scoreboard: install bench-venv
 	test -x $(THUMBOR_VENV)/bin/thumbor || { $(PYTHON) -m venv $(THUMBOR_VENV) && \
 	  PIP_CONSTRAINT= $(THUMBOR_VENV)/bin/python -m pip install -q $(THUMBOR_PIP); }
-	THUMBOR_VENV=$(THUMBOR_VENV) $(PY) bench/scoreboard.py
+	THUMBOR_VENV=$(THUMBOR_VENV) $(PY) -m bench.scoreboard
 
 # bench/.venv (vanilla Pillow, libvips, numpy, aiohttp, matplotlib) plus the apt packages a target names.
 bench-venv:
@@ -124,7 +129,7 @@ bench-venv:
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP) $(BENCH_SCOREBOARD_PIP)
 
 bench-operations: install
-	$(PY) bench/operations.py
+	$(PY) -m bench.operations
 
 # The multi-node front's cost on hits and with a dead node (wrk drives the load).
 bench-front: install
@@ -132,7 +137,7 @@ bench-front: install
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; \
 	fi
-	$(PY) bench/front.py
+	$(PY) -m bench.front
 
 # The deployment files kept in the repo, rendered from deploy/sidecar.toml for the paths the README uses.
 # A test fails when they differ from what this renders.

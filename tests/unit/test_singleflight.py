@@ -1,0 +1,158 @@
+"""Single-flight inside one process: identical misses join one flight, which outlives the requests that
+give up on it; a failed flight fails everyone on it and the next request starts afresh. (Across processes,
+with the flock: tests/e2e/test_singleflight.py.)"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from sidecar.cache.singleflight import Flights
+from sidecar.cache.store import LOCK_PREFIX, Cache
+from sidecar.errors import DeadlineExceeded, SourceUnavailable
+
+FILE = "/img/ab/cd/photo.jpg/w100.jpg"
+WEBP = "/img/ab/cd/photo.jpg/w100.webp"
+T = TypeVar("T")
+
+
+def with_flights(tmp_path: Path, scenario: Callable[[Cache, Flights[str], float], Awaitable[T]]) -> T:
+    """Run `scenario(cache, flights, give_up)` in an event loop, with a far deadline."""
+    async def run() -> T:
+        cache, io = Cache(tmp_path), ThreadPoolExecutor(2)
+        try:
+            return await scenario(cache, Flights[str](cache, io), asyncio.get_running_loop().time() + 30)
+        finally:
+            io.shutdown()
+    return asyncio.run(run())
+
+
+class Maker:
+    """A flight's work that publishes the file when let go, counting how often it ran."""
+
+    def __init__(self, cache: Cache, publish: bool = True) -> None:
+        self.cache, self.publish = cache, publish
+        self.calls = 0
+        self.started, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        self.started.set()
+        await self.release.wait()
+        if not self.publish:
+            raise SourceUnavailable()
+        self.cache.write(FILE, b"rendition")
+        return f"made {self.calls}"
+
+
+def lock_files(cache: Cache) -> list[str]:
+    return [p.name for p in cache.path(FILE).parent.iterdir() if p.name.startswith(LOCK_PREFIX)]
+
+
+def test_identical_misses_in_one_process_join_one_flight(tmp_path: Path) -> None:
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        make = Maker(cache)
+        final = [cache.path(FILE)]
+        first = asyncio.create_task(flights.run(final, make, give_up))
+        await make.started.wait()
+        later = [asyncio.create_task(flights.run(final, make, give_up)) for _ in range(5)]
+        await asyncio.sleep(0)
+        assert len(flights) == 1 and lock_files(cache) == [LOCK_PREFIX + "w100.jpg"]  # the leader's lock
+        make.release.set()
+        leads = [await first, *[await task for task in later]]
+        assert make.calls == 1
+        assert [lead.joined for lead in leads] == [False] + [True] * 5
+        assert {lead.result for lead in leads} == {"made 1"} and all(lead.found is None for lead in leads)
+        assert len(flights) == 0 and lock_files(cache) == []
+
+    with_flights(tmp_path, scenario)
+
+
+def test_a_request_that_gives_up_leaves_the_flight_to_land(tmp_path: Path) -> None:
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        make = Maker(cache)
+        request = asyncio.create_task(flights.run([cache.path(FILE)], make, give_up))
+        await make.started.wait()
+        request.cancel()  # its deadline passed, or the worker is shutting down
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        assert len(flights) == 1  # the work goes on without anyone waiting
+        make.release.set()
+        while len(flights):
+            await asyncio.sleep(0.01)
+        assert cache.exists(FILE) and lock_files(cache) == []
+        # The next request finds the file: no second flight's work.
+        lead = await flights.run([cache.path(FILE)], make, give_up)
+        assert lead.result is None and lead.found == cache.path(FILE) and make.calls == 1
+
+    with_flights(tmp_path, scenario)
+
+
+def test_a_failed_flight_fails_everyone_on_it_and_the_next_request_starts_a_new_one(tmp_path: Path) -> None:
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        failing = Maker(cache, publish=False)
+        final = [cache.path(FILE)]
+        first = asyncio.create_task(flights.run(final, failing, give_up))
+        await failing.started.wait()
+        joined = asyncio.create_task(flights.run(final, failing, give_up))
+        await asyncio.sleep(0)
+        failing.release.set()
+        for task in (first, joined):
+            with pytest.raises(SourceUnavailable):
+                await task
+        assert failing.calls == 1 and len(flights) == 0 and lock_files(cache) == []
+        retry = Maker(cache)
+        retry.release.set()
+        lead = await flights.run(final, retry, give_up)
+        assert lead.result == "made 1" and not lead.joined and retry.calls == 1
+
+    with_flights(tmp_path, scenario)
+
+
+def test_a_file_published_already_is_found_without_a_flight(tmp_path: Path) -> None:
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        cache.write(WEBP, b"published by another worker")
+        make = Maker(cache)
+        finals = [cache.path(FILE), cache.path(WEBP)]  # the names an `.auto` rendition may have
+        lead = await flights.run(finals, make, give_up)
+        assert lead.result is None and lead.found == finals[1] and not lead.joined
+        assert make.calls == 0 and lock_files(cache) == []
+
+    with_flights(tmp_path, scenario)
+
+
+def test_a_cache_that_takes_no_lock_file_still_shares_one_flight_in_the_process(tmp_path: Path) -> None:
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        cache.path(FILE).parent.parent.mkdir(parents=True)
+        cache.path(FILE).parent.write_bytes(b"")  # a file where the directory goes: no lock file, even as root
+        make = Maker(cache, publish=False)
+        first = asyncio.create_task(flights.run([cache.path(FILE)], make, give_up))
+        await make.started.wait()
+        joined = asyncio.create_task(flights.run([cache.path(FILE)], make, give_up))
+        await asyncio.sleep(0)
+        make.release.set()
+        results = await asyncio.gather(first, joined, return_exceptions=True)
+        assert make.calls == 1 and all(isinstance(r, SourceUnavailable) for r in results)
+
+    with_flights(tmp_path, scenario)
+
+
+def test_a_leader_that_finds_the_lock_held_gives_up_at_its_deadline(tmp_path: Path) -> None:
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        make = Maker(cache)
+        other: Flights[str] = Flights(cache, flights.io)  # another process's flights, in effect: its own table
+        holder = asyncio.create_task(other.run([cache.path(FILE)], make, give_up))
+        await make.started.wait()
+        waiter = Maker(cache)
+        loop = asyncio.get_running_loop()
+        with pytest.raises(DeadlineExceeded):
+            await flights.run([cache.path(FILE)], waiter, loop.time() + 0.05)
+        assert waiter.calls == 0
+        make.release.set()
+        await holder
+
+    with_flights(tmp_path, scenario)
