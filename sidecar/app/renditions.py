@@ -218,7 +218,7 @@ class _Transformed:
 def _transform(data: bytes, ops: url.Ops, settings: Settings, variant: str | None, derived_from: Source | None,
                release: bool) -> _Transformed:
     """The transform, then (in the same thread, at the thread's low priority) freed memory back to the OS.
-    malloc_trim measured 0.2-1 ms after a transform here (README, "Under load"): cheap beside it."""
+    malloc_trim measured 0.2-1 ms after a transform here (docs/benchmarks.md): cheap beside it."""
     started = time.perf_counter()
     rendered = transform(data, ops, settings, variant=variant, derived_from=derived_from)
     seconds = time.perf_counter() - started
