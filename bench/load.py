@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sidecar.app.handler import transform_settings  # noqa: E402
+from sidecar.app.renditions import transform_settings  # noqa: E402
 from sidecar.builder import build_url  # noqa: E402
 from sidecar.config import settings as config_module  # noqa: E402
 from sidecar.config.settings import Config  # noqa: E402
