@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sidecar.app.handler import transform_settings
+from sidecar.app.renditions import transform_settings
 from sidecar.builder import build_url
 from sidecar.config import settings as config_module
 from sidecar.config.settings import Config

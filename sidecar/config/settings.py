@@ -57,7 +57,7 @@ class Watermark:
 
 @dataclass(frozen=True)
 class Config:
-    """All settings. See the README's "Settings" table for each one."""
+    """All settings. See docs/settings.md for each one."""
 
     sources: tuple[str, ...] = ()
     cache_dir: Path = Path("var/cache")
