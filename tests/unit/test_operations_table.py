@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from sidecar.builder import build_url
 from sidecar.cli import parser
@@ -31,6 +30,7 @@ from sidecar.url.operations import (
     read_segment,
 )
 from sidecar.url.presets import Preset
+from tests.support.paths import REPO
 
 #: The grammar's order, written out: a row missing from the table, or out of place, changes it.
 GRAMMAR_ORDER = "w, h, fill/force/pad, g, up, x/ch, r, flip, bl, sh, bg, wm, q, fb, e"
