@@ -3,15 +3,41 @@ tests/e2e/ (real nginx, sidecar processes, moto, PostgreSQL, the command line). 
 of its folder, so `pytest -m unit` (`make test-fast`) runs the fast tier alone; `make test` runs both."""
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import verwalter
+from tests.support.processes import TEMP_ROOT_ENV
 
 TIERS = ("unit", "e2e")
 HERE = Path(__file__).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One directory for the session's world-readable temporary directories (stacks, sources, servers)."""
+    root = Path(tempfile.mkdtemp(prefix="sidecar-tests-"))
+    root.chmod(0o755)
+    os.environ[TEMP_ROOT_ENV] = str(root)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every fixture and test removes the directories it made: what is left fails the session."""
+    root = Path(os.environ.pop(TEMP_ROOT_ENV, ""))
+    if not root.name.startswith("sidecar-tests-"):
+        return
+    left = sorted(path.name for path in root.iterdir())
+    shutil.rmtree(root, ignore_errors=True)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"left behind by the tests (a fixture does not clean up): {', '.join(left)}",
+                                red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

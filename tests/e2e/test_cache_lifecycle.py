@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.cli import run_cli
 from tests.support.inotify import Inotify
+from tests.support.needs import optional
 from tests.support.paths import SAMPLES
 from tests.support.processes import wait_for, world_readable_tempdir
 from tests.support.stack import Stack, Stacks
@@ -42,7 +43,7 @@ def small_tmpfs() -> Iterator[Path]:
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount)],
                             capture_output=True, text=True)
     if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
+        optional(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
     shutil.rmtree(mount, ignore_errors=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import CLI, nginx_t, run_cli
+from tests.support.needs import optional
 from tests.support.paths import REPO
 from tests.support.processes import free_port, wait_for, world_readable_tempdir
 from tests.support.stack import SIGNING_KEY
@@ -129,7 +130,7 @@ def test_run_serves_the_samples_and_stops_cleanly_on_sigterm(private: bool) -> N
     if private:
         # Like a home directory: nobody else may enter, yet nginx's workers must read the cache in it.
         if os.geteuid() != 0:
-            pytest.skip("only root's nginx workers could be another user here")
+            optional("only root's nginx workers can run as another user: run the tests as root to cover this")
         work.chmod(0o700)
     port = free_port()
     stderr = open(work / "stderr.log", "w")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from tests.support.corpus import corpus_or_skip, manifest
+from tests.support.corpus import manifest, require_corpus
 from tests.support.paths import CORPUS
 from tests.support.stack import Stack, make_stack
 
@@ -23,7 +23,7 @@ DEVIATIONS = {
 
 @pytest.fixture(scope="module")
 def corpus_stack() -> Iterator[Stack]:
-    corpus_or_skip()
+    require_corpus()
     stack = make_stack([CORPUS / "real"])
     yield stack
     stack.close()

@@ -17,6 +17,7 @@ from sidecar.transform import dcjpeg
 from sidecar.transform.pipeline import STEPS, Settings, Work, decode, transform
 from sidecar.url.grammar import Ops
 from tests.support import jpegtools
+from tests.support.corpus import require_corpus
 from tests.support.paths import CORPUS, DATA, REPO, SAMPLES
 from tests.support.stack import Stack, Stacks
 
@@ -89,8 +90,7 @@ def test_matches_libjpeg_on_real_files(name: str) -> None:
 
 
 def test_real_files_include_every_colour_space() -> None:
-    if not (CORPUS / "real" / "jpeg").is_dir():
-        pytest.skip("shared corpus missing")
+    require_corpus()
     modes = {Image.open(io.BytesIO(data)).mode for data in REAL.values()}
     assert modes == {"L", "RGB", "CMYK"}
     assert any(b"Adobe" in data and data[data.index(b"Adobe") + 11] == 2 for data in REAL.values()), "no YCCK"
@@ -170,9 +170,7 @@ def test_orientation_survives_the_dc_path() -> None:
 
 def test_icc_profile_survives_the_dc_path() -> None:
     # Adobe RGB: if the DC path lost the profile, the colour step would leave the pixels unconverted.
-    source = CORPUS / "real" / "jpeg" / "adobergb_a98_icc.jpg"
-    if not source.is_file():
-        pytest.skip("shared corpus missing")
+    source = require_corpus() / "real" / "jpeg" / "adobergb_a98_icc.jpg"
     profile = Image.open(io.BytesIO(source.read_bytes())).info["icc_profile"]
     image = Image.new("RGB", (1600, 1600), (30, 200, 60))
     image.paste((200, 40, 220), (0, 0, 800, 1600))

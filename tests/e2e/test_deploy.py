@@ -15,6 +15,7 @@ import pytest
 from sidecar.config import settings as config_module
 from sidecar.render import units as deploy_config
 from sidecar.server.listen import adopt
+from tests.support.needs import missing
 from tests.support.paths import REPO, SAMPLES
 from tests.support.processes import wait_for, world_readable_tempdir
 from tests.support.stack import make_stack
@@ -27,7 +28,7 @@ UNITS = REPO / "deploy" / "systemd"
 def systemd_root(tmp_path: Path) -> Path:
     """A root for `systemd-analyze --root`: the units installed, the command they run, systemd's own units."""
     if shutil.which("systemd-analyze") is None:
-        pytest.skip("systemd-analyze is not installed (Debian package systemd; make test installs it)")
+        missing("systemd-analyze", "make install, or apt-get install systemd")
     units = tmp_path / "etc/systemd/system"
     units.mkdir(parents=True)
     for path in UNITS.iterdir():

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from sidecar.cache.cascade import SOURCE_RECORD
-from sidecar.url.grammar import Ops, Rendition
+from sidecar.url.grammar import Ops, Rendition, parse
 from sidecar.url.signing import Signer
 from tests.support.paths import SAMPLES
 from tests.support.processes import world_readable_tempdir
+from tests.support.signing import other_character
 from tests.support.stack import SIGNING_KEY, Stack, Stacks
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"  # 3872x2592
@@ -72,12 +73,16 @@ def test_head_on_a_miss(stack: Stack) -> None:
     assert int(reply.headers["content-length"]) > 1000
 
 
-@pytest.mark.parametrize("bad", ["wrong", "missing", "other-key"])
+@pytest.mark.parametrize("bad", ["wrong", "missing", "other-key", *(f"position-{i}" for i in range(16))])
 def test_bad_signature_is_403_and_nothing_is_written(stack: Stack, bad: str) -> None:
     path = stack.url(PHOTO, width=230)
     head, _, tail = path.rpartition("/")
     ops, signature, ext = tail.split(".")
-    forged = {"wrong": "A" * 16, "missing": None, "other-key": "0123456789abcdef"}[bad]
+    payload = parse(path, prefix=stack.config.url_prefix, signed=True).target.payload
+    forged = {"wrong": "A" * 16, "missing": None,
+              "other-key": Signer(("a-key-this-deployment-does-not-have",)).sign(payload),  # well-formed, wrong
+              **{f"position-{i}": other_character(signature, i) for i in range(16)}}[bad]
+    assert forged != signature
     request = f"{head}/{ops}.{forged}.{ext}" if forged else f"{head}/{ops}.{ext}"
     before = files_under(stack.config.cache_dir)
     reply = stack.get(request)

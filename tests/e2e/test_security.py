@@ -50,7 +50,8 @@ def limited() -> Iterator[Stack]:
     stack = make_stack([source], extra=f'allowed_sizes = ["200x", "64x", "100x100"]\nmax_url_length = {MAX_URL}\n'
                                        f"max_animation_pixels = {ANIMATION_LIMIT}\n")
     yield stack
-    stack.stop()
+    stack.close()
+    shutil.rmtree(source, ignore_errors=True)
 
 
 def test_an_expiring_url_works_until_its_second_and_is_never_cached_past_it(limited: Stack) -> None:
@@ -121,7 +122,7 @@ def test_presets_only_serves_the_presets_and_nothing_else(stack_factory: Stacks)
 def via_origin(origin: Origin) -> Iterator[Stack]:
     stack = make_stack([origin.base + "/files/"])
     yield stack
-    stack.stop()
+    stack.close()
 
 
 @pytest.mark.parametrize("key", ["http:/evil.example/x.jpg", "a/../../etc/passwd", "x?y=1.jpg", "x#frag.jpg",

@@ -27,11 +27,10 @@ from tests.support.servers import (
     s3_env,
     upload,
 )
-from tests.support.sources import BODY, CONNECT, FAST, FIRST_BYTE, fast
+from tests.support.sources import FAST, FIRST_BYTE, fast
 from tests.support.stack import Reply, Stack, Stacks
 
 PHOTO = "road-1920x1080.jpg"
-MARGIN = 0.5  # nginx, the sidecar and a loaded 2-core machine on top of a configured timeout
 
 
 def timed_get(stack: Stack, path: str, what: str) -> tuple[Reply, float]:
@@ -124,15 +123,18 @@ def test_s3_stopped_is_a_quick_502_and_then_marked_down(stack_factory: Stacks) -
     assert stack.get(stack.url("a.jpg", width=50)).status == 200
     s3.stop()
     for attempt in (1, 2):
-        reply, elapsed = timed_get(stack, stack.url("a.jpg", width=50 + attempt), f"S3 stopped, try {attempt}")
+        reply, _ = timed_get(stack, stack.url("a.jpg", width=50 + attempt), f"S3 stopped, try {attempt}")
         assert reply.status in (502, 504) and b"source" in reply.body
-        assert elapsed < CONNECT + FIRST_BYTE + MARGIN
+    # Each failed on the source's own connect or first-byte bound, never on the request's deadline.
+    failures = stack.sidecar_events("source_failed")
+    assert len(failures) == 2 and not any("deadline" in str(f["error"]) for f in failures), failures
     [down] = stack.sidecar_events("source_down")
     assert down["source"] == "s3://doomed/" and down["failures"] == 2
     # Logged while serving a request: with nginx's id for it, as in nginx's access log.
     assert re.fullmatch(r"[0-9a-f]{32}", str(down["request_id"]))
-    reply, elapsed = timed_get(stack, stack.url("a.jpg", width=60), "S3 marked down")
-    assert reply.status == 502 and elapsed < 0.3
+    reply, _ = timed_get(stack, stack.url("a.jpg", width=60), "S3 marked down")
+    assert reply.status == 502
+    assert len(stack.sidecar_events("source_failed")) == 2, "a source marked down was asked all the same"
     # The fault shows in the metrics: errors counted, the breaker open in the (one) worker.
     scrape = stack.scrape()
     failed = sum(scrape.value("resize_sidecar_source_requests_total", source="s3://doomed/", outcome=outcome)
@@ -152,23 +154,29 @@ def test_origin_that_accepts_and_never_answers_is_504_in_the_first_byte_timeout(
     else:
         stack = stack_factory([f"s3://{BUCKET}"], env=s3_env(black_hole.base), extra=FAST)
     reply, elapsed = timed_get(stack, stack.url("a.jpg", width=50), f"{kind} accepts, never answers")
-    assert reply.status == 504 and b"timed out" in reply.body
-    assert FIRST_BYTE * 0.9 < elapsed < FIRST_BYTE + MARGIN
+    assert reply.status == 504 and reply.body == b"source timed out\n"
+    assert elapsed > FIRST_BYTE * 0.9  # not before the timeout (a loaded machine only adds to it)
+    # The source's first-byte timeout ended it, not the request's deadline (DEADLINE, six times as long).
+    [failed] = stack.sidecar_events("source_failed")
+    assert failed["status"] == 504 and "deadline" not in str(failed["error"]), failed
 
 
-@pytest.mark.parametrize("case, settings, status, limit", [
-    ("past the size cap", dict(max_source_bytes=65536), 413, 1.0),
-    ("past the body timeout", {}, 504, BODY + MARGIN),
-    ("past the request deadline", dict(source_body_timeout=10.0, request_deadline=0.8), 504, 0.8 + MARGIN),
+@pytest.mark.parametrize("case, settings, status, said", [
+    ("past the size cap", dict(max_source_bytes=65536), 413, "image too large"),
+    ("past the body timeout", {}, 504, "body not complete after"),
+    ("past the request deadline", dict(source_body_timeout=10.0, request_deadline=0.8), 504, "request deadline"),
 ], ids=["size-cap", "body-timeout", "deadline"])
 def test_origin_streaming_slowly(stack_factory: Stacks, origin: Origin, case: str, settings: dict[str, object],
-                                 status: int, limit: float) -> None:
+                                 status: int, said: str) -> None:
+    # Which bound ended the stream is in the answer or the log, so no clock is read: the 10 s body timeout of
+    # the deadline case cannot be what ended it, nor the 3 s deadline the body-timeout case.
     stack = stack_factory([origin.base + "/slow/4096/0.02/"], extra=fast(**settings))
-    reply, elapsed = timed_get(stack, stack.url("a.jpg", width=50), f"slow stream {case}")
+    reply, _ = timed_get(stack, stack.url("a.jpg", width=50), f"slow stream {case}")
     assert reply.status == status, reply
-    assert elapsed < limit
+    told = reply.body.decode() + " ".join(str(e["error"]) for e in stack.sidecar_events("source_failed"))
+    assert said in told, told
     # Nothing cached; the flight's lock file goes as soon as the flight gives up on the source.
-    wait_for(lambda: files_under(stack.config.cache_dir) == [], 2, "the flight to end")
+    wait_for(lambda: files_under(stack.config.cache_dir) == [], 60, "the flight to end")
 
 
 def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factory: Stacks, photo_in_s3: MotoS3) -> None:
@@ -176,22 +184,24 @@ def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factor
     local = world_readable_tempdir()
     os.mkfifo(local / "both.jpg")
     (local / "fine.jpg").write_bytes(small_jpeg())
-    stack = stack_factory([local, f"s3://{BUCKET}/fallback"], env=photo_in_s3.env, extra=FAST)
+    hang = 5.0  # the local source's open timeout: the other request must be answered well inside it
+    stack = stack_factory([local, f"s3://{BUCKET}/fallback"], env=photo_in_s3.env,
+                          extra=fast(source_first_byte_timeout=hang, request_deadline=2 * hang))
     try:
         with ThreadPoolExecutor(1) as pool:
             hung = pool.submit(timed_get, stack, stack.url("both.jpg", width=32), "local hangs, S3 has it")
-            time.sleep(0.1)
-            started = time.monotonic()
+            wait_for(lambda: stack.metric("resize_sidecar_requests_in_progress") >= 1, 30, "the hung request")
             fine = stack.get(stack.url("fine.jpg", width=32))
             assert fine.status == 200 and fine.headers["x-image-source"] == "local"
-            assert time.monotonic() - started < FIRST_BYTE / 2, "the hung read stalled another request"
+            assert not hung.done(), "the hung read stalled another request"
             reply, elapsed = hung.result()
         assert reply.status == 200 and reply.headers["x-image-source"] == "s3"
-        assert FIRST_BYTE * 0.9 < elapsed < FIRST_BYTE + MARGIN
+        assert elapsed > hang * 0.9  # the local open was given its whole timeout, then S3 asked
         # The read is still stuck in its thread: SIGTERM must stop the sidecar all the same.
-        process, started = stack.sidecar, time.monotonic()
-        stack.stop_sidecar()
-        assert process.returncode == 0 and time.monotonic() - started < 5
+        process = stack.sidecar
+        assert process is not None
+        stack.stop_sidecar()  # waits 15 s at most
+        assert process.returncode == 0
         [stuck] = stack.sidecar_events("exit_past_stuck_reads")
         assert stuck["threads"] == 1
     finally:

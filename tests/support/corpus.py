@@ -1,11 +1,10 @@
-"""The shared corpus of real files (../shared/corpus): its manifest, and a skip when it is not there."""
+"""The shared corpus of real files (../shared/corpus): its manifest; missing, a failure in CI (`needs`)."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-import pytest
-
+from tests.support.needs import missing
 from tests.support.paths import CORPUS
 
 
@@ -18,7 +17,8 @@ def manifest() -> list[dict[str, str]]:
         return list(csv.DictReader(file, delimiter="\t"))
 
 
-def corpus_or_skip() -> Path:
+def require_corpus() -> Path:
+    """The corpus's root; without it, the test fails in CI and skips elsewhere."""
     if not (CORPUS / "real" / "MANIFEST.tsv").is_file():
-        pytest.skip(f"the shared corpus is not at {CORPUS} (set SIDECAR_CORPUS)")
+        missing(f"the shared corpus ({CORPUS})", "set SIDECAR_CORPUS to it")
     return CORPUS

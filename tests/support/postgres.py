@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.needs import missing
 
 AS_ROOT = os.geteuid() == 0
 RUN_AS = "postgres"
@@ -23,7 +23,7 @@ RUN_AS = "postgres"
 def _bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if not found:
-        pytest.skip(f"PostgreSQL's {name} is not installed (Debian: apt-get install postgresql)")
+        missing(f"PostgreSQL's {name}", "make install, or apt-get install postgresql")
     return found[-1]
 
 
@@ -115,7 +115,7 @@ class PgBouncer:
     def __init__(self, root: Path, postgres: Postgres, pool_size: int = 20) -> None:
         self.binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not os.path.exists(self.binary):
-            pytest.skip("PgBouncer is not installed (Debian: apt-get install pgbouncer)")
+            missing("PgBouncer", "make install, or apt-get install pgbouncer")
         root.mkdir(parents=True, exist_ok=True)
         _own(root)
         self.port = _free_port()

@@ -15,9 +15,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: Where `world_readable_tempdir` makes its directories: the test session's own (tests/conftest.py), which
+#: must be empty again when the session ends, or the system's.
+TEMP_ROOT_ENV = "SIDECAR_TEST_TMP"
+
+
 def world_readable_tempdir() -> Path:
-    """pytest's tmp_path is 0700 under root; nginx's workers run as nobody and must traverse this one."""
-    path = Path(tempfile.mkdtemp(prefix="sidecar-test-"))
+    """pytest's tmp_path is 0700 under root; nginx's workers run as nobody and must traverse this one.
+    Whoever makes one removes it."""
+    path = Path(tempfile.mkdtemp(prefix="sidecar-test-", dir=os.environ.get(TEMP_ROOT_ENV)))
     path.chmod(0o755)
     return path
 

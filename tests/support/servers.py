@@ -14,7 +14,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from aiohttp import web
 
@@ -93,35 +92,6 @@ class MotoS3Process:
             await iam.put_user_policy(UserName="sidecar", PolicyName="s3", PolicyDocument=json.dumps(policy))
             key = (await iam.create_access_key(UserName="sidecar"))["AccessKey"]
         return s3_env(self.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-
-
-S3RVER_VERSION = "3.7.1"
-S3RVER_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "resize-sidecar" / "s3rver"
-
-
-def install_s3rver() -> Path:
-    """s3rver's entry script, installed with npm into a cache outside the repo on first use."""
-    script = S3RVER_CACHE / "node_modules" / "s3rver" / "bin" / "s3rver.js"
-    if not script.exists():
-        S3RVER_CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--prefix", str(S3RVER_CACHE), "--no-audit", "--no-fund",
-                        "--loglevel=error", f"s3rver@{S3RVER_VERSION}"], check=True, timeout=300)
-    return script
-
-
-class S3rver:
-    """s3rver (node), which checks SigV4 signatures, unlike moto. Its credentials are S3RVER/S3RVER."""
-
-    def __init__(self, script: Path, data: Path, port: int) -> None:
-        self.process = subprocess.Popen(["node", str(script), "-d", str(data), "-a", "127.0.0.1", "-p", str(port),
-                                         "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.endpoint = f"http://127.0.0.1:{port}"
-        self.env = s3_env(self.endpoint, "S3RVER", "S3RVER")
-        _wait_for_port(port, self.process, self.stop)
 
     def stop(self) -> None:
         self.process.kill()

@@ -8,7 +8,7 @@ from PIL import Image, ImageCms
 
 from sidecar.transform.pipeline import Rendered, Settings, transform
 from sidecar.url.grammar import Ops
-from tests.support.corpus import corpus_or_skip
+from tests.support.corpus import require_corpus
 from tests.support.images import encoded, opened
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
@@ -20,7 +20,7 @@ def decoded(result: Rendered) -> Image.Image:
 
 
 def real(name: str) -> bytes:
-    return (corpus_or_skip() / "real" / name).read_bytes()
+    return (require_corpus() / "real" / name).read_bytes()
 
 
 def close(a: tuple[int, ...], b: tuple[int, ...], tolerance: int) -> bool:

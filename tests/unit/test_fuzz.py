@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from sidecar.errors import BadRequest
 from sidecar.url.grammar import COMPASS, FORMAT_EXTENSION, Ops, Rendition
-from tests.support.corpus import corpus_or_skip
+from tests.support.corpus import require_corpus
 from tests.support.fuzz_targets import OPS, image_target, seeds, url_target
 from tests.support.paths import DATA
 
@@ -82,7 +82,7 @@ def test_built_urls_round_trip_and_their_mutants_are_canonical_or_refused() -> N
 
 
 def test_the_transform_takes_mutated_corpus_files() -> None:
-    originals = seeds(corpus_or_skip())
+    originals = seeds(require_corpus())
 
     @BATCH
     @given(st.sampled_from(originals), st.integers(0, 255), st.data())

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from sidecar.transform import info
 from sidecar.transform.pipeline import Settings
-from tests.support.corpus import corpus_or_skip, manifest
+from tests.support.corpus import manifest, require_corpus
 from tests.support.images import encoded, opened
 from tests.support.paths import CORPUS, SAMPLES
 
@@ -169,7 +169,7 @@ MANIFEST_OK = [row for row in manifest() if row["expected"].startswith("ok") and
 @pytest.mark.parametrize("row", MANIFEST_OK or [{"file": "(corpus missing)"}], ids=lambda row: row["file"])
 def test_corpus_facts_match_the_manifest(row: dict[str, str]) -> None:
     """Size after EXIF orientation, frames, ICC name and alpha, for every readable file in the corpus."""
-    corpus_or_skip()
+    require_corpus()
     data = (CORPUS / "real" / row["file"]).read_bytes()
     facts = info.describe(data, SETTINGS)
     # An unreadable EXIF block (the MANIFEST records the error) counts as no orientation.

@@ -12,7 +12,7 @@ from sidecar.transform.pipeline import Rendered, Settings, transform
 from sidecar.transform.quality import estimate_quality
 from sidecar.transform.sniff import sniff
 from sidecar.url.grammar import Ops
-from tests.support.corpus import corpus_or_skip
+from tests.support.corpus import require_corpus
 from tests.support.images import corner_colour, encoded, marked, opened
 from tests.support.paths import CORPUS, SAMPLES
 
@@ -186,7 +186,7 @@ def _manifest_rows(expected: str) -> list[dict[str, str]]:
 @pytest.mark.parametrize("row", _manifest_rows("ok-rotated") or [{"file": "(corpus missing)"}],
                          ids=lambda row: row["file"])
 def test_real_rotated_files_come_out_upright(row: dict[str, str]) -> None:
-    data = (corpus_or_skip() / "real" / row["file"]).read_bytes()
+    data = (require_corpus() / "real" / row["file"]).read_bytes()
     width, height = (int(side) for side in row["exif_transpose_size"].split("x"))
     result = transform(data, Ops("png", width=min(64, width)), SETTINGS)
     assert result.size == (min(64, width), max(1, round(height * min(64, width) / width)))
@@ -195,7 +195,7 @@ def test_real_rotated_files_come_out_upright(row: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("orientation", range(2, 9))
 def test_real_photo_in_every_orientation_looks_like_orientation_1(orientation: int) -> None:
-    exif_dir = corpus_or_skip() / "real" / "exif"
+    exif_dir = require_corpus() / "real" / "exif"
     upright = decoded(transform((exif_dir / "landscape_orient1.jpg").read_bytes(), Ops("png", width=120), SETTINGS))
     data = (exif_dir / f"landscape_orient{orientation}.jpg").read_bytes()
     turned = decoded(transform(data, Ops("png", width=120), SETTINGS))
