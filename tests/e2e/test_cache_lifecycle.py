@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli
-from tests.support.inotify import Inotify
+from tests.support.inotify import Inotify, torn
 from tests.support.needs import optional
 from tests.support.paths import SAMPLES
 from tests.support.processes import wait_for, world_readable_tempdir
@@ -89,12 +89,13 @@ def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack
                 created.close()
             reply = pending.result()
         temps = [n for n in os.listdir(final.parent) if n.startswith(".tmp-")]
-        if temps and not final.exists():
+        if temps:  # killed mid-write: whatever it wrote is in the temporary file, none at the final path
+            assert not final.exists(), "a partial file at the final path"
             break
+        # Killed before the write began, or after it ended: nothing to learn here, try another size.
     else:
         pytest.fail("never caught a write in progress")
     assert reply.status == 502  # the request died with its worker
-    assert not final.exists(), "a partial file at the final path"
     # nginx never serves the temporary file, whatever its name.
     hidden = path.rsplit("/", 1)[0] + "/" + temps[0]
     assert stack.get(hidden).status == 404
@@ -104,6 +105,28 @@ def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack
     reply = stack.get(path)
     assert reply.status == 200 and reply.image().size[0] == 2600 - attempt
     assert final.is_file()
+
+
+def test_a_rendition_appears_whole_through_nginx(stack_factory: Stacks) -> None:
+    # The kernel reports every create and write of a name: the renditions' names may only ever
+    # appear by a rename, so neither nginx nor anyone else can read part of one.
+    stack = stack_factory([SAMPLES])
+    paths = [stack.url(PHOTO, width=2400, format="png"), stack.url(PHOTO, width=300), stack.url(ROAD, width=100)]
+    directories = {on_disk(stack, path).parent for path in paths}
+    watches = []
+    for directory in directories:
+        directory.mkdir(parents=True, exist_ok=True)  # made before the miss, so every event is seen
+        watches.append(Inotify(directory, Inotify.WRITES))
+    try:
+        for path in paths:
+            assert stack.get(path).status == 200
+        events = [event for watch in watches for event in watch.events()]
+    finally:
+        for watch in watches:
+            watch.close()
+    names = {on_disk(stack, path).name for path in paths}
+    assert torn(events, names) == []
+    assert sorted(name for mask, name in events if mask & Inotify.MOVED_TO and name in names) == sorted(names)
 
 
 def test_purge_over_http_needs_the_token_and_removes_every_rendition(stack_factory: Stacks) -> None:

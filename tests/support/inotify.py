@@ -11,7 +11,9 @@ from pathlib import Path
 class Inotify:
     """A watch on one path; `events` drains what the kernel queued."""
 
-    OPEN, CREATE = 0x20, 0x100
+    MODIFY, CLOSE_WRITE, OPEN, MOVED_TO, CREATE = 0x2, 0x8, 0x20, 0x80, 0x100
+    #: A name made, written to, or renamed onto (not opened: nginx opens files to read them).
+    WRITES = MODIFY | CLOSE_WRITE | MOVED_TO | CREATE
 
     def __init__(self, path: Path, mask: int) -> None:
         self.libc = ctypes.CDLL(None, use_errno=True)
@@ -36,3 +38,9 @@ class Inotify:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def torn(events: list[tuple[int, str]], names: set[str]) -> list[tuple[int, str]]:
+    """The events that show one of `names` being written in place (created, modified) instead of
+    appearing whole by a rename: a reader could have seen part of the file."""
+    return [(mask, name) for mask, name in events if name in names and mask & ~Inotify.MOVED_TO]
