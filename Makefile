@@ -42,7 +42,7 @@ test-fast: install
 mutation: install
 	$(PY) -m pip install -q -r requirements-mutation.txt
 	rm -rf mutants && mkdir -p build
-	FUZZ_SECONDS=0 $(PY) -m mutmut run --max-children 2 > build/mutmut.log 2>&1 || { tail -c 3000 build/mutmut.log; exit 1; }
+	FUZZ_SECONDS=0 SIDECAR_CORPUS=$${SIDECAR_CORPUS:-$(abspath ..)/shared/corpus} $(PY) -m mutmut run --max-children 2 > build/mutmut.log 2>&1 || { tail -c 3000 build/mutmut.log; exit 1; }
 	$(PY) -m tests.support.mutation_report
 
 # The load benchmark (a few minutes; prints one table). wrk is only needed here, not by the tests.

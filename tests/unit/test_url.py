@@ -221,3 +221,16 @@ def test_expiring_renditions_share_the_file_of_the_unexpiring_one() -> None:
     expiring = Rendition("k.jpg", Ops("jpeg", width=100, expires=99))
     assert expiring.payload != expiring.without_expiry().payload  # the signature covers the expiry
     assert expiring.without_expiry() == Rendition("k.jpg", Ops("jpeg", width=100))
+
+
+@pytest.mark.parametrize("segment", ["w100-x1", "w100-up-x1", "w100-h100-fill-x1", "h50-x1", "w100-x1-q80",
+                                     "w100-x1-r90-flip"])
+def test_a_default_written_out_is_not_canonical(segment: str) -> None:
+    # Every token here is well-formed and in order: only the canonical form (defaults are never written)
+    # tells these from the URLs that omit `x1`, and each would be a second file for one rendition.
+    with pytest.raises(BadRequest, match="not canonical"):
+        Ops.parse(segment, "jpg")
+    with pytest.raises(BadRequest, match="not canonical"):
+        parse(signed(segment), prefix="/img", signed=True)
+    assert parse(signed(segment.replace("-x1", "")), prefix="/img", signed=True).target.name == \
+        segment.replace("-x1", "")
