@@ -81,3 +81,35 @@ def test_limit_settings_are_validated_by_name(tmp_path: Path, toml: str, env: di
     path.write_text(toml)
     with pytest.raises(ConfigError, match=message):
         config_module.load(path, env=env)
+
+
+def test_a_preset_is_matched_by_its_own_operations_and_format() -> None:
+    presets = {"card": Preset(width=300, height=200, fit="fill", format="webp", quality=70),
+               "plain": Preset(width=640)}
+    limits = Limits.build(8192, presets=presets, presets_only=True)
+    card, plain = limits.presets
+    assert card.ops == Ops("webp", width=300, height=200, fit="fill", quality=70) and not card.any_format
+    assert plain.ops == Ops("jpeg", width=640) and plain.any_format
+    assert card.matches(Ops("webp", width=300, height=200, fit="fill", quality=70))
+    assert not card.matches(Ops("avif", width=300, height=200, fit="fill", quality=70))  # its format only
+    assert plain.matches(Ops("png", width=640)) and plain.matches(Ops("avif", width=640))
+    assert not plain.matches(Ops("png", width=641))
+    # A format-free preset with a quality cannot be a lossless format: not a match, not an error.
+    lossy = Limits.build(8192, presets={"q": Preset(width=10, quality=50)}, presets_only=True)
+    assert not lossy.presets[0].matches(Ops("png", width=10))
+    with pytest.raises(BadRequest, match="^only the configured presets are served$"):
+        lossy.check(Ops("png", width=10))
+
+
+def test_limit_errors_say_which_limit() -> None:
+    with pytest.raises(BadRequest, match="^width and height are limited to 500$"):
+        Limits.build(500).check(Ops("jpeg", width=501))
+    with pytest.raises(BadRequest, match="^this width and height are not in allowed_sizes$"):
+        Limits.build(8192, ["10x10"]).check(Ops("jpeg", width=11))
+    assert Limits.build(8192).allowed_sizes == frozenset() and not Limits.build(8192).presets_only
+
+
+def test_a_preset_with_a_fallback_image_matches_urls_that_name_it(tmp_path: Path) -> None:
+    presets = {"card": Preset(width=200, fallback_image=tmp_path / "missing.png")}
+    [card] = Limits.build(8192, presets=presets, presets_only=True).presets
+    assert card.ops == Ops("jpeg", width=200, fallback="card")

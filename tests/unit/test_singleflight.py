@@ -4,6 +4,7 @@ with the flock: tests/e2e/test_singleflight.py.)"""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +12,12 @@ from typing import TypeVar
 
 import pytest
 
-from sidecar.cache.singleflight import Flights
+from sidecar.cache.singleflight import (
+    Flights,
+    _names,
+    remove_if_unheld,
+    wait_for_holders,
+)
 from sidecar.cache.store import LOCK_PREFIX, Cache
 from sidecar.errors import DeadlineExceeded, SourceUnavailable
 
@@ -156,3 +162,48 @@ def test_a_leader_that_finds_the_lock_held_gives_up_at_its_deadline(tmp_path: Pa
         await holder
 
     with_flights(tmp_path, scenario)
+
+
+def test_a_lock_held_in_this_process_is_neither_swept_nor_skipped_by_a_purge(tmp_path: Path) -> None:
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        make = Maker(cache)
+        flight = asyncio.create_task(flights.run([cache.path(FILE)], make, give_up))
+        await make.started.wait()
+        [name] = lock_files(cache)
+        lock = cache.path(FILE).with_name(name)
+        assert not remove_if_unheld(lock) and lock.exists()  # held: the sweep leaves it
+        waited = asyncio.create_task(asyncio.to_thread(wait_for_holders, lock.parent))
+        await asyncio.sleep(0.05)
+        assert not waited.done(), "a purge went on while a flight held its lock"
+        make.release.set()
+        await flight
+        await waited  # the holder finished: the purge goes on
+        assert not lock.exists()
+
+    with_flights(tmp_path, scenario)
+
+
+def test_the_sweep_removes_a_lock_nobody_holds(tmp_path: Path) -> None:
+    directory = tmp_path / "img/ab/cd/photo.jpg"
+    directory.mkdir(parents=True)
+    left = directory / (LOCK_PREFIX + "w100.jpg")
+    left.write_bytes(b"")  # what a crashed holder leaves: the kernel dropped its flock
+    assert remove_if_unheld(left) and not left.exists()
+    assert not remove_if_unheld(left)  # already gone
+    wait_for_holders(directory)  # nothing held: returns at once
+    wait_for_holders(tmp_path / "no/such/directory")
+
+
+def test_a_lock_path_names_only_the_file_it_was_opened_as(tmp_path: Path) -> None:
+    # What keeps two live holders apart: a lock taken on a file its holder has just unlinked is no lock.
+    path = tmp_path / (LOCK_PREFIX + "w1.jpg")
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert _names(path, fd)
+        path.unlink()
+        assert not _names(path, fd)
+        path.write_bytes(b"")  # a new file under the old name: another inode
+        assert not _names(path, fd)
+    finally:
+        os.close(fd)

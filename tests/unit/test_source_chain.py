@@ -4,7 +4,9 @@ that stops asking a failing source. In-process, with the loop's own clock."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -177,3 +179,67 @@ def test_probe_reports_each_source(dirs: dict[str, Path]) -> None:
     chain = SourceChain([a, gone], metrics=Metrics())
     report = run(chain, lambda chain, deadline: chain.probe())
     assert report[a.name] == "ok" and "No such file" in report[gone.name]
+
+
+def records(capsys: pytest.CaptureFixture[str], event: str) -> list[dict[str, object]]:
+    """The sidecar's log records of one kind written so far (JSON lines on stderr), without the time."""
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    return [{k: v for k, v in r.items() if k not in ("ts", "pid")} for r in lines if r["event"] == event]
+
+
+def observed(chain: SourceChain, source: LocalSource) -> float:
+    """How many fetches from `source` were timed (its latency histogram's count)."""
+    return chain.metrics.registry.get_sample_value("resize_sidecar_source_request_seconds_count",
+                                                   {"source": source.name}) or 0.0
+
+
+def test_every_attempt_is_timed_and_every_failure_logged(dirs: dict[str, Path],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    gone, hung = local(dirs["gone"]), local(dirs["hung"], read_timeout=HANG)
+    a, b = local(dirs["a"]), local(dirs["b"])
+    chain = SourceChain([gone, hung, a, b], retries=1, down_after=10, metrics=Metrics())
+    assert run(chain, fetch("only-b.jpg")).data == b"from b"
+    # gone: two attempts (a retry); hung: one (its timeout is not retried); a: not found; b: found.
+    assert [observed(chain, s) for s in (gone, hung, a, b)] == [2, 1, 1, 1]
+    assert records(capsys, "source_failed") == [
+        {"event": "source_failed", "source": gone.name, "status": 502, "error": f"{gone.name} is not a directory"},
+        {"event": "source_failed", "source": gone.name, "status": 502, "error": f"{gone.name} is not a directory"},
+        {"event": "source_failed", "source": hung.name, "status": 504,
+         "error": f"{hung.name}: read took longer than {HANG}s"}]
+
+
+def test_the_deadline_is_logged_as_the_requests_and_counted_as_a_timeout(dirs: dict[str, Path],
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    hung = local(dirs["hung"], read_timeout=30)
+    chain = SourceChain([hung], down_after=1, metrics=Metrics())
+    with pytest.raises(SourceTimeout):
+        run(chain, fetch("only-b.jpg"), deadline=HANG)
+    assert records(capsys, "source_failed") == [
+        {"event": "source_failed", "source": hung.name, "status": 504, "error": "request deadline reached"}]
+    assert observed(chain, hung) == 1 and records(capsys, "source_down") == []
+
+
+def test_a_source_marked_down_is_named_in_the_failure(dirs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    gone = local(dirs["gone"])
+    chain = SourceChain([gone], down_after=1, down_for=60, metrics=Metrics())
+    with pytest.raises(SourceUnavailable):
+        run(chain, fetch("only-a.jpg"))
+    assert records(capsys, "source_down") == [
+        {"event": "source_down", "source": gone.name, "seconds": 60, "failures": 1}]
+    chain = SourceChain([gone], down_after=1, down_for=60, metrics=Metrics())
+    chain.breakers[0].failed(time.monotonic())  # down now (the loop's clock is the monotonic one)
+    with pytest.raises(SourceUnavailable) as raised:
+        run(chain, fetch("only-a.jpg"))
+    assert raised.value.detail == f"{gone.name} is marked down"
+    assert observed(chain, gone) == 0  # skipped: not asked, not timed
+
+
+def test_a_probe_that_finds_nothing_still_brings_the_source_back(dirs: dict[str, Path],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    a = local(dirs["a"])
+    chain = SourceChain([a], down_after=1, down_for=0.05, metrics=Metrics())
+    chain.breakers[0].failed(0)
+    with pytest.raises(NotFound):
+        run(chain, fetch("nowhere.jpg"))  # an answer: the source is up again
+    assert not chain.breakers[0].down
+    assert records(capsys, "source_up") == [{"event": "source_up", "source": a.name}]

@@ -103,3 +103,10 @@ def test_nginx_waits_longer_than_the_sidecar_deadline() -> None:
     # nginx must never give up first: its own 504 would hide the sidecar's reason.
     site = nginx_config.site(load(None, env={"SIDECAR_REQUEST_DEADLINE": "12.5"}))
     assert "proxy_read_timeout 43s;" in site
+
+
+@pytest.mark.parametrize("threshold, down_for", [(0, 10), (1, 0), (1, -1), (0, 0)])
+def test_a_breaker_needs_a_threshold_and_a_period(threshold: int, down_for: float) -> None:
+    with pytest.raises(ValueError, match="^threshold must be at least 1 and down_for positive$"):
+        CircuitBreaker(threshold, down_for)
+    CircuitBreaker(1, 0.001)  # the smallest that works

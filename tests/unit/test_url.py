@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from sidecar.builder import build_url
+from sidecar.config.settings import load
 from sidecar.errors import BadRequest, Forbidden, UriTooLong
 from sidecar.url.grammar import Info, Ops, Rendition, parse, shard
 
@@ -234,3 +236,28 @@ def test_a_default_written_out_is_not_canonical(segment: str) -> None:
         parse(signed(segment), prefix="/img", signed=True)
     assert parse(signed(segment.replace("-x1", "")), prefix="/img", signed=True).target.name == \
         segment.replace("-x1", "")
+
+
+def test_the_builder_spells_each_flip_one_way() -> None:
+    config = load(None, env={"SIDECAR_ALLOW_UNSIGNED": "1"})
+    assert build_url(config, "k.jpg", width=100, flip="h").endswith("/k.jpg/w100-flip.jpg")
+    assert build_url(config, "k.jpg", width=100, flip="v").endswith("/k.jpg/w100-r180-flip.jpg")
+    assert build_url(config, "k.jpg", width=100, rotate=90, flip="v").endswith("/k.jpg/w100-r270-flip.jpg")
+    assert build_url(config, "k.jpg", width=100, rotate=180, flip="v").endswith("/k.jpg/w100-flip.jpg")
+    for wrong in ("H", "x", "hv", True):
+        with pytest.raises(BadRequest, match="^flip must be h or v$"):
+            build_url(config, "k.jpg", width=100, flip=wrong)
+
+
+def test_a_background_is_written_lowercase_without_its_hash() -> None:
+    config = load(None, env={"SIDECAR_ALLOW_UNSIGNED": "1"})
+    assert build_url(config, "k.png", width=10, background="#FFaa00").endswith("/w10-bgffaa00.png")
+
+
+def test_file_paths_are_the_decoded_url_paths() -> None:
+    rendition = Rendition("a b/ü.jpg", Ops("jpeg", width=10, expires=99))
+    assert rendition.path("/img", "S" * 16) == f"/img/{shard('a b/ü.jpg')}/a%20b/%C3%BC.jpg/w10-e99.{'S' * 16}.jpg"
+    assert rendition.file_path("/img", None) == f"/img/{shard('a b/ü.jpg')}/a b/ü.jpg/w10-e99.jpg"
+    assert rendition.without_expiry() == Rendition("a b/ü.jpg", Ops("jpeg", width=10))
+    plain = Rendition("k.jpg", Ops("jpeg", width=10))
+    assert plain.without_expiry() is plain
