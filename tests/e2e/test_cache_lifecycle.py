@@ -18,7 +18,7 @@ from tests.support.inotify import Inotify, torn
 from tests.support.needs import optional
 from tests.support.paths import SAMPLES
 from tests.support.processes import wait_for, world_readable_tempdir
-from tests.support.stack import Stack, Stacks
+from tests.support.stack import HANG, Stack, Stacks
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
 ROAD = "road-1920x1080.jpg"
@@ -78,7 +78,7 @@ def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(stack.get, path)
             # The miss locks first (creating the directory), then transforms for seconds, then writes.
-            wait_for(lambda: final.parent.is_dir() or pending.done(), 30, "the miss to take its lock")
+            wait_for(lambda: final.parent.is_dir() or pending.done(), HANG, "the miss to take its lock")
             created = Inotify(final.parent, Inotify.CREATE)
             try:
                 while not pending.done() and not any(n.startswith(".tmp-") for _, n in created.events(0.05)):
@@ -101,7 +101,7 @@ def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack
     assert stack.get(hidden).status == 404
     stack.stop_sidecar()
     stack.start_sidecar()  # the start-up sweep removes what the dead writer left
-    wait_for(lambda: not (final.parent / temps[0]).exists(), 10, "the sweep to remove the temporary file")
+    wait_for(lambda: not (final.parent / temps[0]).exists(), HANG, "the sweep to remove the temporary file")
     reply = stack.get(path)
     assert reply.status == 200 and reply.image().size[0] == 2600 - attempt
     assert final.is_file()
@@ -212,7 +212,7 @@ def test_background_collector_keeps_the_budget(stack_factory: Stacks) -> None:
     stack = stack_factory([SAMPLES], extra="cache_max_bytes = 60_000\ngc_interval = 1\n")
     for width in (300, 310, 320, 330):
         assert stack.get(stack.url(PHOTO, width=width)).status == 200
-    wait_for(lambda: stack.metric("resize_sidecar_gc_evicted_files_total") >= 2, 10, "the collector to evict")
+    wait_for(lambda: stack.metric("resize_sidecar_gc_evicted_files_total") >= 2, HANG, "the collector to evict")
     kept = renditions_under(stack.config.cache_dir)
     assert sum(os.stat(stack.config.cache_dir / f).st_blocks * 512 for f in kept) <= 60_000
 

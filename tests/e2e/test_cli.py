@@ -15,7 +15,7 @@ from tests.support.cli import CLI, nginx_t, run_cli
 from tests.support.needs import optional
 from tests.support.paths import REPO
 from tests.support.processes import free_port, wait_for, world_readable_tempdir
-from tests.support.stack import SIGNING_KEY
+from tests.support.stack import HANG, SIGNING_KEY
 
 
 def test_url_prints_a_signed_path() -> None:
@@ -150,7 +150,7 @@ def test_run_serves_the_samples_and_stops_cleanly_on_sigterm(private: bool) -> N
             lines.append(line.strip())
         url = next(line[5:] for line in lines if line.startswith("try: "))
         assert url.startswith(f"http://127.0.0.1:{port}/img/")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG)
         conn.request("GET", url.split(str(port), 1)[1])
         response = conn.getresponse()
         assert response.status == 200 and response.getheader("Content-Type", "").startswith("image/")
@@ -159,11 +159,11 @@ def test_run_serves_the_samples_and_stops_cleanly_on_sigterm(private: bool) -> N
         assert list((work / "cache").rglob("*.jpg")), "the rendition was not cached"
     finally:
         proc.send_signal(signal.SIGTERM)
-        returncode = proc.wait(20)
+        returncode = proc.wait(HANG)
         proc.stdout.close()
         stderr.close()
     assert returncode == 0, (work / "stderr.log").read_text()
-    wait_for(lambda: not _listening(port), 5, "nginx to stop")
+    wait_for(lambda: not _listening(port), HANG, "nginx to stop")
     assert not (work / "var/run/sidecar.sock").exists()
 
 

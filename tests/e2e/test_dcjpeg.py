@@ -19,7 +19,7 @@ from sidecar.url.grammar import Ops
 from tests.support import jpegtools
 from tests.support.corpus import require_corpus
 from tests.support.paths import CORPUS, DATA, REPO, SAMPLES
-from tests.support.stack import Stack, Stacks
+from tests.support.stack import HANG, Stack, Stacks
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
 LAYOUTS = jpegtools.layouts()
@@ -246,7 +246,7 @@ def test_without_the_compiled_module_the_normal_path_decodes() -> None:
         "out = transform(data, Ops('jpeg', width=100), Settings(50_000_000, 82, (255, 255, 255)))\n"
         "print(Image.open(io.BytesIO(out.data)).size)\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=HANG)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "(100, 56)"
 

@@ -18,7 +18,7 @@ from sidecar.server.listen import adopt
 from tests.support.needs import missing
 from tests.support.paths import REPO, SAMPLES
 from tests.support.processes import wait_for, world_readable_tempdir
-from tests.support.stack import make_stack
+from tests.support.stack import HANG, make_stack
 
 PRODUCTION = REPO / "deploy" / "sidecar.toml"
 UNITS = REPO / "deploy" / "systemd"
@@ -44,14 +44,14 @@ def systemd_root(tmp_path: Path) -> Path:
 
 def test_units_pass_systemd_analyze_verify(systemd_root: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", f"--root={systemd_root}", "resize-sidecar.socket",
-                             "resize-sidecar.service"], capture_output=True, text=True, timeout=60)
+                             "resize-sidecar.service"], capture_output=True, text=True, timeout=HANG)
     # verify exits 0 on unknown keys and bad values, and only says so: any output is a finding.
     assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), result
 
 
 def test_service_is_hardened(systemd_root: Path) -> None:
     result = subprocess.run(["systemd-analyze", "security", "--offline=true", f"--root={systemd_root}",
-                             "--threshold=20", "resize-sidecar.service"], capture_output=True, text=True, timeout=60)
+                             "--threshold=20", "resize-sidecar.service"], capture_output=True, text=True, timeout=HANG)
     level = re.search(r"Overall exposure level for resize-sidecar.service: ([\d.]+)", result.stdout)
     assert result.returncode == 0 and level, result
     print(f"\nsystemd-analyze security: exposure {level.group(1)} (0 = locked down, 10 = unprotected)")
@@ -85,15 +85,15 @@ def test_socket_activation_refuses_a_socket_nginx_would_not_reach() -> None:
                                 sys.executable, "-m", "sidecar", "serve"], env=env, cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(elsewhere.exists, 10, "systemd-socket-activate")
+        wait_for(elsewhere.exists, HANG, "systemd-socket-activate")
         client = socket.socket(socket.AF_UNIX)
         client.connect(str(elsewhere))
-        _, stderr = process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=HANG)
         client.close()
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
-            process.wait(10)
+            process.wait(HANG)
         shutil.rmtree(root, ignore_errors=True)
     assert process.returncode == 2, stderr
     assert "socket:" in stderr and "ListenStream=" in stderr
@@ -147,7 +147,7 @@ def test_wheel_installs_the_command_with_its_templates(tmp_path: Path) -> None:
 
     def run(*args: str) -> str:
         result = subprocess.run([str(command), *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-                                timeout=60)
+                                timeout=HANG)
         assert result.returncode == 0, result.stderr
         return result.stdout
 

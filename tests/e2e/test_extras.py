@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 from tests.support.paths import REPO
+from tests.support.stack import HANG
 
 
 def test_500_frame_gif_stays_bounded_in_time_and_memory(tmp_path: Path) -> None:
@@ -18,7 +19,7 @@ def test_500_frame_gif_stays_bounded_in_time_and_memory(tmp_path: Path) -> None:
         frames = (Image.new("P", (600, 600), i % 200) for i in range(1, 500))
         Image.new("P", (600, 600), 0).save({str(path)!r}, save_all=True, append_images=frames, duration=20)
     """)  # in a child: Pillow's GIF writer keeps every frame, and pytest's memory should not grow by that
-    subprocess.run([sys.executable, "-c", make], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", make], check=True, timeout=HANG)
     script = textwrap.dedent(f"""
         import resource, sys
         resource.setrlimit(resource.RLIMIT_AS, (700 * 2**20, 700 * 2**20))
@@ -29,7 +30,7 @@ def test_500_frame_gif_stays_bounded_in_time_and_memory(tmp_path: Path) -> None:
         peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]
         print(out.size, peak)
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=HANG)
     assert done.returncode == 0, done.stderr
     size, peak_kb = done.stdout.rsplit(")", 1)
     assert size.strip() == "(100, 100" and int(peak_kb) < 250_000

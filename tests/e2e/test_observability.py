@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.paths import REPO, SAMPLES
 from tests.support.processes import wait_for, world_readable_tempdir
-from tests.support.stack import Stack, Stacks, make_stack
+from tests.support.stack import HANG, Stack, Stacks, make_stack
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
 DASHBOARD = REPO / "dashboards" / "resize-sidecar.json"
@@ -67,7 +67,7 @@ def settled(stack: Stack) -> tuple[float, float]:
         return all(scrape.value("resize_sidecar_nginx_requests_total", cache=c) == lines.count(c)
                    for c in ("hit", "miss"))
 
-    wait_for(caught_up, 10, "the count to catch up with nginx's log")
+    wait_for(caught_up, HANG, "the count to catch up with nginx's log")
     return (stack.metric("resize_sidecar_nginx_requests_total", cache="hit"),
             stack.metric("resize_sidecar_nginx_requests_total", cache="miss"))
 
@@ -178,7 +178,7 @@ def test_hits_are_still_counted_after_the_log_is_rotated(observed: Stack) -> Non
     for _ in range(3):
         assert stack.get(path).status == 200
     assert nginx_counted(stack, "hit", hits + 3) == hits + 3
-    wait_for(log.exists, 5, "nginx to reopen its log")
+    wait_for(log.exists, HANG, "nginx to reopen its log")
     log.write_bytes(b"")  # copytruncate's way: the same file, emptied
     assert stack.get(path).status == 200
     assert nginx_counted(stack, "hit", hits + 4) == hits + 4
@@ -236,7 +236,7 @@ def test_readiness_says_when_the_cache_is_not_writable(stack_factory: Stacks) ->
 
 
 def get_from(stack: Stack, path: str, source: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=10, source_address=(source, 0))
+    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=HANG, source_address=(source, 0))
     try:
         conn.request("GET", path)
         return conn.getresponse().status

@@ -18,7 +18,7 @@ from tests.support.images import encoded
 from tests.support.paths import REPO
 from tests.support.postgres import PgBouncer, Postgres
 from tests.support.processes import wait_for, world_readable_tempdir
-from tests.support.stack import Stack, make_stack
+from tests.support.stack import HANG, Stack, make_stack
 
 POOL = 3
 TIMEOUT = 1.5
@@ -251,14 +251,14 @@ def test_concurrent_misses_for_distinct_ids_never_exceed_the_pool(stack: Stack, 
 def connections(db: Db) -> int:
     clients = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(db.bouncer.port), "-U", "postgres",
                               "-d", "pgbouncer", "-Atc", "show clients"], capture_output=True, text=True,
-                             check=True, timeout=10).stdout
+                             check=True, timeout=HANG).stdout
     # Only the sidecar connects to the database `postgres` through PgBouncer (this psql is on `pgbouncer`).
     return sum(1 for line in clients.splitlines() if line.split("|")[2] == "postgres")
 
 
 def run_cli(stack: Stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sidecar", *args, "--config", str(stack.root / "sidecar.toml")],
-                          env=stack.env, input=stdin, capture_output=True, text=True, cwd=REPO, timeout=60)
+                          env=stack.env, input=stdin, capture_output=True, text=True, cwd=REPO, timeout=HANG)
 
 
 def test_purge_and_warm_by_id(stack: Stack, db: Db) -> None:
@@ -304,4 +304,4 @@ def test_database_down_is_503_within_the_timeout_while_hits_go_on(stack: Stack, 
         assert stack.get(old).status == 200
     finally:
         db.postgres.start()
-    wait_for(lambda: stack.get("/31_w90_h90_x.jpg").status == 200, 60, "the database to answer again")
+    wait_for(lambda: stack.get("/31_w90_h90_x.jpg").status == 200, HANG, "the database to answer again")

@@ -19,6 +19,7 @@ from sidecar.cache.store import LOCK_PREFIX, Cache
 from sidecar.errors import DeadlineExceeded
 from tests.support import flight_holder
 from tests.support.paths import REPO
+from tests.support.stack import HANG
 
 FILE = "/img/ab/cd/photo.jpg/w100.jpg"
 
@@ -33,7 +34,7 @@ def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     yield process
     if process.poll() is None:
         process.kill()
-    process.communicate(timeout=10)
+    process.communicate(timeout=HANG)
 
 
 def tell(holder: subprocess.Popen[str], line: str) -> str:
@@ -90,7 +91,7 @@ def test_a_waiting_flight_gets_the_file_the_holder_publishes(tmp_path: Path, hol
 
     lead = asyncio.run(both())
     assert lead.result is None and lead.found == cache.path(FILE)
-    assert holder.wait(10) == 0
+    assert holder.wait(HANG) == 0
 
 
 def test_a_dead_holders_lock_is_taken_over(tmp_path: Path, holder: subprocess.Popen[str]) -> None:
@@ -98,7 +99,7 @@ def test_a_dead_holders_lock_is_taken_over(tmp_path: Path, holder: subprocess.Po
     lock = cache.path(FILE).with_name(LOCK_PREFIX + cache.path(FILE).name)
     assert flight_here(cache, 0.2) == (None, 0)
     os.kill(holder.pid, signal.SIGKILL)  # mid-flight: no publish, no unlock, the lock file stays
-    assert holder.wait(10) == -signal.SIGKILL and lock.exists()
+    assert holder.wait(HANG) == -signal.SIGKILL and lock.exists()
     lead, made = flight_here(cache, 30)  # the kernel dropped the dead process's flock: ours now
     assert lead is not None and lead.result == "here" and lead.found is None and made == 1
     assert cache.path(FILE).read_bytes() == b"made here" and not lock.exists()

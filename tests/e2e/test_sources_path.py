@@ -28,7 +28,7 @@ from tests.support.servers import (
     upload,
 )
 from tests.support.sources import FAST, FIRST_BYTE, fast
-from tests.support.stack import Reply, Stack, Stacks
+from tests.support.stack import HANG, Reply, Stack, Stacks
 
 PHOTO = "road-1920x1080.jpg"
 
@@ -176,7 +176,7 @@ def test_origin_streaming_slowly(stack_factory: Stacks, origin: Origin, case: st
     told = reply.body.decode() + " ".join(str(e["error"]) for e in stack.sidecar_events("source_failed"))
     assert said in told, told
     # Nothing cached; the flight's lock file goes as soon as the flight gives up on the source.
-    wait_for(lambda: files_under(stack.config.cache_dir) == [], 60, "the flight to end")
+    wait_for(lambda: files_under(stack.config.cache_dir) == [], HANG, "the flight to end")
 
 
 def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factory: Stacks, photo_in_s3: MotoS3) -> None:
@@ -190,7 +190,7 @@ def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factor
     try:
         with ThreadPoolExecutor(1) as pool:
             hung = pool.submit(timed_get, stack, stack.url("both.jpg", width=32), "local hangs, S3 has it")
-            wait_for(lambda: stack.metric("resize_sidecar_requests_in_progress") >= 1, 30, "the hung request")
+            wait_for(lambda: stack.metric("resize_sidecar_requests_in_progress") >= 1, HANG, "the hung request")
             fine = stack.get(stack.url("fine.jpg", width=32))
             assert fine.status == 200 and fine.headers["x-image-source"] == "local"
             assert not hung.done(), "the hung read stalled another request"
@@ -200,7 +200,7 @@ def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factor
         # The read is still stuck in its thread: SIGTERM must stop the sidecar all the same.
         process = stack.sidecar
         assert process is not None
-        stack.stop_sidecar()  # waits 15 s at most
+        stack.stop_sidecar()  # waits stack.HANG at most
         assert process.returncode == 0
         [stuck] = stack.sidecar_events("exit_past_stuck_reads")
         assert stuck["threads"] == 1

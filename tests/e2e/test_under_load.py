@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.support.paths import SAMPLES
 from tests.support.processes import wait_for
 from tests.support.servers import BlackHole, Origin
-from tests.support.stack import Reply, Stack, Stacks
+from tests.support.stack import HANG, Reply, Stack, Stacks
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
 
@@ -70,7 +70,7 @@ def test_a_crashed_leader_does_not_hold_the_others_past_their_deadline(stack_fac
     directory = stack.config.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
     with ThreadPoolExecutor(40) as pool:
         futures = [pool.submit(stack.get, path) for _ in range(40)]
-        wait_for(lambda: directory.is_dir() and bool(held_locks(directory)), 20, "a leader's lock")
+        wait_for(lambda: directory.is_dir() and bool(held_locks(directory)), HANG, "a leader's lock")
         leader = next(iter(held_locks(directory).values()))
         os.kill(leader, signal.SIGKILL)
         replies = [f.result() for f in futures]
@@ -83,7 +83,7 @@ def test_a_crashed_leader_does_not_hold_the_others_past_their_deadline(stack_fac
     # nginx still sends misses to the sidecar (one dead worker must not mark the upstream down)...
     assert stack.get(stack.url(PHOTO, width=123)).status == 200
     # ...and the supervisor replaced the dead worker.
-    wait_for(lambda: len(stack.worker_pids()) == 2 and leader not in stack.worker_pids(), 10, "a new worker")
+    wait_for(lambda: len(stack.worker_pids()) == 2 and leader not in stack.worker_pids(), HANG, "a new worker")
     assert stack.metric("resize_sidecar_worker_restarts_total") == 1
 
 
@@ -128,7 +128,7 @@ def test_sigterm_drains_requests_in_flight(stack_factory: Stacks) -> None:
         assert stack.sidecar is not None
         stack.sidecar.send_signal(signal.SIGTERM)
         replies = [f.result() for f in futures]
-        code = stack.sidecar.wait(30)
+        code = stack.sidecar.wait(HANG)
     assert [r.status for r in replies] == [200] * len(paths)
     assert all(r.image().size[0] == 1500 + i for i, r in enumerate(replies))
     assert code == 0 and not stack.config.socket.exists()

@@ -13,6 +13,7 @@ from sidecar.config import settings as config_module
 from tests.support import lithos_schema, verwalter
 from tests.support.cli import nginx_t, run_cli
 from tests.support.paths import REPO
+from tests.support.stack import HANG
 from tests.support.verwalter import TEMPLATES
 
 
@@ -65,7 +66,7 @@ def run_command(rendered: verwalter.Rendered, host: dict[str, Path]) -> subproce
     assert tag == "RootCommand" and argv[-1] == "/etc/nginx/resize-sidecar/upstream.conf"
     argv = [*argv[:-1], str(host["upstream"])]  # the host's path, moved into the test's prefix
     env = {**os.environ, "PATH": f"{host['root'] / 'bin'}:{os.environ['PATH']}"}
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=HANG)
 
 
 def test_nginx_is_reloaded_only_after_nginx_t_passes(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.paths import REPO
+from tests.support.stack import HANG
 
 CLI = [sys.executable, "-m", "sidecar"]
 
@@ -16,7 +17,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subproc
     """`resize-sidecar ARGS` in the repo, without the caller's SIDECAR_* variables (plus `env`)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
     return subprocess.run([*CLI, *args], env={**base, **(env or {})}, capture_output=True, text=True,
-                          cwd=REPO, timeout=60, **kw)
+                          cwd=REPO, timeout=HANG, **kw)
 
 
 def nginx_t(tmp_path: Path, site: str) -> subprocess.CompletedProcess[str]:

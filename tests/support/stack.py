@@ -33,6 +33,9 @@ from tests.support.processes import (
     world_readable_tempdir,
 )
 
+#: How long a request, a start or a stop may take before the stack calls it hung. Not a measure of speed:
+#: a loaded 2-core machine can make a big miss take a minute; pytest-timeout bounds the whole test.
+HANG = 120.0
 SIGNING_KEY = "test-signing-key-0123456789"
 PURGE_TOKEN = "test-purge-token-0123456789"
 
@@ -91,7 +94,7 @@ class Stack:
         return build_url(self.config, key, **ops)
 
     def get(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
-            timeout: float = 30) -> Reply:
+            timeout: float = HANG) -> Reply:
         """A raw request: the path is sent exactly as given (no normalisation, unlike curl or urllib)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
@@ -188,19 +191,19 @@ class Stack:
                 pass_fds=(3,) if inherited is not None else (),
             )
         if self.socket_activated:  # nothing runs before the first connection: only the socket is there
-            wait_for(lambda: self.config.socket.exists() or sidecar.poll() is not None, 20, "the socket")
+            wait_for(lambda: self.config.socket.exists() or sidecar.poll() is not None, HANG, "the socket")
             os.chmod(self.config.socket, self.config.socket_mode)  # SocketMode=: nginx's workers are nobody
         else:
             workers = self.config.worker_processes
             wait_for(lambda: len(self.sidecar_events("worker_ready")) >= ready_before + workers
-                     or sidecar.poll() is not None, 30, "every worker to listen")
+                     or sidecar.poll() is not None, HANG, "every worker to listen")
         if sidecar.poll() is not None:
             raise RuntimeError(f"sidecar exited: {self.log_path.read_text()}")
 
     def stop_sidecar(self) -> None:
         if self.sidecar is not None and self.sidecar.poll() is None:
             self.sidecar.send_signal(signal.SIGTERM)
-            self.sidecar.wait(15)
+            self.sidecar.wait(HANG)
         self.sidecar = None
 
     def start_nginx(self) -> None:
@@ -223,13 +226,13 @@ class Stack:
             except OSError:
                 return False
 
-        wait_for(listening, 10, "nginx")
+        wait_for(listening, HANG, "nginx")
 
     def stop_nginx(self) -> None:
         if self.nginx is not None and self.nginx.poll() is None:
             self.nginx.send_signal(signal.SIGQUIT)
             try:
-                self.nginx.wait(10)
+                self.nginx.wait(HANG)
             except subprocess.TimeoutExpired:
                 self.nginx.kill()
         self.nginx = None
