@@ -1,4 +1,4 @@
-"""Pixel operations after the resize: rotate and flip, blur, sharpen, pad and flatten. Pure functions.
+"""Pixel operations after the resize: blur, sharpen, pad and flatten. Pure functions.
 
 Blur and sharpen work on premultiplied alpha, so colour hidden under transparent pixels never bleeds into
 visible ones (the same reason the resize premultiplies). Sigmas are in the rendition's own pixels.
@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from PIL import Image, ImageFilter
 
-#: Clockwise degrees -> Pillow's transpose (whose ROTATE_* turn counter-clockwise).
-_CLOCKWISE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 #: The automatic sharpening after a strong downscale: a mild unsharp mask (radius, percent, threshold).
 #: Mild on purpose: LANCZOS already keeps edges; this only restores the crispness that averaging
@@ -16,15 +14,6 @@ _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 AUTO_SHARPEN = (0.6, 60, 2)
 #: The explicit `sh{sigma}`: unsharp mask of that radius at full strength.
 SHARPEN_PERCENT, SHARPEN_THRESHOLD = 100, 0
-
-
-def turn(image: Image.Image, degrees: int, flip: bool) -> Image.Image:
-    """Rotate clockwise by 0, 90, 180 or 270 degrees, then mirror left to right if `flip`."""
-    if degrees:
-        image = image.transpose(_CLOCKWISE[degrees])
-    if flip:
-        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return image
 
 
 def blur(image: Image.Image, sigma: float) -> Image.Image:
