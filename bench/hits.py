@@ -35,9 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import PHOTOS, Renditions, _nginx, _user, free_port, load, start_sidecar  # noqa: E402
-
-from sidecar.render import nginx as nginx_config  # noqa: E402
+from load import PHOTOS, Renditions, _nginx, _user, free_port, load, start_sidecar
 
 Edit = Callable[[str], str]
 
@@ -140,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (make bench-hits does it)")
-    uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    uptime_before = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
     sources = Path(tempfile.mkdtemp(prefix="bench-hits-photos-"))
     sources.chmod(0o755)
     photo = "road-1920x1080.jpg"
@@ -187,7 +185,7 @@ def main() -> None:
             shutil.rmtree(prefix, ignore_errors=True)
         sidecar.stop()
         shutil.rmtree(sources, ignore_errors=True)
-    uptime_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    uptime_after = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
     plain = "plain nginx, buffered combined log"
     baseline = statistics.median(results[plain])
     per_hit = {name: cpu[name] / max(1, hits[name]) * 1e6 for name in results}
