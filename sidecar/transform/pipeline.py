@@ -108,7 +108,7 @@ def sharpen(work: Work) -> None:
     if work.ops.sharpen:
         work.image = filters.sharpen(work.image, work.ops.sharpen)
     elif auto_sharpens(work.plan, work.ops, work.settings):
-        work.image = filters.sharpen(work.image, *filters.AUTO_SHARPEN)
+        work.image = filters.auto_sharpen(work.image)
 
 
 def convert_colour(work: Work) -> None:
