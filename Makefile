@@ -21,7 +21,7 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-hits bench-scoreboard bench-venv \
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-hits bench-grid bench-scoreboard bench-venv \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files
 
 run: install
@@ -101,6 +101,10 @@ fuzz-dc-asan: build/fuzz/seeds
 bench-progressive: install
 	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) bench/progressive.py
+
+# Issue 15's grid: every photo (and a 48 MP one made from a photo) at widths 160-1399, ours vs libvips.
+bench-grid: install bench-venv
+	$(BENCH_VENV)/bin/python bench/grid.py
 
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv

@@ -1,0 +1,166 @@
+"""Benchmark: every photo at every width, ours against libvips in-process, and a 48 MP phone photo.
+
+    make bench-grid              (builds bench/.venv with vanilla Pillow, pyvips + its libvips, numpy)
+
+The grid of issue 15: the four photos of ../shared/corpus/photos (or SIDECAR_PHOTOS) plus one 48 MP JPEG
+made here from the iPhone photo (upscaled 2x, saved at quality 90 with the photo's own ICC profile and
+EXIF orientation, in a temporary directory, never committed), each at widths 160 to 1399 px (a `fit`),
+JPEG at quality 82, every job cold (the original's bytes in, the rendition's bytes out; nothing cached).
+
+Ours is `sidecar.transform.pipeline.transform` in the project's .venv (pillow-simd); libvips is
+`thumbnail_buffer` + `jpegsave_buffer` through pyvips in bench/.venv, with its own threads. Each runs as a
+long-lived worker process that times its own work; the rounds interleave the two in alternating order, so
+a busy neighbour on the shared machine slows both alike, and the table shows medians. SSIM (luma,
+Gaussian window) compares each output with a full-decode reference (vanilla Pillow: decode, orient, sRGB,
+one LANCZOS resize), so a fast-but-worse result shows. Run `uptime` is printed: absolute figures from a
+shared machine are not comparable between runs; the ratios within one run are.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pipeline import OURS_PYTHON, PHOTOS, QUALITY, REPO, Reference, ssim  # noqa: E402
+
+WIDTHS = tuple(int(w) for w in os.environ.get("BENCH_WIDTHS", "160,320,480,640,800,1024,1280,1399").split(","))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+BIG_FROM = "tree-iphone7-4032x3024.jpg"
+BIG_NAME = "phone-48mp-8064x6048.jpg"
+VARIANTS = ("ours", "vips")
+
+
+def work_ours(path: str, width: int) -> bytes:
+    from sidecar.transform.pipeline import Settings, transform
+    from sidecar.url.grammar import Ops
+
+    settings = Settings(max_pixels=100_000_000, quality=QUALITY, background=(255, 255, 255))
+    return transform(Path(path).read_bytes(), Ops("jpeg", width=width), settings).data
+
+
+def work_vips(path: str, width: int) -> bytes:
+    import pyvips
+
+    data = Path(path).read_bytes()
+    thumb = pyvips.Image.thumbnail_buffer(data, width, height=10_000_000, size="down", export_profile="srgb")
+    if thumb.hasalpha():
+        thumb = thumb.flatten(background=[255, 255, 255])
+    return thumb.jpegsave_buffer(Q=QUALITY, keep="none")
+
+
+def worker(name: str) -> None:
+    if name == "ours":
+        sys.path.insert(0, str(REPO))
+    work = {"ours": work_ours, "vips": work_vips}[name]
+    out_dir = Path(tempfile.mkdtemp(prefix=f"bench-grid-{name}-"))
+    for number, line in enumerate(sys.stdin):
+        job = json.loads(line)
+        started = time.perf_counter()
+        data = work(job["path"], job["width"])
+        elapsed = time.perf_counter() - started
+        out = out_dir / f"{number}.jpg"
+        out.write_bytes(data)
+        print(json.dumps({"ms": elapsed * 1000, "bytes": len(data), "out": str(out)}), flush=True)
+
+
+def make_big(directory: Path) -> Path:
+    """A 48 MP phone-like JPEG from a real photo: 2x LANCZOS upscale, its ICC profile and EXIF kept."""
+    from PIL import Image
+
+    source = Image.open(PHOTOS / BIG_FROM)
+    icc, exif = source.info.get("icc_profile"), source.info.get("exif")
+    big = source.resize((source.width * 2, source.height * 2), Image.Resampling.LANCZOS)
+    path = directory / BIG_NAME
+    big.save(path, "JPEG", quality=90, icc_profile=icc, exif=exif)
+    return path
+
+
+def main() -> None:
+    import numpy as np
+    from PIL import Image
+
+    uptime_before = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
+    photos = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    if not photos:
+        raise SystemExit(f"no photos in {PHOTOS} (set SIDECAR_PHOTOS)")
+    scratch = Path(tempfile.mkdtemp(prefix="bench-grid-"))
+    if os.environ.get("BENCH_BIG", "1") == "1":
+        photos.append(make_big(scratch))
+    workers = {
+        "ours": subprocess.Popen([str(OURS_PYTHON), __file__, "--worker", "ours"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True, cwd=REPO),
+        "vips": subprocess.Popen([sys.executable, __file__, "--worker", "vips"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True),
+    }
+    jobs = [(photo, width) for photo in photos for width in WIDTHS]
+    results: dict[tuple[str, int, str], list[dict[str, object]]] = {}
+    for round_number in range(ROUNDS + 1):  # round 0 warms up (imports, first decode) and is not counted
+        for index, (photo, width) in enumerate(jobs):
+            order = VARIANTS if (index + round_number) % 2 == 0 else VARIANTS[::-1]
+            for variant in order:
+                proc = workers[variant]
+                proc.stdin.write(json.dumps({"path": str(photo), "width": width}) + "\n")  # type: ignore[union-attr]
+                proc.stdin.flush()  # type: ignore[union-attr]
+                answer = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+                if round_number:
+                    if round_number == 1:
+                        answer["image"] = Path(answer["out"]).read_bytes()
+                    results.setdefault((photo.name, width, variant), []).append(answer)
+        print(f"round {round_number}/{ROUNDS} done", file=sys.stderr, flush=True)
+    for proc in workers.values():
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait()
+    uptime_after = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
+
+    reference = Reference()
+    print(f"\nJPEG q{QUALITY}, `fit` to each width, cold; median ms of {ROUNDS} interleaved rounds, in-process "
+          f"(bytes in, bytes out); SSIM against a full-decode LANCZOS reference")
+    print(f"uptime before: {uptime_before}\nuptime after:  {uptime_after}\n")
+    print("| photo | width | ours ms | vips ms | vips/ours | ours bytes | vips bytes | ours SSIM | vips SSIM |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    totals = {"ours": 0.0, "vips": 0.0}
+    per_photo: dict[str, dict[str, float]] = {}
+    lost = []
+    for photo in photos:
+        for width in WIDTHS:
+            cells = {}
+            for variant in VARIANTS:
+                runs = results[(photo.name, width, variant)]
+                image = Image.open(io.BytesIO(runs[0]["image"]))  # type: ignore[arg-type]
+                ref = reference.get(str(photo), width, None, image.size)
+                score = ssim(np.asarray(image.convert("L"), dtype=np.float64), ref)
+                ms = statistics.median(float(r["ms"]) for r in runs)  # type: ignore[arg-type]
+                cells[variant] = (ms, int(runs[0]["bytes"]), score)  # type: ignore[call-overload]
+                totals[variant] += ms
+                per_photo.setdefault(photo.name, {"ours": 0.0, "vips": 0.0})[variant] += ms
+            (ours_ms, ours_bytes, ours_ssim), (vips_ms, vips_bytes, vips_ssim) = cells["ours"], cells["vips"]
+            if ours_ms > vips_ms:
+                lost.append(f"{photo.name} @{width}")
+            print(f"| {photo.name} | {width} | {ours_ms:.1f} | {vips_ms:.1f} | {vips_ms / ours_ms:.2f} | {ours_bytes} "
+                  f"| {vips_bytes} | {ours_ssim:.4f} | {vips_ssim:.4f} |")
+    print("\n| photo | megapixels | ours ms (all widths) | vips ms | vips/ours | ours ms/MP | vips ms/MP |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for photo in photos:
+        with Image.open(photo) as image:
+            megapixels = image.width * image.height / 1e6
+        ours, vips = per_photo[photo.name]["ours"], per_photo[photo.name]["vips"]
+        print(f"| {photo.name} | {megapixels:.1f} | {ours:.0f} | {vips:.0f} | {vips / ours:.2f} "
+              f"| {ours / len(WIDTHS) / megapixels:.2f} | {vips / len(WIDTHS) / megapixels:.2f} |")
+    print(f"\nwhole mix: ours {totals['ours']:.0f} ms, vips {totals['vips']:.0f} ms, "
+          f"speed vs libvips {totals['vips'] / totals['ours']:.2f}x (target >= 1.2x)")
+    print(f"cells where libvips is faster: {len(lost)} of {len(jobs)}" + (f": {', '.join(lost)}" if lost else ""))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker(sys.argv[2])
+    else:
+        main()
