@@ -8,7 +8,7 @@ import pytest
 from conftest import corpus_or_skip, encoded, opened
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
-from sidecar.transform import colour
+from sidecar.transform import colour as colour_module
 from sidecar.transform.pipeline import Rendered, Settings, transform
 from sidecar.url.grammar import Ops
 
@@ -133,21 +133,21 @@ def test_rgb_profiles_go_through_a_table_that_follows_littlecms() -> None:
     photo = Image.open(corpus_or_skip() / "photos" / "tree-iphone7-4032x3024.jpg")
     icc = photo.info["icc_profile"]
     small = photo.convert("RGB").resize((400, 300))
-    assert colour._lut(icc) is not None  # Display P3: the fast path
-    exact = ImageCms.applyTransform(small, colour._transform(icc, "RGB", "RGB"))
-    fast = colour.to_srgb(small, icc, NO_CMYK)
+    assert colour_module._lut(icc) is not None  # Display P3: the fast path
+    exact = ImageCms.applyTransform(small, colour_module._transform(icc, "RGB", "RGB"))
+    fast = colour_module.to_srgb(small, icc, NO_CMYK)
     difference = ImageChops.difference(fast, exact)
     assert max(ImageStat.Stat(difference).mean) < 0.6
-    assert max(high for _, high in difference.getextrema()) <= colour.LUT_WORST
+    assert max(high for _, high in difference.getextrema()) <= colour_module.LUT_WORST
     # XYB's profile bends too much between the table's points: it keeps the exact transform.
     xyb = Image.open(io.BytesIO(real("jpeg/xyb_jpegli_icc.jpg"))).info["icc_profile"]
-    assert colour._lut(xyb) is None
+    assert colour_module._lut(xyb) is None
 
 
 def test_a_profile_seen_again_reuses_its_transform_and_table() -> None:
     icc = Image.open(io.BytesIO(real("jpeg/adobergb_a98_icc.jpg"))).info["icc_profile"]
     image = patches([(200, 100, 100)], "RGB")
-    colour.to_srgb(image, bytes(icc), NO_CMYK)
-    built = colour._transform.cache_info().misses, colour._lut.cache_info().misses
-    colour.to_srgb(image, bytes(bytearray(icc)), NO_CMYK)  # equal bytes, another object
-    assert (colour._transform.cache_info().misses, colour._lut.cache_info().misses) == built
+    colour_module.to_srgb(image, bytes(icc), NO_CMYK)
+    built = colour_module._transform.cache_info().misses, colour_module._lut.cache_info().misses
+    colour_module.to_srgb(image, bytes(bytearray(icc)), NO_CMYK)  # equal bytes, another object
+    assert (colour_module._transform.cache_info().misses, colour_module._lut.cache_info().misses) == built
