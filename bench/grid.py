@@ -9,8 +9,10 @@ JPEG at quality 82, every job cold (the original's bytes in, the rendition's byt
 
 Ours is `sidecar.transform.pipeline.transform` in the project's .venv (pillow-simd); libvips is
 `thumbnail_buffer` + `jpegsave_buffer` through pyvips in bench/.venv, with its own threads. Each runs as a
-long-lived worker process that times its own work; the rounds interleave the two in alternating order, so
-a busy neighbour on the shared machine slows both alike, and the table shows medians. SSIM (luma,
+long-lived worker process that times its own work, wall and CPU (all its threads: libvips uses several);
+the rounds interleave the variants in rotating order, so a busy neighbour on the shared machine slows
+all alike, and the table shows medians. With BENCH_BASELINE=/path/to/another/checkout (say main), a third
+column runs that checkout's transform, so before and after sit side by side. SSIM (luma,
 Gaussian window) compares each output with a full-decode reference (vanilla Pillow: decode, orient, sRGB,
 one LANCZOS resize), so a fast-but-worse result shows. Run `uptime` is printed: absolute figures from a
 shared machine are not comparable between runs; the ratios within one run are.
@@ -35,7 +37,9 @@ WIDTHS = tuple(int(w) for w in os.environ.get("BENCH_WIDTHS", "160,320,480,640,8
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BIG_FROM = "tree-iphone7-4032x3024.jpg"
 BIG_NAME = "phone-48mp-8064x6048.jpg"
-VARIANTS = ("ours", "vips")
+#: Optionally a third column: the transform of another checkout (say main before this branch), same venv.
+BASELINE = os.environ.get("BENCH_BASELINE")
+VARIANTS = ("ours", "vips", "before") if BASELINE else ("ours", "vips")
 
 
 def work_ours(path: str, width: int) -> bytes:
@@ -59,16 +63,18 @@ def work_vips(path: str, width: int) -> bytes:
 def worker(name: str) -> None:
     if name == "ours":
         sys.path.insert(0, str(REPO))
-    work = {"ours": work_ours, "vips": work_vips}[name]
+    if name == "before":
+        sys.path.insert(0, str(BASELINE))
+    work = {"ours": work_ours, "before": work_ours, "vips": work_vips}[name]
     out_dir = Path(tempfile.mkdtemp(prefix=f"bench-grid-{name}-"))
     for number, line in enumerate(sys.stdin):
         job = json.loads(line)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         data = work(job["path"], job["width"])
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         out = out_dir / f"{number}.jpg"
         out.write_bytes(data)
-        print(json.dumps({"ms": elapsed * 1000, "bytes": len(data), "out": str(out)}), flush=True)
+        print(json.dumps({"ms": elapsed * 1000, "cpu": cpu * 1000, "bytes": len(data), "out": str(out)}), flush=True)
 
 
 def make_big(directory: Path) -> Path:
@@ -100,11 +106,16 @@ def main() -> None:
         "vips": subprocess.Popen([sys.executable, __file__, "--worker", "vips"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, text=True),
     }
+    if BASELINE:
+        workers["before"] = subprocess.Popen([str(OURS_PYTHON), __file__, "--worker", "before"],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                             cwd=BASELINE, env={**os.environ, "PYTHONPATH": BASELINE})
     jobs = [(photo, width) for photo in photos for width in WIDTHS]
     results: dict[tuple[str, int, str], list[dict[str, object]]] = {}
     for round_number in range(ROUNDS + 1):  # round 0 warms up (imports, first decode) and is not counted
         for index, (photo, width) in enumerate(jobs):
-            order = VARIANTS if (index + round_number) % 2 == 0 else VARIANTS[::-1]
+            shift = (index + round_number) % len(VARIANTS)
+            order = VARIANTS[shift:] + VARIANTS[:shift]
             for variant in order:
                 proc = workers[variant]
                 proc.stdin.write(json.dumps({"path": str(photo), "width": width}) + "\n")  # type: ignore[union-attr]
@@ -121,13 +132,18 @@ def main() -> None:
     uptime_after = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
 
     reference = Reference()
-    print(f"\nJPEG q{QUALITY}, `fit` to each width, cold; median ms of {ROUNDS} interleaved rounds, in-process "
-          f"(bytes in, bytes out); SSIM against a full-decode LANCZOS reference")
+    print(f"\nJPEG q{QUALITY}, `fit` to each width, cold; median of {ROUNDS} interleaved rounds, in-process "
+          f"(bytes in, bytes out): wall ms and CPU ms (all threads); SSIM against a full-decode LANCZOS reference")
     print(f"uptime before: {uptime_before}\nuptime after:  {uptime_after}\n")
-    print("| photo | width | ours ms | vips ms | vips/ours | ours bytes | vips bytes | ours SSIM | vips SSIM |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    totals = {"ours": 0.0, "vips": 0.0}
-    per_photo: dict[str, dict[str, float]] = {}
+    names = [v for v in VARIANTS if v != "vips"]
+    head = ["photo", "width", "ours ms", "vips ms", "vips/ours", "ours CPU ms", "vips CPU ms", "ours bytes",
+            "vips bytes", "ours SSIM", "vips SSIM"]
+    if BASELINE:
+        head += ["before ms", "before CPU ms", "before bytes", "before SSIM"]
+    print("| " + " | ".join(head) + " |")
+    print("|---|" + "---:|" * (len(head) - 1))
+    totals = {v: [0.0, 0.0] for v in VARIANTS}
+    per_photo: dict[str, dict[str, list[float]]] = {}
     lost = []
     for photo in photos:
         for width in WIDTHS:
@@ -138,25 +154,40 @@ def main() -> None:
                 ref = reference.get(str(photo), width, None, image.size)
                 score = ssim(np.asarray(image.convert("L"), dtype=np.float64), ref)
                 ms = statistics.median(float(r["ms"]) for r in runs)  # type: ignore[arg-type]
-                cells[variant] = (ms, int(runs[0]["bytes"]), score)  # type: ignore[call-overload]
-                totals[variant] += ms
-                per_photo.setdefault(photo.name, {"ours": 0.0, "vips": 0.0})[variant] += ms
-            (ours_ms, ours_bytes, ours_ssim), (vips_ms, vips_bytes, vips_ssim) = cells["ours"], cells["vips"]
-            if ours_ms > vips_ms:
+                cpu = statistics.median(float(r["cpu"]) for r in runs)  # type: ignore[arg-type]
+                cells[variant] = (ms, cpu, int(runs[0]["bytes"]), score)  # type: ignore[call-overload]
+                totals[variant][0] += ms
+                totals[variant][1] += cpu
+                mine = per_photo.setdefault(photo.name, {v: [0.0, 0.0] for v in VARIANTS})[variant]
+                mine[0] += ms
+                mine[1] += cpu
+            ours, vips = cells["ours"], cells["vips"]
+            if ours[0] > vips[0]:
                 lost.append(f"{photo.name} @{width}")
-            print(f"| {photo.name} | {width} | {ours_ms:.1f} | {vips_ms:.1f} | {vips_ms / ours_ms:.2f} | {ours_bytes} "
-                  f"| {vips_bytes} | {ours_ssim:.4f} | {vips_ssim:.4f} |")
-    print("\n| photo | megapixels | ours ms (all widths) | vips ms | vips/ours | ours ms/MP | vips ms/MP |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+            row = [photo.name, str(width), f"{ours[0]:.1f}", f"{vips[0]:.1f}", f"{vips[0] / ours[0]:.2f}",
+                   f"{ours[1]:.1f}", f"{vips[1]:.1f}", str(ours[2]), str(vips[2]), f"{ours[3]:.4f}", f"{vips[3]:.4f}"]
+            if BASELINE:
+                before = cells["before"]
+                row += [f"{before[0]:.1f}", f"{before[1]:.1f}", str(before[2]), f"{before[3]:.4f}"]
+            print("| " + " | ".join(row) + " |")
+    print("\n| photo | megapixels | ours ms/MP | vips ms/MP | ours CPU ms/MP | vips CPU ms/MP | vips/ours (wall) |"
+          + (" before ms/MP |" if BASELINE else ""))
+    print("|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if BASELINE else ""))
     for photo in photos:
         with Image.open(photo) as image:
             megapixels = image.width * image.height / 1e6
-        ours, vips = per_photo[photo.name]["ours"], per_photo[photo.name]["vips"]
-        print(f"| {photo.name} | {megapixels:.1f} | {ours:.0f} | {vips:.0f} | {vips / ours:.2f} "
-              f"| {ours / len(WIDTHS) / megapixels:.2f} | {vips / len(WIDTHS) / megapixels:.2f} |")
-    print(f"\nwhole mix: ours {totals['ours']:.0f} ms, vips {totals['vips']:.0f} ms, "
-          f"speed vs libvips {totals['vips'] / totals['ours']:.2f}x (target >= 1.2x)")
-    print(f"cells where libvips is faster: {len(lost)} of {len(jobs)}" + (f": {', '.join(lost)}" if lost else ""))
+        mine = per_photo[photo.name]
+        scale = len(WIDTHS) * megapixels
+        print(f"| {photo.name} | {megapixels:.1f} | {mine['ours'][0] / scale:.2f} | {mine['vips'][0] / scale:.2f} "
+              f"| {mine['ours'][1] / scale:.2f} | {mine['vips'][1] / scale:.2f} "
+              f"| {mine['vips'][0] / mine['ours'][0]:.2f} |" + (f" {mine['before'][0] / scale:.2f} |" if BASELINE else ""))
+    print(f"\nwhole mix, wall: ours {totals['ours'][0]:.0f} ms, vips {totals['vips'][0]:.0f} ms: speed vs libvips "
+          f"{totals['vips'][0] / totals['ours'][0]:.2f}x (target >= 1.2x)")
+    print(f"whole mix, CPU: ours {totals['ours'][1]:.0f} ms, vips {totals['vips'][1]:.0f} ms: "
+          f"{totals['vips'][1] / totals['ours'][1]:.2f}x")
+    if BASELINE:
+        print(f"before this branch: {totals['before'][0]:.0f} ms wall, {totals['before'][1]:.0f} ms CPU")
+    print(f"cells where libvips is faster (wall): {len(lost)} of {len(jobs)}" + (f": {', '.join(lost)}" if lost else ""))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageCms, ImageFilter
 
+from sidecar.transform import parallel
+
 _SRGB = ImageCms.createProfile("sRGB")
 _WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 LUT_SIZE = 33
@@ -98,11 +100,17 @@ def _apply(image: Image.Image, icc: bytes, in_mode: str, out_mode: str) -> Image
     if in_mode == out_mode and in_mode in ("RGB", "RGBA"):
         lut = _lut(icc)
         if lut is not None:
-            return image.filter(lut)  # alpha passes through untouched
+            return parallel.filtered(image, lambda part: part.filter(lut))  # alpha passes through untouched
     transform = _transform(icc, in_mode, out_mode)
     if transform is None:
         return image if image.mode == out_mode else image.convert(out_mode)
-    return ImageCms.applyTransform(image, transform)
+    return _exact(image, transform)
+
+
+def _exact(image: Image.Image, transform: ImageCms.ImageCmsTransform) -> Image.Image:
+    converted = ImageCms.applyTransform(image, transform)
+    assert converted is not None  # None only when applied in place
+    return converted
 
 
 @lru_cache(maxsize=64)
@@ -124,9 +132,9 @@ def _lut(icc: bytes) -> ImageFilter.Color3DLUT | None:
     transform = _transform(icc, "RGB", "RGB")
     if transform is None:
         return None
-    table = ImageCms.applyTransform(_LUT_GRID, transform).tobytes()
+    table = _exact(_LUT_GRID, transform).tobytes()
     lut = ImageFilter.Color3DLUT(LUT_SIZE, [value / 255 for value in table])
-    error = ImageChops.difference(_LUT_PROBE.filter(lut), ImageCms.applyTransform(_LUT_PROBE, transform))
+    error = ImageChops.difference(_LUT_PROBE.filter(lut), _exact(_LUT_PROBE, transform))
     red, green, blue = error.split()
     worst = ImageChops.lighter(ImageChops.lighter(red, green), blue).histogram()
     close = sum(worst[: LUT_CLOSE + 1]) >= LUT_CLOSE_SHARE * sum(worst)

@@ -31,6 +31,8 @@ warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 Image.init()  # load every format plugin now: `Image.open(formats=...)` only knows loaded ones
 
 _ORIENTATION_TAG = 0x0112
+#: A reduced JPEG decode keeps at least this many times the rendition's pixels per side.
+DRAFT_MARGIN = 2.0
 
 
 def read(work: Work) -> None:
@@ -88,7 +90,7 @@ def draft(work: Work) -> None:
     width, height = work.image.size
     # The plan is in the original's turned pixels; this file may be a smaller rendition of it.
     shown_w = height if (work.orientation in (5, 6, 7, 8)) != work.ops.turned else width
-    scale = min(1.0, 2 * work.plan.scale * work.frame_size[0] / shown_w)
+    scale = min(1.0, DRAFT_MARGIN * work.plan.scale * work.frame_size[0] / shown_w)
     needed = (max(1, round(width * scale)), max(1, round(height * scale)))
     with decoding():
         work.image.draft(work.image.mode, needed)

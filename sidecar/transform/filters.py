@@ -12,8 +12,9 @@ from PIL import Image, ImageFilter
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 #: The automatic sharpening after a strong downscale: a mild unsharp mask (sigma, amount). Mild on
 #: purpose: LANCZOS already keeps edges; this only restores the crispness that averaging many source
-#: pixels into one takes away.
-AUTO_SHARPEN = (0.6, 0.6)
+#: pixels into one takes away. Amount 0.4 without a threshold gives the bytes (so the high frequencies)
+#: of the former UnsharpMask(0.6, 60, threshold 2), with a higher SSIM against an unsharpened reference.
+AUTO_SHARPEN = (0.6, 0.4)
 #: The explicit `sh{sigma}`: unsharp mask of that radius at full strength.
 SHARPEN_PERCENT, SHARPEN_THRESHOLD = 100, 0
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from sidecar.transform import colour, filters, orientation, smart, watermark
+from sidecar.transform import colour, filters, orientation, parallel, smart, watermark
 from sidecar.transform.decode import check_limits, decode, draft, read
 from sidecar.transform.encode import (
     encode,
@@ -81,7 +81,7 @@ def geometry(work: Work) -> None:
     size = (planned.size[1], planned.size[0]) if swapped else planned.size
     if Plan(box, size).is_identity:
         return
-    work.image = work.image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+    work.image = parallel.resize(work.image, size, box)
 
 
 def orient(work: Work) -> None:
