@@ -26,12 +26,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipeline import OURS_PYTHON, PHOTOS, QUALITY, REPO, Reference, ssim  # noqa: E402
+from pipeline import OURS_PYTHON, PHOTOS, QUALITY, REPO, Reference, ssim
+from pipeline import worker as pipeline_worker
 
 WIDTHS = tuple(int(w) for w in os.environ.get("BENCH_WIDTHS", "160,320,480,640,800,1024,1280,1399").split(","))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -42,7 +42,7 @@ BASELINE = os.environ.get("BENCH_BASELINE")
 VARIANTS = ("ours", "vips", "before") if BASELINE else ("ours", "vips")
 
 
-def work_ours(path: str, width: int) -> bytes:
+def work_ours(path: str, width: int, height: int | None = None) -> bytes:
     from sidecar.transform.pipeline import Settings, transform
     from sidecar.url.grammar import Ops
 
@@ -50,7 +50,7 @@ def work_ours(path: str, width: int) -> bytes:
     return transform(Path(path).read_bytes(), Ops("jpeg", width=width), settings).data
 
 
-def work_vips(path: str, width: int) -> bytes:
+def work_vips(path: str, width: int, height: int | None = None) -> bytes:
     import pyvips
 
     data = Path(path).read_bytes()
@@ -61,20 +61,9 @@ def work_vips(path: str, width: int) -> bytes:
 
 
 def worker(name: str) -> None:
-    if name == "ours":
-        sys.path.insert(0, str(REPO))
     if name == "before":
         sys.path.insert(0, str(BASELINE))
-    work = {"ours": work_ours, "before": work_ours, "vips": work_vips}[name]
-    out_dir = Path(tempfile.mkdtemp(prefix=f"bench-grid-{name}-"))
-    for number, line in enumerate(sys.stdin):
-        job = json.loads(line)
-        started, cpu = time.perf_counter(), time.process_time()
-        data = work(job["path"], job["width"])
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        out = out_dir / f"{number}.jpg"
-        out.write_bytes(data)
-        print(json.dumps({"ms": elapsed * 1000, "cpu": cpu * 1000, "bytes": len(data), "out": str(out)}), flush=True)
+    pipeline_worker(name, {"ours": work_ours, "before": work_ours, "vips": work_vips}[name])
 
 
 def make_big(directory: Path) -> Path:
@@ -135,7 +124,6 @@ def main() -> None:
     print(f"\nJPEG q{QUALITY}, `fit` to each width, cold; median of {ROUNDS} interleaved rounds, in-process "
           f"(bytes in, bytes out): wall ms and CPU ms (all threads); SSIM against a full-decode LANCZOS reference")
     print(f"uptime before: {uptime_before}\nuptime after:  {uptime_after}\n")
-    names = [v for v in VARIANTS if v != "vips"]
     head = ["photo", "width", "ours ms", "vips ms", "vips/ours", "ours CPU ms", "vips CPU ms", "ours bytes",
             "vips bytes", "ours SSIM", "vips SSIM"]
     if BASELINE:

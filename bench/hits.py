@@ -35,7 +35,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import PHOTOS, Renditions, _nginx, _user, free_port, load, start_sidecar
+from load import (
+    PHOTOS,
+    Renditions,
+    _nginx,
+    free_port,
+    load,
+    plain_nginx_conf,
+    start_sidecar,
+)
 
 Edit = Callable[[str], str]
 
@@ -102,26 +110,6 @@ def run_wrk(port: int, path: str, seconds: int) -> tuple[float, int]:
     return rate, count
 
 
-def plain_conf(prefix: Path, port: int, root: Path, log: bool) -> str:
-    user = _user()
-    access = f"access_log {prefix}/access.log combined buffer=32k flush=1s;" if log else "access_log off;"
-    return f"""
-{f"user {user};" if user else ""}
-worker_processes auto;
-pid {prefix}/nginx.pid;
-events {{ worker_connections 1024; }}
-http {{
-    {access}
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {prefix}/tmp/body; proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi; uwsgi_temp_path {prefix}/tmp/uwsgi; scgi_temp_path {prefix}/tmp/scgi;
-    types {{ image/jpeg jpg; image/png png; image/webp webp; }}
-    server {{ listen 127.0.0.1:{port}; root {root}; }}
-}}
-"""
-
-
 def ours_conf(base: str, prefix: Path, port: int, edit: Edit) -> str:
     """The rendered standalone config, moved to `prefix` and `port`, then edited."""
     conf = re.sub(r"listen 127\.0\.0\.1:\d+;", f"listen 127.0.0.1:{port};", base)
@@ -150,8 +138,8 @@ def main() -> None:
         assert load(sidecar.port, [path], 1).ok == 1
         base = Path(sidecar.root / "nginx" / "nginx.conf").read_text()
         variants: list[tuple[str, Callable[[Path, int], str]]] = [
-            ("plain nginx, buffered combined log", lambda p, port: plain_conf(p, port, sidecar.config.cache_dir, True)),
-            ("plain nginx, no access log", lambda p, port: plain_conf(p, port, sidecar.config.cache_dir, False)),
+            ("plain nginx, buffered combined log", lambda p, port: plain_nginx_conf(p, port, sidecar.config.cache_dir, log=True)),
+            ("plain nginx, no access log", lambda p, port: plain_nginx_conf(p, port, sidecar.config.cache_dir)),
             *[(name, lambda p, port, edit=edit: ours_conf(base, p, port, edit)) for name, edit in OURS],
         ]
         if args.only:
