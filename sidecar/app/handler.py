@@ -26,7 +26,7 @@ from sidecar.builder import build_url, preset_fields
 from sidecar.cache import cascade
 from sidecar.cache.singleflight import Flights
 from sidecar.cache.store import Cache, Superseded
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.errors import (
     BadRequest,
     DeadlineExceeded,
@@ -69,9 +69,10 @@ class Made:
 
 def transform_settings(config: Config) -> Settings:
     """The parts of the config the transform needs."""
-    return Settings(config.max_pixels, config.quality, config.background_rgb, avif_quality=config.avif_quality,
-                    cmyk_profile=config.cmyk_profile, watermarks=config.watermarks, max_side=config.max_dimension,
-                    max_animation_pixels=config.max_animation_pixels, auto_sharpen=config.auto_sharpen)
+    made = config.transform
+    return Settings(config.limits.max_pixels, made.quality, made.background_rgb, avif_quality=made.avif_quality,
+                    cmyk_profile=made.cmyk_profile, watermarks=made.watermarks, max_side=config.urls.max_dimension,
+                    max_animation_pixels=config.limits.max_animation_pixels, auto_sharpen=made.auto_sharpen)
 
 
 def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) -> list[str]:
@@ -87,16 +88,16 @@ class Handler:
     def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor) -> None:
         self.config, self.sources, self.cpu, self.io = config, sources, cpu, io
         self.metrics = sources.metrics  # the process's one Metrics object
-        self.cache = Cache(config.cache_dir)
-        self.signer = Signer(config.signing_keys) if config.signed else None
+        self.cache = Cache(config.cache.cache_dir)
+        self.signer = Signer(config.urls.signing_keys) if config.urls.signed else None
         self.settings = transform_settings(config)
-        self.limits = config.limits
+        self.limits = config.urls.limits
         self.fallbacks = Fallbacks(config, self.settings)
         for status in FALLBACK_STATUSES:  # series at zero before the first fallback (see Metrics.initialise)
             self.metrics.fallback_images.labels(str(status))
-        self.admission = Admission(config.worker_slots, config.queue, self.metrics)
+        self.admission = Admission(config.processes.worker_slots, config.processes.queue, self.metrics)
         self.flights: Flights[Made] = Flights(self.cache, io)
-        self.routes = tuple(config.routes.values())
+        self.routes = tuple(config.urls.routes.values())
         self.resolver: Resolver | None = open_resolver(config, self.metrics)
         self.admin = Admin(config, self.cache, io, self.metrics)
         self.health = Health(config, sources, self.cache, io)
@@ -111,18 +112,18 @@ class Handler:
             return await self.health.handle(method, path)
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
-        if self.routes and not path.startswith(self.config.url_prefix + "/"):
-            url.check_length(path, self.config.max_url_length)
+        if self.routes and not path.startswith(self.config.urls.url_prefix + "/"):
+            url.check_length(path, self.config.urls.max_url_length)
             found = routes.match(self.routes, path)
             if found is not None:
                 return await self._route(found)
-        parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None,
-                           max_length=self.config.max_url_length)
+        parsed = url.parse(path, prefix=self.config.urls.url_prefix, signed=self.signer is not None,
+                           max_length=self.config.urls.max_url_length)
         target, signature = parsed.target, parsed.signature
         if self.signer is not None and not self.signer.verify(target.payload, signature or ""):
             raise Forbidden()
         if isinstance(target, url.Info):
-            deadline = asyncio.get_running_loop().time() + self.config.request_deadline
+            deadline = asyncio.get_running_loop().time() + self.config.processes.request_deadline
             return await self._info(target, signature, deadline)
         assert isinstance(target, url.Rendition)
         response, _ = await self._serve(path, target, signature, variant, hint)
@@ -140,7 +141,8 @@ class Handler:
 
     async def _route(self, found: routes.RouteMatch) -> Response:
         """An old URL: the canonical rendition's miss, then a link nginx finds the next time."""
-        parsed = url.parse(await self.resolve(found), prefix=self.config.url_prefix, signed=self.signer is not None)
+        parsed = url.parse(await self.resolve(found), prefix=self.config.urls.url_prefix,
+                           signed=self.signer is not None)
         assert isinstance(parsed.target, url.Rendition)
         response, published = await self._serve(found.path, parsed.target, parsed.signature, None, None)
         if published is not None:
@@ -156,7 +158,7 @@ class Handler:
                      hint: str | None) -> tuple[Response, str | None]:
         """A canonical rendition's response, and the cache file (as a decoded URL path) it was published
         under, if it was. `path` is the request's, for the logs."""
-        deadline = asyncio.get_running_loop().time() + self.config.request_deadline
+        deadline = asyncio.get_running_loop().time() + self.config.processes.request_deadline
         self.limits.check(target.ops)
         expiry_headers: list[tuple[str, str]] = []
         if target.ops.expires is not None and self.signer is not None:
@@ -168,20 +170,20 @@ class Handler:
             target = target.without_expiry()
             signature = self.signer.sign(target.payload)
             # nginx's Cache-Control for this response: no cache keeps it past the expiry.
-            expiry_headers = [("X-Image-Max-Age", str(min(left, self.config.max_age)))]
+            expiry_headers = [("X-Image-Max-Age", str(min(left, self.config.cache.max_age)))]
         ops = target.ops
         self._check(ops, variant)
         variant = variant if ops.format == "auto" else None
         client_hint = self._hint(ops, hint)
         resolved = hinted(ops, client_hint)
-        base = target.file_path(self.config.url_prefix, signature)
+        base = target.file_path(self.config.urls.url_prefix, signature)
         finals = [self.cache.path(name) for name in file_names(base, ops, client_hint, variant)]
         try:
             async with asyncio.timeout_at(deadline):
                 lead = await self.flights.run(
                     finals, lambda: self._make(target, resolved, client_hint, variant, base, deadline), deadline)
         except TimeoutError:
-            error: SidecarError = DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s")
+            error: SidecarError = DeadlineExceeded(detail=f"not done within {self.config.processes.request_deadline}s")
             return await self._fallback(path, error, ops, resolved, variant, deadline), None
         except SidecarError as exc:
             return await self._fallback(path, exc, ops, resolved, variant, deadline), None
@@ -197,13 +199,13 @@ class Handler:
         # Published by this flight, or by another worker's (then `found` names the file).
         suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
         # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
-        redirect = INTERNAL_PREFIX + target.path(self.config.url_prefix, signature) + suffix
+        redirect = INTERNAL_PREFIX + target.path(self.config.urls.url_prefix, signature) + suffix
         return Response(200, [("X-Accel-Redirect", redirect), *headers]), base + suffix
 
     def _check(self, ops: url.Ops, variant: str | None) -> None:
         if ops.format == "auto" and variant not in AUTO_VARIANTS:
             raise BadRequest(f"auto renditions need X-Image-Variant: {', '.join(AUTO_VARIANTS)} (from nginx)")
-        if ops.client_hints and not self.config.client_hints:
+        if ops.client_hints and not self.config.urls.client_hints:
             raise BadRequest("client hints are off (client_hints = false)")
         self.fallbacks.check(ops)
 
@@ -212,7 +214,7 @@ class Handler:
             return None
         if hint is None:
             raise BadRequest("client-hint renditions need X-Image-Hint (from nginx)")
-        return Hint.parse(hint, self.config.client_hints_widths, self.config.client_hints_dprs)
+        return Hint.parse(hint, self.config.urls.client_hints_widths, self.config.urls.client_hints_dprs)
 
     async def _make(self, rendition: url.Rendition, ops: url.Ops, hint: Hint | None, variant: str | None,
                     base: str, deadline: float) -> Made:
@@ -249,7 +251,7 @@ class Handler:
                       fetched_at: float) -> tuple[Rendered, str]:
         """The rendition, derived from a larger cached one when the cascade allows, else from the original."""
         loop = asyncio.get_running_loop()
-        directory = f"{self.config.url_prefix}/{rendition.original_dir}"
+        directory = f"{self.config.urls.url_prefix}/{rendition.original_dir}"
         found = await loop.run_in_executor(self.io, cascade.find, self.cache, directory, ops, variant,
                                            self.settings)
         if found is not None:
@@ -274,7 +276,7 @@ class Handler:
         # Not bounded by the deadline: the flight goes on for whoever asks next (the requests themselves
         # stop waiting at their deadline), and a transform's time is bounded by the pixel limits.
         done = await asyncio.get_running_loop().run_in_executor(
-            self.cpu, _transform, data, ops, self.settings, variant, derived_from, self.config.release_memory)
+            self.cpu, _transform, data, ops, self.settings, variant, derived_from, self.config.processes.release_memory)
         kind = rendition_kind(CASCADE if derived_from else "", done.rendered.original, ops.watermark is not None)
         self.metrics.transform_seconds.labels(kind).observe(done.seconds)
         self.metrics.bytes_in.inc(len(data))
@@ -299,7 +301,7 @@ class Handler:
         self.metrics.fallback_images.labels(str(error.status)).inc()
         return Response(error.status, [
             ("Content-Type", rendered.content_type),
-            ("Cache-Control", f"public, max-age={self.config.fallback_max_age}"),
+            ("Cache-Control", f"public, max-age={self.config.cache.fallback_max_age}"),
             *_vary(ops), ("X-Image-Fallback", "1")], rendered.data)
 
     async def _info(self, target: url.Info, signature: str | None, deadline: float) -> Response:
@@ -308,13 +310,13 @@ class Handler:
         facts = await self._in_time(deadline, lambda: info.describe(original.data, self.settings))
         self.metrics.info_documents.inc()
         data = json.dumps(facts, separators=(",", ":")).encode()
-        file_path = target.file_path(self.config.url_prefix, signature)
+        file_path = target.file_path(self.config.urls.url_prefix, signature)
         headers = [("X-Image-Source", original.source)]
         if not await self._publish(file_path, data):
             return Response(200, [("Content-Type", INFO_CONTENT_TYPE), ("Cache-Control", "no-store"),
                                   *headers], data)
-        return Response(200, [("X-Accel-Redirect", INTERNAL_PREFIX + target.path(self.config.url_prefix, signature)),
-                              *headers])
+        redirect = INTERNAL_PREFIX + target.path(self.config.urls.url_prefix, signature)
+        return Response(200, [("X-Accel-Redirect", redirect), *headers])
 
     async def _in_time(self, deadline: float, work: Callable[[], T]) -> T:
         """Run CPU work in the transform threads, within the request's deadline."""
@@ -322,7 +324,7 @@ class Handler:
             async with asyncio.timeout_at(deadline):
                 return await asyncio.get_running_loop().run_in_executor(self.cpu, work)
         except TimeoutError:
-            raise DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s") from None
+            raise DeadlineExceeded(detail=f"not done within {self.config.processes.request_deadline}s") from None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import pillow_avif  # noqa: F401  (registers the AVIF codec beside pillow-simd's
 import pillow_heif
 from PIL import Image
 
-from sidecar.config.settings import DEFAULT_CMYK_PROFILE, Watermark
+from sidecar.config import DEFAULT_CMYK_PROFILE, Watermark
 from sidecar.errors import BadRequest, SidecarError, TooLarge, Undecodable, Unsupported
 from sidecar.transform import colour, dcjpeg, filters, passthrough, smart, watermark
 from sidecar.transform.geometry import COMPASS_FRACTIONS, Plan, plan
