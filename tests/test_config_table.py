@@ -10,6 +10,8 @@ import pytest
 from sidecar.cli import parser
 from sidecar.config import SETTINGS, Config, ConfigError, load, to_environ
 from sidecar.config.docs import render
+from sidecar.config.processes import Processes
+from sidecar.config.server import Server
 from sidecar.config.settings import SECTIONS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
@@ -36,6 +38,16 @@ def test_flags_in_the_table_are_the_command_lines() -> None:
     assert all(run[flag] == name for flag, name in flagged.items())
     with pytest.raises(ConfigError, match="^--cache: expected a path"):
         load(None, env={}, flags={"cache_dir": ""})
+
+
+def test_each_section_checks_itself_and_the_config_what_spans_sections() -> None:
+    Server().check(str)
+    with pytest.raises(ConfigError, match="^--threads: must be positive$"):
+        Processes(threads=0).check(lambda key: f"--{key}")
+    processes = Processes(threads=64)
+    processes.check(str)  # fine on its own; too much for the memory budget with the default max_pixels
+    with pytest.raises(ConfigError, match="^memory_budget in x.toml: .* worker"):
+        Config(processes=processes).check(lambda key: f"{key} in x.toml")
 
 
 def test_replace_takes_flat_names_and_keeps_the_other_settings() -> None:

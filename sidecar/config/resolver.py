@@ -12,7 +12,7 @@ class Resolver:
     """The ID lookup: the database, the query, its pool and timeout, and what each worker remembers."""
 
     resolver_dsn: str = setting("", "PostgreSQL DSN (`postgresql://user:password@host:port/db`) of the "
-                                "application's database; turns the resolver on (it usually holds a password)",
+                                "application's database; turns the resolver on. A secret: it usually holds a password",
                                 secret=True)
     resolver_query: str = setting("", "one SQL query taking the ID as `$1` (text) and returning `key`, "
                                   "optionally `watermark` and `preset`; required with a DSN")
