@@ -77,10 +77,13 @@ def test_unknown_file_keys_suggest_the_nearest(tmp_path: Path, text: str, messag
 def test_unknown_sidecar_variables_suggest_the_nearest_and_others_are_left_alone() -> None:
     with pytest.raises(ConfigError, match=r"^SIDECAR_MAX_PIXEL: unknown setting \(did you mean SIDECAR_MAX_PIXELS\?\)"):
         load(None, env={"SIDECAR_MAX_PIXEL": "1000"})
+    with pytest.raises(ConfigError, match=r"^SIDECAR_SIGNING_KEY: .*did you mean SIDECAR_SIGNING_KEYS\?"):
+        load(None, env={"SIDECAR_SIGNING_KEY": "k" * 16})
     with pytest.raises(ConfigError, match=r"^SIDECAR_max_pixels: .*did you mean SIDECAR_MAX_PIXELS\?"):
         load(None, env={"SIDECAR_max_pixels": "1000"})
     # Someone else's variables: the test and bench helpers' own, and ours without the prefix.
-    quiet = load(None, env={"SIDECAR_CORPUS": "/x", "SIDECAR_PHOTOS": "/y", "MAX_PIXELS": "1", "SIDECAR_": ""})
+    quiet = load(None, env={"SIDECAR_CORPUS": "/x", "SIDECAR_PHOTOS": "/y", "SIDECAR_IMAGE": "shop/sidecar:1",
+                            "SIDECAR_BUCKET": "media", "SIDECAR_CACHE": "/c", "MAX_PIXELS": "1", "SIDECAR_": ""})
     assert quiet == load(None, env={})
 
 

@@ -66,9 +66,9 @@ def require(ok: bool, where: str, message: str) -> None:
         raise ConfigError(f"{where}: {message}")
 
 
-def nearest(name: str, known: Iterable[str]) -> str | None:
-    """The known name nearest to `name`, if one is near enough to be what was meant."""
-    close = difflib.get_close_matches(name, list(known), n=1)
+def nearest(name: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The known name nearest to `name`, if one is near enough (difflib's ratio) to be what was meant."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
     return close[0] if close else None
 
 

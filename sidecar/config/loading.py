@@ -13,6 +13,10 @@ from sidecar.config.fields import ENV_PREFIX, ConfigError, Setting, nearest, sug
 from sidecar.config.settings import SETTINGS, Config
 
 _LISTS = (tuple[str, ...], tuple[int, ...], tuple[float, ...])
+#: How near an unknown `SIDECAR_*` variable must be to a setting to be taken for its typo (SIDECAR_MAX_PIXEL)
+#: rather than for someone else's variable (SIDECAR_IMAGE is not a misspelt SIDECAR_MAX_AGE): the environment
+#: is shared, the TOML file is not.
+TYPO = 0.8
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None,
@@ -94,7 +98,7 @@ def _from_env(env: Mapping[str, str], values: dict[str, Any], origin: dict[str, 
             continue
         row = SETTINGS.get(variable[len(ENV_PREFIX):].lower())
         if row is None or row.env != variable:
-            near = nearest(variable[len(ENV_PREFIX):].lower(), ours)
+            near = nearest(variable[len(ENV_PREFIX):].lower(), ours, TYPO)
             if near is not None:  # a SIDECAR_ variable far from every setting is someone else's: say nothing
                 raise ConfigError(f"{variable}: unknown setting (did you mean {SETTINGS[near].env}?)")
             continue
