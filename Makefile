@@ -134,7 +134,7 @@ bench-front: install
 	fi
 	$(PY) bench/front.py
 
-# The deployment files kept in the repo, rendered from deploy/sidecar.toml for the paths the README uses.
+# The deployment files kept in the repo, rendered from deploy/sidecar.toml for the paths docs/operations.md uses.
 # A test fails when they differ from what this renders.
 DEPLOY := $(VENV)/bin/resize-sidecar deploy-config --config deploy/sidecar.toml \
           --installed-config /etc/resize-sidecar/sidecar.toml --executable /opt/resize-sidecar/bin/resize-sidecar

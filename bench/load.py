@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sidecar import config as config_module  # noqa: E402
-from sidecar.app.handler import transform_settings  # noqa: E402
+from sidecar.app.renditions import transform_settings  # noqa: E402
 from sidecar.builder import build_url  # noqa: E402
 from sidecar.config import Config  # noqa: E402
 from sidecar.observe.memory import rss_bytes  # noqa: E402

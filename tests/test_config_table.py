@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from sidecar.cli import parser
-from sidecar.config import SETTINGS, Config, ConfigError, load, to_environ
+from sidecar.config import SECTIONS, SETTINGS, Config, ConfigError, load, to_environ
 from sidecar.config.docs import render
 from sidecar.config.processes import Processes
 from sidecar.config.server import Server
-from sidecar.config.settings import SECTIONS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 

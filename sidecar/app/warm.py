@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from sidecar.app.handler import Handler, file_names
+from sidecar.app.handler import Handler
+from sidecar.app.renditions import file_names
 from sidecar.app.resolver import with_row
 from sidecar.builder import build_url, preset_fields
 from sidecar.cache.store import Cache

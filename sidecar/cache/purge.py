@@ -7,7 +7,7 @@ original (`cascade.SOURCE_RECORD`). A flight that fetched the original
 before the marker does not publish (`cache.Superseded`), so no stale rendition survives the purge.
 
 nginx may keep serving an open file descriptor of a removed file until `open_file_cache_valid` seconds
-have passed (see the README, "Purge").
+have passed (see docs/operations.md).
 """
 from __future__ import annotations
 

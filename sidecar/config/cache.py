@@ -22,7 +22,8 @@ class Cache:
     purge_token: str = setting("", "at least 16 characters; enables the HTTP purge API", secret=True)
     max_age: int = setting(365 * 24 * 3600, "`Cache-Control: public, max-age=…, immutable` on renditions")
     fallback_image: Path | None = setting(None, "image served, with the real status, when the original is missing "
-                                          "or broken; see \"Fallback image\"", shown="none (off)")
+                                          "or broken; see [configuration.md](configuration.md#fallback-image)",
+                                          shown="none (off)")
     fallback_max_age: int = setting(60, "`Cache-Control: public, max-age=…` on fallback answers")
 
     def check(self, where: Where) -> None:

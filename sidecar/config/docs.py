@@ -17,9 +17,11 @@ HEADER = """\
      edit the doc lines there. -->
 
 One typed config: defaults < a TOML file (`--config`) < `SIDECAR_*` environment variables < command-line
-flags. Relative paths in the TOML file are relative to the file. Everything is validated at start, and an
-error names the setting the way it was written (`max_pixels in sidecar.toml`, `SIDECAR_MAX_PIXELS`,
-`--listen`); an unknown one is refused with the nearest known name.
+flags ([configuration.md](configuration.md)). Relative paths in the TOML file are relative to the file.
+Everything is validated at start, and an error names the setting the way it was written (`max_pixels in
+sidecar.toml`, `SIDECAR_MAX_PIXELS`, `--listen`). An unknown TOML key, table key, or `SIDECAR_*` variable
+one typo away from a setting is refused with the nearest known name (`SIDECAR_MAX_PIXEL: unknown setting
+(did you mean SIDECAR_MAX_PIXELS?)`); other `SIDECAR_*` variables are someone else's and left alone.
 
 Every setting is one flat name: the TOML key, and in capitals after `SIDECAR_` the environment variable.
 Secrets are read from the environment only; tables (`[presets.NAME]`, `[watermarks.NAME]`,

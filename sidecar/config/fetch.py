@@ -17,8 +17,8 @@ class Fetch:
 
     sources: tuple[str, ...] = setting((), "where originals are, tried in order (comma-separated in the "
                                        "variable): directories, `s3://bucket/prefix`, `http(s)://host/prefix`. "
-                                       "See \"Sources\"", shown="`run`: `samples/`; `serve`: required",
-                                       flag="--source")
+                                       "See [configuration.md](configuration.md#sources)",
+                                       shown="`run`: `samples/`; `serve`: required", flag="--source")
     source_connect_timeout: float = setting(2.0, "seconds to get a connection to S3 or an origin (waiting for a "
                                             "free pooled one included)")
     source_first_byte_timeout: float = setting(5.0, "seconds for the answer to start, and for every read while "

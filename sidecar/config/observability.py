@@ -14,8 +14,9 @@ class Observability:
     """Where logs and metrics go and who may see them."""
 
     access_log: Path = setting(Path("var/log/access.log"), "nginx's JSON access log for the sidecar's server; the "
-                               "supervisor follows it to count hits and misses (see \"Observability\"). nginx does "
-                               "not create its directory: `run` does, `nginx-config` says when it is missing")
+                               "supervisor follows it to count hits and misses (see "
+                               "[operations.md](operations.md#observability)). nginx does not create its directory: "
+                               "`run` does, `nginx-config` says when it is missing")
     metrics_dir: Path = setting(Path("var/run/metrics"), "where the processes keep their metric values "
                                 "(prometheus-client's multiprocess files); emptied at every start, so one directory "
                                 "per sidecar. Best on a tmpfs (`/run/...`)")

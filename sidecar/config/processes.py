@@ -25,7 +25,8 @@ class Processes:
     memory_budget: int = setting(2 * 1024**3, "bytes for all workers together; each needs 80 MiB + `threads` × "
                                  "(2 × `max_source_bytes` + 14 × `max_pixels`). A start-up error names it when "
                                  "the workers cannot fit", shown="`2147483648` (2 GiB)")
-    release_memory: bool = setting(True, "`malloc_trim(0)` after each transform (see \"Under load\")")
+    release_memory: bool = setting(True, "`malloc_trim(0)` after each transform (see "
+                                   "[operations.md](operations.md#memory-and-tuning))")
 
     @property
     def worker_threads(self) -> int:

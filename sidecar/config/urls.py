@@ -40,8 +40,10 @@ class Urls:
             "`fb{NAME}` to the preset's URLs)")
     routes: Mapping[str, Route] = setting(
         factory=dict, table=tables.routes,
-        doc="an old URL shape: `pattern` (required) and `preset` (optional); see \"Image IDs and old URLs\"")
-    client_hints: bool = setting(False, "allow `ch` URLs, sized by the browser's client hints; see \"Client hints\"")
+        doc="an old URL shape: `pattern` (required) and `preset` (optional); see "
+            "[urls.md](urls.md#image-ids-and-old-urls-routes)")
+    client_hints: bool = setting(False, "allow `ch` URLs, sized by the browser's client hints; see "
+                                 "[urls.md](urls.md#client-hints)")
     client_hints_widths: tuple[int, ...] = setting((320, 480, 640, 768, 1024, 1280, 1600, 1920),
                                                    "the widths width hints are rounded up to (1 to 16, increasing, "
                                                    "at most `max_dimension`)")

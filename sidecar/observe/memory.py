@@ -16,7 +16,7 @@ import os
 from functools import cache
 from typing import Any
 
-BYTES_PER_PIXEL = 14  # measured peak 6-14 per decoded pixel (README, "Memory"): decoded, converted and resized copies
+BYTES_PER_PIXEL = 14  # measured peak 6-14 per decoded pixel (docs/operations.md): decoded, converted and resized copies
 WORKER_BASE_BYTES = 80 * 1024 * 1024  # an idle worker: interpreter, Pillow, uvloop (measured about 45 MB)
 
 

@@ -2,8 +2,8 @@
 
 Why processes: each worker has its own interpreter, so the event loop and the Python parts of a
 transform never wait for another worker's GIL, and a worker that crashes takes only its own requests
-with it. `bench/worker_model.py` measured processes and threads side by side (see the README, "Under
-load"). The workers accept from one listening socket; single-flight across them uses file locks
+with it. `bench/worker_model.py` measured processes and threads side by side (docs/benchmarks.md,
+"Threads or processes"). The workers accept from one listening socket; single-flight across them uses file locks
 (`sidecar.cache.singleflight`), and metrics live in files of one directory that the supervisor empties at
 start (`sidecar.observe.metrics`).
 

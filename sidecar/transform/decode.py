@@ -1,0 +1,141 @@
+"""Decoding: from the original's bytes to pixels, as few as the rendition needs, in displayed orientation.
+
+Formats are detected from the bytes (`sniff`), limits are checked from the header before any pixel is
+decoded, and JPEGs are decoded at a reduced scale (libjpeg's draft, or the DC scans alone).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import pillow_avif  # noqa: F401  (registers the AVIF codec beside pillow-simd's own plugins)
+import pillow_heif
+from PIL import Image
+
+from sidecar.errors import BadRequest, TooLarge, Unsupported
+from sidecar.transform import dcjpeg
+from sidecar.transform.encode import output_format
+from sidecar.transform.geometry import plan
+from sidecar.transform.headers import avif_declared_size, gif_layout
+from sidecar.transform.quality import estimate_quality
+from sidecar.transform.sniff import sniff
+from sidecar.transform.work import Work, decoding
+
+# HEIC/HEIF input (libheif + libde265 from the wheel). It applies the file's rotation and mirroring
+# itself while decoding and resets the EXIF orientation it reports, so `orient` has nothing left to do.
+pillow_heif.register_heif_opener()
+
+# Our own pixel limit is checked from the header before decoding; Pillow's warning would only be noise.
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+Image.init()  # load every format plugin now: `Image.open(formats=...)` only knows loaded ones
+
+_TRANSPOSE = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,), 3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,), 5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,), 7: (Image.Transpose.TRANSVERSE,), 8: (Image.Transpose.ROTATE_90,),
+}
+_ORIENTATION_TAG = 0x0112
+
+
+def read(work: Work) -> None:
+    """Detect the format from the bytes and parse the header (no pixel data yet)."""
+    work.format = sniff(work.data[:64])
+    declared = avif_declared_size(work.data) if work.format == "AVIF" else None
+    if declared and declared[0] * declared[1] > work.settings.max_pixels:
+        raise TooLarge(f"image declares {declared[0]}x{declared[1]} pixels")
+    with decoding():
+        Image.MAX_IMAGE_PIXELS = work.settings.max_pixels
+        try:
+            work.image = Image.open(io.BytesIO(work.data), formats=[work.format])
+        except Image.UnidentifiedImageError:
+            # The signature said this format, but Pillow has no decoder for this variant of it
+            # (12-bit or lossless JPEG, say).
+            raise Unsupported(f"unsupported {work.format} variant") from None
+        image = work.image
+        work.orientation = _orientation(image, loaded=False)
+        work.icc = image.info.get("icc_profile") or None
+        work.alpha = "A" in image.mode or "transparency" in image.info
+        # GIF frames are counted from the structure in `check_limits`: Pillow would read through them.
+        work.frames = 1 if work.format == "GIF" else getattr(image, "n_frames", 1)
+        if work.format == "JPEG":
+            tables = getattr(image, "quantization", None)
+            if tables:
+                work.source_quality = estimate_quality(tables[0])
+    work.output_format = output_format(work.ops.format, work.variant, work.source,
+                                       opaque=work.ops.background is not None)
+
+
+def check_limits(work: Work) -> None:
+    """Refuse oversized images from the header alone, and plan the geometry in displayed coordinates."""
+    width, height = work.image.size
+    if width * height > work.settings.max_pixels:
+        raise TooLarge(f"image has {width * height} pixels, more than {work.settings.max_pixels}")
+    if work.format == "GIF":
+        # A later frame may stick out of the logical screen; Pillow would grow the canvas to hold it.
+        layout = gif_layout(work.data)
+        work.frames = layout.frames
+        if layout.canvas[0] * layout.canvas[1] > work.settings.max_pixels:
+            raise TooLarge(f"a GIF frame reaches {layout.canvas[0]}x{layout.canvas[1]} pixels")
+        width, height = max(width, layout.canvas[0]), max(height, layout.canvas[1])
+    limit = work.settings.max_animation_pixels
+    if limit is not None and work.frames > 1 and work.frames * width * height > limit:
+        raise TooLarge(f"animation of {work.frames} frames of {width}x{height} pixels is over {limit}")
+    if work.ops.watermark is not None and work.ops.watermark not in work.settings.watermarks:
+        raise BadRequest(f"no watermark named {work.ops.watermark!r}")
+    plan_geometry(work)
+
+
+def draft(work: Work) -> None:
+    """JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale, keeping at least twice the pixels we need."""
+    if work.format != "JPEG":
+        return
+    width, height = work.image.size
+    # The plan is in the original's turned pixels; this file may be a smaller rendition of it.
+    shown_w = height if (work.orientation in (5, 6, 7, 8)) != work.ops.turned else width
+    scale = min(1.0, 2 * work.plan.scale * work.frame_size[0] / shown_w)
+    needed = (max(1, round(width * scale)), max(1, round(height * scale)))
+    with decoding():
+        work.image.draft(work.image.mode, needed)
+
+
+def decode(work: Work) -> None:
+    """Decode the pixels (the first frame of an animation: renditions are still images)."""
+    with decoding():
+        # A progressive JPEG drafted to 1/8 needs only its DC scans (dcjpeg); None: libjpeg decodes.
+        reduced = dcjpeg.reduced(work.image, work.data)
+        if reduced is not None:
+            work.image = reduced
+        else:
+            work.image.load()
+        late = _orientation(work.image, loaded=True)
+    if late != work.orientation:
+        # A PNG may keep its eXIf chunk after the pixel data, so only now do we know; no draft happened.
+        work.orientation = late
+        plan_geometry(work)
+    work.icc = work.image.info.get("icc_profile") or work.icc
+
+
+def orient(work: Work) -> None:
+    """Apply EXIF orientation (values outside 1-8 count as 1); the output carries no EXIF at all."""
+    for method in _TRANSPOSE.get(work.orientation, ()):
+        work.image = work.image.transpose(method)
+
+
+def plan_geometry(work: Work) -> None:
+    width, height = work.derived_from.size if work.derived_from else work.image.size
+    if work.derived_from is None and work.orientation in (5, 6, 7, 8):
+        width, height = height, width
+    work.displayed_size = (width, height)
+    work.plan = plan(*work.frame_size, work.ops, max_side=work.settings.max_side)
+
+
+def _orientation(image: Image.Image, *, loaded: bool) -> int:
+    """EXIF (or XMP) orientation, 1 if absent or invalid. Never decodes: before `load()`, only what the
+    header already holds counts (Pillow's PNG `getexif` would otherwise decode the pixels first)."""
+    if not loaded and image.format == "PNG" and "exif" not in image.info:
+        return 1
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except (SyntaxError, ValueError, OSError, KeyError, IndexError, TypeError):
+        return 1  # a broken EXIF block must not cost the image
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
