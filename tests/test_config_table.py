@@ -10,8 +10,8 @@ import pytest
 from sidecar.cli import parser
 from sidecar.config import SECTIONS, SETTINGS, Config, ConfigError, load, to_environ
 from sidecar.config.docs import render
-from sidecar.config.processes import Processes
-from sidecar.config.server import Server
+from sidecar.config.processes import ProcessesSection
+from sidecar.config.server import ServerSection
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 
@@ -40,10 +40,10 @@ def test_flags_in_the_table_are_the_command_lines() -> None:
 
 
 def test_each_section_checks_itself_and_the_config_what_spans_sections() -> None:
-    Server().check(str)
+    ServerSection().check(str)
     with pytest.raises(ConfigError, match="^--threads: must be positive$"):
-        Processes(threads=0).check(lambda key: f"--{key}")
-    processes = Processes(threads=64)
+        ProcessesSection(threads=0).check(lambda key: f"--{key}")
+    processes = ProcessesSection(threads=64)
     processes.check(str)  # fine on its own; too much for the memory budget with the default max_pixels
     with pytest.raises(ConfigError, match="^memory_budget in x.toml: .* worker"):
         Config(processes=processes).check(lambda key: f"{key} in x.toml")

@@ -9,7 +9,7 @@ from sidecar.config.fields import Where, at_least_zero, positive, require, setti
 
 
 @dataclass(frozen=True)
-class Cache:
+class CacheSection:
     """The rendition cache, its collector and purge API, and the lifetimes answers carry."""
 
     cache_dir: Path = setting(Path("var/cache"), "where renditions live; nginx's `root` for hits", flag="--cache")

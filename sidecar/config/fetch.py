@@ -12,7 +12,7 @@ TIMEOUTS = ("source_connect_timeout", "source_first_byte_timeout", "source_body_
 
 
 @dataclass(frozen=True)
-class Fetch:
+class FetchSection:
     """The sources of originals, tried in order, and the timeouts, retries and breaker around each."""
 
     sources: tuple[str, ...] = setting((), "where originals are, tried in order (comma-separated in the "

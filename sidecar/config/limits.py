@@ -7,7 +7,7 @@ from sidecar.config.fields import Where, positive, setting
 
 
 @dataclass(frozen=True)
-class OriginalLimits:
+class LimitsSection:
     """How large an original may be: in bytes while it streams, in pixels from its header and structure."""
 
     max_pixels: int = setting(50_000_000, "largest original, checked from the header before decoding")

@@ -10,7 +10,7 @@ from sidecar.config.fields import ConfigError, Where, setting
 
 
 @dataclass(frozen=True)
-class Observability:
+class ObservabilitySection:
     """Where logs and metrics go and who may see them."""
 
     access_log: Path = setting(Path("var/log/access.log"), "nginx's JSON access log for the sidecar's server; the "

@@ -8,7 +8,7 @@ from sidecar.config.fields import Where, at_least_zero, positive, require, setti
 
 
 @dataclass(frozen=True)
-class Processes:
+class ProcessesSection:
     """Workers, threads, the queue in front of them, the memory they share and the deadline of a miss."""
 
     workers: int = setting(0, "worker processes; `0`: one per core, but no more than `memory_budget` holds")

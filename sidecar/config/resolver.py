@@ -8,7 +8,7 @@ from sidecar.config.fields import Where, positive, require, setting
 
 
 @dataclass(frozen=True)
-class Resolver:
+class ResolverSection:
     """The ID lookup: the database, the query, its pool and timeout, and what each worker remembers."""
 
     resolver_dsn: str = setting("", "PostgreSQL DSN (`postgresql://user:password@host:port/db`) of the "

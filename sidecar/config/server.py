@@ -12,7 +12,7 @@ MAX_SOCKET_PATH = 107  # bytes: Linux's sun_path holds 108, the terminating NUL 
 
 
 @dataclass(frozen=True)
-class Server:
+class ServerSection:
     """Where nginx and the sidecar meet: the Unix socket, nginx's listener and its worker count."""
 
     socket: Path = setting(Path("var/run/sidecar.sock"), "the sidecar's Unix socket (at most 107 bytes); "

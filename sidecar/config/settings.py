@@ -9,16 +9,16 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.config.cache import Cache
-from sidecar.config.fetch import Fetch
+from sidecar.config.cache import CacheSection
+from sidecar.config.fetch import FetchSection
 from sidecar.config.fields import Setting, Where, require
-from sidecar.config.limits import OriginalLimits
-from sidecar.config.observability import Observability
-from sidecar.config.processes import Processes
-from sidecar.config.resolver import Resolver
-from sidecar.config.server import Server
-from sidecar.config.transform import Transform
-from sidecar.config.urls import Urls
+from sidecar.config.limits import LimitsSection
+from sidecar.config.observability import ObservabilitySection
+from sidecar.config.processes import ProcessesSection
+from sidecar.config.resolver import ResolverSection
+from sidecar.config.server import ServerSection
+from sidecar.config.transform import TransformSection
+from sidecar.config.urls import UrlsSection
 from sidecar.observe.memory import worker_bytes
 
 
@@ -30,15 +30,15 @@ class Config:
     belongs to exactly one section (`SETTINGS[name].section`). Code reads `config.limits.max_pixels`.
     """
 
-    server: Server = field(default_factory=Server)
-    processes: Processes = field(default_factory=Processes)
-    urls: Urls = field(default_factory=Urls)
-    limits: OriginalLimits = field(default_factory=OriginalLimits)
-    transform: Transform = field(default_factory=Transform)
-    fetch: Fetch = field(default_factory=Fetch)
-    cache: Cache = field(default_factory=Cache)
-    resolver: Resolver = field(default_factory=Resolver)
-    observability: Observability = field(default_factory=Observability)
+    server: ServerSection = field(default_factory=ServerSection)
+    processes: ProcessesSection = field(default_factory=ProcessesSection)
+    urls: UrlsSection = field(default_factory=UrlsSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    transform: TransformSection = field(default_factory=TransformSection)
+    fetch: FetchSection = field(default_factory=FetchSection)
+    cache: CacheSection = field(default_factory=CacheSection)
+    resolver: ResolverSection = field(default_factory=ResolverSection)
+    observability: ObservabilitySection = field(default_factory=ObservabilitySection)
 
     @property
     def worker_bytes(self) -> int:

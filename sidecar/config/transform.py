@@ -17,7 +17,7 @@ DEFAULT_CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
 
 
 @dataclass(frozen=True)
-class Transform:
+class TransformSection:
     """The transform's defaults for what a URL leaves open, and the watermark images."""
 
     quality: int = setting(82, "JPEG/WebP quality when the URL has none (JPEG to JPEG: never above the source's)")

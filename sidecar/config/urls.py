@@ -19,7 +19,7 @@ RESERVED_PREFIXES = (*sorted(HEALTH_PATHS), ADMIN_PREFIX, INTERNAL_PREFIX)
 
 
 @dataclass(frozen=True)
-class Urls:
+class UrlsSection:
     """What URLs this deployment serves, and how they are signed."""
 
     url_prefix: str = setting("/img", "where renditions live in URL space")
