@@ -138,8 +138,8 @@ def main() -> None:
         assert load(sidecar.port, [path], 1).ok == 1
         base = Path(sidecar.root / "nginx" / "nginx.conf").read_text()
         variants: list[tuple[str, Callable[[Path, int], str]]] = [
-            ("plain nginx, buffered combined log", lambda p, port: plain_nginx_conf(p, port, sidecar.config.cache_dir, log=True)),
-            ("plain nginx, no access log", lambda p, port: plain_nginx_conf(p, port, sidecar.config.cache_dir)),
+            ("plain nginx, buffered combined log", lambda p, port: plain_nginx_conf(p, port, sidecar.config.cache.cache_dir, log=True)),
+            ("plain nginx, no access log", lambda p, port: plain_nginx_conf(p, port, sidecar.config.cache.cache_dir)),
             *[(name, lambda p, port, edit=edit: ours_conf(base, p, port, edit)) for name, edit in OURS],
         ]
         if args.only:
