@@ -32,10 +32,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sidecar import config as config_module
 from sidecar.app.renditions import transform_settings
 from sidecar.builder import build_url
-from sidecar.config import settings as config_module
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.observe.memory import rss_bytes
 from sidecar.render import nginx as nginx_config
 from sidecar.transform.pipeline import transform
@@ -84,7 +84,7 @@ class Sidecar:
 
     @property
     def port(self) -> int:
-        return int(self.config.listen.rsplit(":", 1)[1])
+        return int(self.config.server.listen.rsplit(":", 1)[1])
 
     def url(self, key: str, **ops: object) -> str:
         return build_url(self.config, key, **ops)  # type: ignore[arg-type]
@@ -168,21 +168,18 @@ def _nginx(prefix: Path) -> subprocess.Popen[bytes]:
     return nginx
 
 
-@contextmanager
-def plain_nginx(root: Path) -> Iterator[int]:
-    """nginx with a minimal static config serving `root` (the comparison for hits)."""
-    prefix = Path(tempfile.mkdtemp(prefix="plain-nginx-"))
-    port = free_port()
+def plain_nginx_conf(prefix: Path, port: int, root: Path, log: bool = False) -> str:
+    """A minimal static nginx serving `root`; `log`: with a buffered access log in nginx's `combined` format."""
     user = _user()
-    (prefix / "tmp").mkdir()
-    (prefix / "nginx.conf").write_text(f"""
+    access = f"access_log {prefix}/access.log combined buffer=32k flush=1s;" if log else "access_log off;"
+    return f"""
 {f"user {user};" if user else ""}
 worker_processes auto;
 {f"worker_priority {_priority()};" if _priority() else ""}
 pid {prefix}/nginx.pid;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    {access}
     sendfile on;
     tcp_nopush on;
     client_body_temp_path {prefix}/tmp/body; proxy_temp_path {prefix}/tmp/proxy;
@@ -190,7 +187,16 @@ http {{
     types {{ image/jpeg jpg; image/png png; image/webp webp; }}
     server {{ listen 127.0.0.1:{port}; root {root}; }}
 }}
-""")
+"""
+
+
+@contextmanager
+def plain_nginx(root: Path) -> Iterator[int]:
+    """nginx with a minimal static config serving `root` (the comparison for hits)."""
+    prefix = Path(tempfile.mkdtemp(prefix="plain-nginx-"))
+    port = free_port()
+    (prefix / "tmp").mkdir()
+    (prefix / "nginx.conf").write_text(plain_nginx_conf(prefix, port, root))
     nginx = _nginx(prefix)
     try:
         yield port
@@ -324,7 +330,7 @@ def bench_hits(sidecar: Sidecar, renditions: Renditions, rounds: int) -> None:
     path = renditions.next(sidecar)
     assert load(sidecar.port, [path], 1).ok == 1
     results: dict[str, list[float]] = {"resize-sidecar nginx": [], "plain nginx": []}
-    with plain_nginx(sidecar.config.cache_dir) as plain_port:
+    with plain_nginx(sidecar.config.cache.cache_dir) as plain_port:
         for _ in range(rounds):
             results["resize-sidecar nginx"].append(wrk(sidecar.port, path)[0])
             results["plain nginx"].append(wrk(plain_port, path)[0])
@@ -362,12 +368,12 @@ def bench_latency(sidecar: Sidecar, renditions: Renditions, sources: Path, count
     local: list[float] = []
     remote: list[float] = []
     for _ in range(count):
-        base = parse(renditions.next(sidecar), prefix=sidecar.config.url_prefix, signed=False).target
+        base = parse(renditions.next(sidecar), prefix=sidecar.config.urls.url_prefix, signed=False).target
         data = (sources / base.key).read_bytes()
         best_local = best_remote = float("inf")
         for quality in (80, 81, 82):
             ops = dict(width=base.ops.width, format=base.ops.format, quality=quality)
-            rendition = parse(sidecar.url(base.key, **ops), prefix=sidecar.config.url_prefix, signed=False).target
+            rendition = parse(sidecar.url(base.key, **ops), prefix=sidecar.config.urls.url_prefix, signed=False).target
             started = time.perf_counter()
             transform(data, rendition.ops, settings)
             best_local = min(best_local, time.perf_counter() - started)
@@ -384,7 +390,7 @@ def bench_latency(sidecar: Sidecar, renditions: Renditions, sources: Path, count
 
 def bench_identical(sidecar: Sidecar, renditions: Renditions, sources: Path) -> None:
     path = renditions.next(sidecar)
-    key = parse(path, prefix=sidecar.config.url_prefix, signed=False).target.key
+    key = parse(path, prefix=sidecar.config.urls.url_prefix, signed=False).target.key
     before = sidecar.metric("resize_sidecar_renditions_total")
     opens = Inotify(sources / key, Inotify.OPEN)
     result = load(sidecar.port, [path] * 200, 200)
@@ -444,7 +450,7 @@ def bench_memory(renditions: Renditions, sources: Path, misses: int) -> None:
             row("memory", f"{misses:,} misses, {name}",
                 f"RSS after 10%: {marks[name][0] / MIB:4.0f} MiB, after 100%: {marks[name][-1] / MIB:4.0f} MiB, "
                 f"peak {peaks[name] / MIB:4.0f} MiB (malloc_trim gave memory back {released} times)",
-                f"budget {sidecar.config.memory_budget // MIB} MiB")
+                f"budget {sidecar.config.processes.memory_budget // MIB} MiB")
     finally:
         for sidecar in variants.values():
             sidecar.stop()

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sidecar.config.settings import load
+from sidecar.config import load
 from sidecar.sources import SourceChain, open_chain
 from tests.support.paths import REPO
 from tests.support.servers import MotoS3Process, upload  # the tests' servers

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import settings as config_module
+from sidecar import config as config_module
 from sidecar.render import units as deploy_config
 from sidecar.server.listen import adopt
 from tests.support.needs import missing
@@ -67,10 +67,10 @@ def test_socket_activation_the_first_connection_starts_the_sidecar_on_systemds_s
         reply = stack.get(stack.url("road-1920x1080.jpg", width=160))
         assert reply.status == 200 and reply.image().size == (160, 90)
         [listening] = stack.sidecar_events("listening")
-        assert listening["inherited"] is True and listening["socket"] == str(stack.config.socket)
+        assert listening["inherited"] is True and listening["socket"] == str(stack.config.server.socket)
         stack.stop_sidecar()
         # The socket is systemd's: it outlives the service, so the next start finds it where nginx looks.
-        assert stack.config.socket.exists()
+        assert stack.config.server.socket.exists()
         assert stack.sidecar_events("stopped")
     finally:
         stack.close()

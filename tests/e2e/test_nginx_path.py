@@ -46,7 +46,7 @@ def test_hit_needs_no_sidecar_at_all(stack_factory: Stacks) -> None:
     path = stack.url(PHOTO, width=120, height=120, fit="fill")
     assert stack.get(path).status == 200
     stack.stop_sidecar()
-    assert not stack.config.socket.exists()
+    assert not stack.config.server.socket.exists()
     hit = stack.get(path)
     assert hit.status == 200 and hit.image().size == (120, 120)
     other = stack.get(stack.url(PHOTO, width=121))
@@ -78,17 +78,17 @@ def test_bad_signature_is_403_and_nothing_is_written(stack: Stack, bad: str) -> 
     path = stack.url(PHOTO, width=230)
     head, _, tail = path.rpartition("/")
     ops, signature, ext = tail.split(".")
-    payload = parse(path, prefix=stack.config.url_prefix, signed=True).target.payload
+    payload = parse(path, prefix=stack.config.urls.url_prefix, signed=True).target.payload
     forged = {"wrong": "A" * 16, "missing": None,
               "other-key": Signer(("a-key-this-deployment-does-not-have",)).sign(payload),  # well-formed, wrong
               **{f"position-{i}": other_character(signature, i) for i in range(16)}}[bad]
     assert forged != signature
     request = f"{head}/{ops}.{forged}.{ext}" if forged else f"{head}/{ops}.{ext}"
-    before = files_under(stack.config.cache_dir)
+    before = files_under(stack.config.cache.cache_dir)
     reply = stack.get(request)
     assert reply.status == 403
     assert b"signature" in reply.body
-    assert files_under(stack.config.cache_dir) == before
+    assert files_under(stack.config.cache.cache_dir) == before
     # Same answer every time: a forged URL can never become a hit.
     assert stack.get(request).status == 403
 
@@ -146,10 +146,10 @@ def test_non_canonical_spellings_are_400(stack: Stack) -> None:
 
 
 def test_missing_original_is_404_and_nothing_cached(stack: Stack) -> None:
-    before = files_under(stack.config.cache_dir)
+    before = files_under(stack.config.cache.cache_dir)
     reply = stack.get(stack.url("no/such/original.jpg", width=100))
     assert reply.status == 404
-    assert files_under(stack.config.cache_dir) == before
+    assert files_under(stack.config.cache.cache_dir) == before
 
 
 def test_oversized_request_is_400(stack: Stack) -> None:
@@ -168,7 +168,7 @@ def test_failed_write_serves_from_memory_and_leaves_no_file(stack_factory: Stack
     reply = stack.get(path)
     assert reply.status == 200 and reply.image().size == (800, 536) and len(reply.body) > 256 * 1024
     assert reply.headers["cache-control"] == "no-store"
-    renditions = [f for f in files_under(stack.config.cache_dir) if not f.endswith("/" + SOURCE_RECORD)]
+    renditions = [f for f in files_under(stack.config.cache.cache_dir) if not f.endswith("/" + SOURCE_RECORD)]
     assert renditions == [], "a partial or temporary file was left behind"
     assert stack.get(path).status == 200  # and the next request is another miss, not a broken hit
     assert len([r for r in stack.sidecar_requests() if r["path"] == path]) == 2

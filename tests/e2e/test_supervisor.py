@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import values
 
 from sidecar.app.health import ask
-from sidecar.config.settings import Config, load
+from sidecar.config import Config, load
 from sidecar.observe.metrics import DIRECTORY_ENV
 from sidecar.server.supervisor import STOP_GRACE, Supervisor, supervising
 from tests.support.paths import SAMPLES
@@ -78,7 +78,7 @@ def test_a_killed_worker_is_started_again(config: Config, capfd: pytest.CaptureF
             await until(lambda: new in {r["pid"] for r in logs.of("worker_ready")}, "the new worker to listen")
             assert supervisor.processes[2].pid == other  # the other worker was left alone
             assert supervisor.metrics.registry.get_sample_value("resize_sidecar_worker_restarts_total") == 1
-            status, _ = await asyncio.to_thread(ask, config.socket, "/healthz", 10)
+            status, _ = await asyncio.to_thread(ask, config.server.socket, "/healthz", 10)
             assert status == 200
         [died] = logs.of("worker_died")
         assert died["pid"] == killed and died["returncode"] == -signal.SIGKILL and died["worker"] == 1
@@ -100,7 +100,7 @@ def test_stop_drains_the_workers_and_kills_one_that_ignores_sigterm(
         assert fine.returncode == 0, "the worker that heard SIGTERM drained and exited by itself"
         assert stuck.returncode == -signal.SIGKILL
         assert [r["pid"] for r in logs.of("worker_killed")] == [stuck.pid]
-        assert waited >= config.drain_timeout + STOP_GRACE  # the grace is given in full before the kill
+        assert waited >= config.processes.drain_timeout + STOP_GRACE  # the grace is given in full before the kill
         assert not logs.of("worker_died")  # stopping is not dying: nothing is started again
         assert logs.of("stopped")
 

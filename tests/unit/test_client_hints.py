@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from sidecar.config import settings as config_module
+from sidecar import config as config_module
 from sidecar.render import nginx as nginx_config
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from sidecar.config.settings import Watermark
+from sidecar.config import Watermark
 from sidecar.errors import BadRequest
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url.grammar import Ops

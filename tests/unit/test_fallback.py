@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image
 
 from sidecar.app.fallback import Fallbacks
-from sidecar.config.settings import load
+from sidecar.config import load
 from sidecar.transform.pipeline import Settings
 from sidecar.url.grammar import Ops
 from tests.support.images import opened

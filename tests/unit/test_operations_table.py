@@ -13,7 +13,7 @@ import pytest
 
 from sidecar.builder import build_url
 from sidecar.cli import parser
-from sidecar.config.settings import Config, load
+from sidecar.config import Config, load
 from sidecar.errors import BadRequest
 from sidecar.url.grammar import Ops
 from sidecar.url.operations import (

@@ -15,7 +15,7 @@ import pytest
 
 from sidecar.app.handler import Handler
 from sidecar.builder import build_url
-from sidecar.config.settings import Config, load
+from sidecar.config import Config, load
 from sidecar.server.protocol import HttpProtocol, ServerState
 from sidecar.sources import open_chain
 from tests.support.paths import SAMPLES

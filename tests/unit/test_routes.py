@@ -9,7 +9,7 @@ from PIL import Image
 
 from sidecar.app.resolver import Resolved, TtlCache, from_row, with_row
 from sidecar.builder import build_url, preset_fields
-from sidecar.config.settings import ConfigError, load
+from sidecar.config import ConfigError, load
 from sidecar.errors import BadRequest, ResolverUnavailable
 from sidecar.url.presets import Preset
 from sidecar.url.routes import Route, id_shard, match

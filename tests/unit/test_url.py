@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sidecar.builder import build_url
-from sidecar.config.settings import load
+from sidecar.config import load
 from sidecar.errors import BadRequest, Forbidden, UriTooLong
 from sidecar.url.grammar import Info, Ops, Rendition, parse, shard
 
