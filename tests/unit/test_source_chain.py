@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from sidecar.config.sources import SourceSpec
 
+from sidecar.config.sources import SourceSpec
 from sidecar.errors import NotFound, SourceTimeout, SourceUnavailable
 from sidecar.observe.metrics import Metrics
 from sidecar.sources.chain import Original, SourceChain

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sidecar.config.sources import SourceSpec, parse_source
 
 from sidecar.config import load
+from sidecar.config.sources import SourceSpec, parse_source
 from sidecar.render import nginx as nginx_config
 from sidecar.sources.breaker import CircuitBreaker
 
