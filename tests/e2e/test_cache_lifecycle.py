@@ -163,7 +163,7 @@ def test_purge_during_a_miss_keeps_the_stale_rendition_out_of_the_cache(stack_fa
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(stack.get, slow)
         wait_for(lambda: final.parent.is_dir() and any(n.startswith(".lock-") for n in os.listdir(final.parent)),
-                 20, "the miss to take its lock")
+                 HANG, "the miss to take its lock")
         purged = stack.admin("POST", "/purge/" + PHOTO)  # waits for the flight in progress
         reply = pending.result()
     assert purged.status == 200

@@ -54,7 +54,7 @@ def sidecar_counts(stack: Stack) -> dict[str, float]:
 def nginx_counted(stack: Stack, cache: str, at_least: float) -> float:
     """Wait until the supervisor has counted `at_least` nginx requests of `cache` (it reads the log every
     second, and nginx flushes it every second); return the count."""
-    wait_for(lambda: stack.metric("resize_sidecar_nginx_requests_total", cache=cache) >= at_least, 10,
+    wait_for(lambda: stack.metric("resize_sidecar_nginx_requests_total", cache=cache) >= at_least, HANG,
              f"{at_least} {cache}(es) counted from nginx's access log")
     return stack.metric("resize_sidecar_nginx_requests_total", cache=cache)
 
@@ -153,7 +153,7 @@ def test_access_log_lines_share_the_request_id_with_the_sidecars_log(observed: S
     made = stack.get(path)
     assert made.status == 200 and made.headers["x-image-source"] in ("local", "cascade")
     assert stack.get(path).status == 200
-    wait_for(lambda: len([line for line in stack.access_log() if line["uri"] == path]) == 2, 10,
+    wait_for(lambda: len([line for line in stack.access_log() if line["uri"] == path]) == 2, HANG,
              "nginx to flush its log")
     miss, hit = [line for line in stack.access_log() if line["uri"] == path]
     assert miss["cache"] == "miss" and hit["cache"] == "hit"
