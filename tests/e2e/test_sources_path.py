@@ -164,7 +164,7 @@ def test_origin_that_accepts_and_never_answers_is_504_in_the_first_byte_timeout(
 @pytest.mark.parametrize("case, settings, status, said", [
     # The cap is reached long before a loaded machine's slow stream could reach the body timeout.
     ("past the size cap", dict(max_source_bytes=65536, source_body_timeout=60.0, request_deadline=90.0), 413,
-     "image too large"),
+     "is larger than 65536 bytes"),
     ("past the body timeout", {}, 504, "body not complete after"),
     ("past the request deadline", dict(source_body_timeout=10.0, request_deadline=0.8), 504, "request deadline"),
 ], ids=["size-cap", "body-timeout", "deadline"])
