@@ -6,7 +6,7 @@ import pytest
 from sidecar.builder import build_url
 from sidecar.config import load
 from sidecar.errors import BadRequest, Forbidden, UriTooLong
-from sidecar.url.grammar import Info, Ops, Rendition, parse, shard
+from sidecar.url.grammar import Info, Ops, Rendition, check_key, parse, shard
 
 
 def test_round_trip_signed() -> None:
@@ -261,3 +261,16 @@ def test_file_paths_are_the_decoded_url_paths() -> None:
     assert rendition.without_expiry() == Rendition("a b/ü.jpg", Ops("jpeg", width=10))
     plain = Rendition("k.jpg", Ops("jpeg", width=10))
     assert plain.without_expiry() is plain
+
+
+def test_a_background_that_is_not_text_is_refused_as_a_colour() -> None:
+    config = load(None, env={"SIDECAR_ALLOW_UNSIGNED": "1"})
+    with pytest.raises(BadRequest, match="background"):
+        build_url(config, "k.png", width=10, background=0xFFFFFF)
+
+
+def test_a_key_segment_may_have_200_bytes_and_no_more() -> None:
+    check_key("a" * 200 + "/" + "é" * 100)  # 200 bytes each
+    for key in ("a" * 201, "b/" + "é" * 100 + "c"):
+        with pytest.raises(BadRequest, match="200 bytes"):
+            check_key(key)
