@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +21,7 @@ from sidecar.cache.singleflight import (
 )
 from sidecar.cache.store import LOCK_PREFIX, Cache
 from sidecar.errors import DeadlineExceeded, SourceUnavailable
+from tests.support.inotify import Inotify
 
 FILE = "/img/ab/cd/photo.jpg/w100.jpg"
 WEBP = "/img/ab/cd/photo.jpg/w100.webp"
@@ -28,13 +30,19 @@ T = TypeVar("T")
 
 def with_flights(tmp_path: Path, scenario: Callable[[Cache, Flights[str], float], Awaitable[T]]) -> T:
     """Run `scenario(cache, flights, give_up)` in an event loop, with a far deadline."""
+    errors: list[dict[str, object]] = []
+
     async def run() -> T:
         cache, io = Cache(tmp_path), ThreadPoolExecutor(2)
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: errors.append(context))  # a callback that failed
         try:
-            return await scenario(cache, Flights[str](cache, io), asyncio.get_running_loop().time() + 30)
+            return await scenario(cache, Flights[str](cache, io), loop.time() + 30)
         finally:
             io.shutdown()
-    return asyncio.run(run())
+    result = asyncio.run(run())
+    assert errors == [], errors
+    return result
 
 
 class Maker:
@@ -68,6 +76,8 @@ def test_identical_misses_in_one_process_join_one_flight(tmp_path: Path) -> None
         later = [asyncio.create_task(flights.run(final, make, give_up)) for _ in range(5)]
         await asyncio.sleep(0)
         assert len(flights) == 1 and lock_files(cache) == [LOCK_PREFIX + "w100.jpg"]  # the leader's lock
+        lock = cache.path(FILE).with_name(LOCK_PREFIX + "w100.jpg")
+        assert stat.S_IMODE(lock.stat().st_mode) == 0o600  # the sidecar's own: nobody else reads or takes it
         make.release.set()
         leads = [await first, *[await task for task in later]]
         assert make.calls == 1
@@ -124,9 +134,14 @@ def test_a_file_published_already_is_found_without_a_flight(tmp_path: Path) -> N
         cache.write(WEBP, b"published by another worker")
         make = Maker(cache)
         finals = [cache.path(FILE), cache.path(WEBP)]  # the names an `.auto` rendition may have
-        lead = await flights.run(finals, make, give_up)
+        watch = Inotify(finals[0].parent, Inotify.CREATE)
+        try:
+            lead = await flights.run(finals, make, give_up)
+            created = watch.events()
+        finally:
+            watch.close()
         assert lead.result is None and lead.found == finals[1] and not lead.joined
-        assert make.calls == 0 and lock_files(cache) == []
+        assert make.calls == 0 and created == []  # found at the first look: not even a lock file made
 
     with_flights(tmp_path, scenario)
 
@@ -155,7 +170,7 @@ def test_a_leader_that_finds_the_lock_held_gives_up_at_its_deadline(tmp_path: Pa
         await make.started.wait()
         waiter = Maker(cache)
         loop = asyncio.get_running_loop()
-        with pytest.raises(DeadlineExceeded):
+        with pytest.raises(DeadlineExceeded, match="stayed locked"):
             await flights.run([cache.path(FILE)], waiter, loop.time() + 0.05)
         assert waiter.calls == 0
         make.release.set()
