@@ -77,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
     for op, flag in FLAGS:  # from the table of operations
         if flag.switch:
             url.add_argument(flag.name(op.name), action="store_true", default=None, help=flag.help)
+        elif flag.bare is not None:
+            url.add_argument(flag.name(op.name), type=flag.type, nargs="?", const=flag.bare,
+                             metavar=flag.metavar, help=flag.help)
         else:
             url.add_argument(flag.name(op.name), type=flag.type, choices=flag.choices, metavar=flag.metavar,
                              help=flag.help)

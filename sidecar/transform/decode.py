@@ -92,7 +92,9 @@ def draft(work: Work) -> None:
     width, height = work.image.size
     # The plan is in the original's turned pixels; this file may be a smaller rendition of it.
     shown_w = height if (work.orientation in (5, 6, 7, 8)) != work.ops.turned else width
-    scale = min(1.0, 2 * work.plan.scale * work.frame_size[0] / shown_w)
+    # Trim may leave a small part of the frame to fill the rendition: keep twice as many pixels again.
+    margin = 4 if work.ops.trim is not None else 2
+    scale = min(1.0, margin * work.plan.scale * work.frame_size[0] / shown_w)
     needed = (max(1, round(width * scale)), max(1, round(height * scale)))
     with decoding():
         work.image.draft(work.image.mode, needed)

@@ -2,8 +2,9 @@
 
 One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress:
 
-    read -> check_limits -> untouched -> draft -> decode -> orient -> turn -> normalise -> geometry
-         -> blur -> sharpen -> convert_colour -> background -> add_watermark -> encode -> never_bigger
+    read -> check_limits -> untouched -> draft -> decode -> orient -> find_faces -> turn -> normalise
+         -> trim_borders -> geometry -> blur -> sharpen -> convert_colour -> background -> add_watermark
+         -> encode -> never_bigger
 
 `untouched` ends the work early when the original already is the rendition (its bytes minus metadata,
 no pixel decoded); `never_bigger` swaps the encoded result for the original when that is smaller and
@@ -17,7 +18,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from sidecar.transform import colour, filters, smart, watermark
+from sidecar.transform import colour, faces, filters, smart, trim, watermark
 from sidecar.transform.decode import check_limits, decode, draft, orient, read
 from sidecar.transform.encode import (
     encode,
@@ -28,6 +29,7 @@ from sidecar.transform.encode import (
 )
 from sidecar.transform.geometry import COMPASS_FRACTIONS, Plan, plan
 from sidecar.transform.work import Rendered, Settings, Source, Work
+from sidecar.url.canonical import AWARE_GRAVITIES
 from sidecar.url.grammar import Ops, hex_rgb
 
 __all__ = ["STEPS", "Rendered", "Settings", "Source", "Work", "output_format", "quality_for", "transform"]
@@ -37,19 +39,29 @@ AUTO_SHARPEN_SCALE = 0.5
 
 
 def transform(data: bytes, ops: Ops, settings: Settings, *, variant: str | None = None,
-              derived_from: Source | None = None) -> Rendered:
+              derived_from: Source | None = None, known_faces: tuple[faces.Face, ...] | None = None
+              ) -> Rendered:
     """Run every step; raise a SidecarError (never anything else) for bad input.
 
     `variant` (avif, webp, legacy) picks the format of `auto` renditions. `derived_from` says that
-    `data` is a larger rendition of the original it describes, not the original itself.
+    `data` is a larger rendition of the original it describes, not the original itself. `known_faces`
+    are the original's, found before: face gravity does not look again.
     """
-    work = Work(data, ops, settings, variant, derived_from)
+    work = Work(data, ops, settings, variant, derived_from, known_faces)
     for step in STEPS:
         step(work)
         if work.done:
             break
     size = work.displayed_size if work.original else work.image.size
-    return Rendered(work.output, work.output_format, size, work.source, work.original)
+    found = work.faces if ops.gravity == "fc" else None
+    return Rendered(work.output, work.output_format, size, work.source, work.original, found)
+
+
+def find_faces(work: Work) -> None:
+    """Face gravity: the faces of the original as displayed, unless already known (cheap: on a thumbnail
+    of the reduced decode)."""
+    if work.ops.gravity == "fc" and work.faces is None:
+        work.faces = faces.detect(work.image)
 
 
 def turn(work: Work) -> None:
@@ -62,20 +74,43 @@ def normalise(work: Work) -> None:
     work.image = colour.resizable(work.image)
 
 
+def trim_borders(work: Work) -> None:
+    """`trim`: cut the uniform borders off the decoded pixels, and plan the geometry on what is left."""
+    if work.ops.trim is None:
+        return
+    width, height = work.image.size
+    box = trim.box(work.image, work.ops.trim)
+    if box == (0, 0, width, height):
+        return
+    work.image = work.image.crop(box)
+    work.trim_box = (box[0] / width, box[1] / height, box[2] / width, box[3] / height)
+    work.plan = plan(*work.frame_size, work.ops, max_side=work.settings.max_side)
+
+
 def geometry(work: Work) -> None:
     """Crop and resize (LANCZOS after an integer `reduce()`), on whatever size the decode produced."""
     width, height = work.image.size
     shown_w, shown_h = work.frame_size
-    if work.ops.gravity == "sm":
+    if work.ops.gravity in AWARE_GRAVITIES:
         left, top, right, bottom = work.plan.box
         crop = ((right - left) / shown_w, (bottom - top) / shown_h)
         work.plan = plan(shown_w, shown_h, work.ops, max_side=work.settings.max_side,
-                         focus=smart.focus(work.image, crop))
+                         focus=_aware_focus(work, crop))
     # A reduced decode (draft, or a smaller rendition in the cascade) shrinks the source: scale the box.
     planned = work.plan.scaled(width / shown_w, height / shown_h)
     if planned.is_identity:
         return
     work.image = work.image.resize(planned.size, Image.Resampling.LANCZOS, box=planned.box, reducing_gap=3.0)
+
+
+def _aware_focus(work: Work, crop: tuple[float, float]) -> tuple[float, float]:
+    """Smart or face gravity's crop centre, as fractions of the (turned, trimmed) frame."""
+    if work.ops.gravity == "sm" or not work.faces:
+        return smart.focus(work.image, crop)
+    shown = faces.turned(work.faces, work.ops.rotate, work.ops.flip)
+    if work.trim_box is not None:
+        shown = faces.within(shown, work.trim_box)
+    return faces.gravity(work.image, crop, shown)
 
 
 def blur(work: Work) -> None:
@@ -120,6 +155,6 @@ def auto_sharpens(planned: Plan, ops: Ops, settings: Settings) -> bool:
 
 
 STEPS: tuple[Callable[[Work], None], ...] = (
-    read, check_limits, untouched, draft, decode, orient, turn, normalise, geometry, blur, sharpen,
-    convert_colour, background, add_watermark, encode, never_bigger,
+    read, check_limits, untouched, draft, decode, orient, find_faces, turn, normalise, trim_borders, geometry,
+    blur, sharpen, convert_colour, background, add_watermark, encode, never_bigger,
 )

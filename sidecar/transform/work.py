@@ -11,7 +11,7 @@ from PIL import Image
 
 from sidecar.config import DEFAULT_CMYK_PROFILE, Watermark
 from sidecar.errors import SidecarError, TooLarge, Undecodable
-from sidecar.transform.geometry import Plan
+from sidecar.transform.geometry import Box, Plan
 from sidecar.url.grammar import Ops
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
@@ -53,6 +53,8 @@ class Rendered:
     #: True when `data` is the original's own bytes (less metadata): nothing needed changing, or the
     #: encoded rendition was bigger.
     original: bool = False
+    #: Face gravity's faces (fractions of the original as displayed), when it looked for them.
+    faces: tuple[Box, ...] | None = None
 
     @property
     def content_type(self) -> str:
@@ -63,10 +65,14 @@ class Work:
     """The state handed from step to step (one per request, never shared)."""
 
     def __init__(self, data: bytes, ops: Ops, settings: Settings, variant: str | None,
-                 derived_from: Source | None) -> None:
+                 derived_from: Source | None, faces: tuple[Box, ...] | None = None) -> None:
         self.data, self.ops, self.settings, self.variant = data, ops, settings, variant
         #: Set when `data` is a larger rendition rather than the original (the cascade).
         self.derived_from = derived_from
+        #: The original's faces (fractions of it as displayed): given when known, else found for `gfc`.
+        self.faces = faces
+        #: What `trim` keeps, as fractions of the turned frame; None: nothing trimmed.
+        self.trim_box: Box | None = None
         self.image: Image.Image = None  # type: ignore[assignment]  # set by `read`
         self.format = ""
         self.output_format = ""
@@ -83,9 +89,14 @@ class Work:
 
     @property
     def frame_size(self) -> tuple[int, int]:
-        """The source's size after orientation and the URL's rotation: what `plan` refers to."""
+        """The source's size after orientation, the URL's rotation and the trim: what `plan` refers to."""
         width, height = self.displayed_size
-        return (height, width) if self.ops.turned else (width, height)
+        if self.ops.turned:
+            width, height = height, width
+        if self.trim_box is None:
+            return width, height
+        left, top, right, bottom = self.trim_box
+        return max(1, round((right - left) * width)), max(1, round((bottom - top) * height))
 
     @property
     def source(self) -> Source:

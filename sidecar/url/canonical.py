@@ -7,9 +7,16 @@ from typing import Literal
 Fit = Literal["fit", "fill", "force", "pad"]
 #: `pad` fits inside W×H, then pads to exactly W×H with the background.
 FITS: tuple[Fit, ...] = ("fit", "fill", "force", "pad")
-#: `sm` is smart (the crop goes where the pixels are busiest), `fp` a focal point given in the URL.
+#: `sm` is smart (the crop goes where the pixels are busiest), `fc` keeps the faces (else smart), `fp` a
+#: focal point given in the URL.
 COMPASS = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw")
-GRAVITIES = (*COMPASS, "sm", "fp")
+GRAVITIES = (*COMPASS, "sm", "fc", "fp")
+#: Gravities that look at the picture, for `fill` only.
+AWARE_GRAVITIES = ("sm", "fc")
+#: `trim` without a number: the largest difference per channel (0-255) from the border colour still
+#: counted as border; `trim{0..MAX_TRIM}` sets it.
+TRIM_THRESHOLD = 10
+MAX_TRIM = 100
 #: URL extension -> output format. One extension per format: `.jpeg` is not canonical. `auto` picks AVIF,
 #: WebP or JPEG/PNG per request (see `AUTO_VARIANTS`).
 EXTENSIONS = {"jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "auto": "auto"}

@@ -10,6 +10,7 @@ from sidecar.errors import BadRequest
 from sidecar.url.canonical import (
     EXTENSIONS,
     FITS,
+    AWARE_GRAVITIES,
     FOCUS_SCALE,
     FORMAT_EXTENSION,
     GRAVITIES,
@@ -19,6 +20,7 @@ from sidecar.url.canonical import (
     MAX_EXPIRES,
     MAX_SHARPEN,
     MAX_SIDE,
+    MAX_TRIM,
     NAME,
     ROTATIONS,
     Fit,
@@ -51,6 +53,9 @@ class Ops:
     rotate: int = 0
     #: Mirror left to right, after the rotation.
     flip: bool = False
+    #: Cut uniform borders before the resize: a pixel within this of the corners' colour (per channel,
+    #: 0-255) is border.
+    trim: int | None = None
     #: Gaussian blur, sigma in the URL's pixels (multiplied by the DPR like width and height).
     blur: float | None = None
     #: Unsharp mask with this sigma (URL pixels); 0 switches off the automatic sharpening; None is automatic.
@@ -80,8 +85,8 @@ class Ops:
             raise BadRequest(f"gravity must be one of {', '.join(GRAVITIES)}")
         if self.gravity != "ce" and self.fit not in ("fill", "pad"):
             raise BadRequest("gravity applies only to fill and pad")
-        if self.gravity in ("sm", "fp") and self.fit != "fill":
-            raise BadRequest("smart gravity and focal points apply only to fill")
+        if self.gravity in (*AWARE_GRAVITIES, "fp") and self.fit != "fill":
+            raise BadRequest("smart and face gravity and focal points apply only to fill")
         if (self.gravity == "fp") != (self.focus is not None):
             raise BadRequest("a focal point needs gravity fp, and gravity fp a focal point")
         if self.focus is not None and (
@@ -92,6 +97,8 @@ class Ops:
                 raise BadRequest(f"{name} must be true or false")
         if self.enlarge and self.width is None and self.height is None:
             raise BadRequest("enlarge needs a width or a height")
+        if self.trim is not None and (type(self.trim) is not int or not 0 <= self.trim <= MAX_TRIM):
+            raise BadRequest(f"trim's threshold must be an integer from 0 to {MAX_TRIM}")
         if not is_decimal(self.dpr, 1, MAX_DPR):
             raise BadRequest(f"dpr must be 1 to {MAX_DPR} in steps of 0.1")
         if self.dpr != 1 and self.width is None and self.height is None:
@@ -130,10 +137,10 @@ class Ops:
 
     @property
     def restyles(self) -> bool:
-        """Whether pixels change beyond size, crop and format: a rotation, flip, filter, background or
-        watermark (the original can then never be the rendition as it is)."""
-        return bool(self.rotate or self.flip or self.blur or self.sharpen or self.background
-                    or self.watermark)
+        """Whether pixels change beyond size, crop and format: a rotation, flip, trim, filter, background or
+        watermark (the original can then never be the rendition as it is, nor be cut from it)."""
+        return bool(self.rotate or self.flip or self.trim is not None or self.blur or self.sharpen
+                    or self.background or self.watermark)
 
     @property
     def turned(self) -> bool:

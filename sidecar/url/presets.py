@@ -29,6 +29,7 @@ class Preset:
     client_hints: bool | None = None
     rotate: int | None = None
     flip: bool | None = None
+    trim: int | None = None
     blur: float | None = None
     sharpen: float | None = None
     background: str | None = None
