@@ -21,8 +21,8 @@ Face = tuple[float, float, float, float]
 
 DETECT_SIDE = 256
 MIN_FACE = 20
-_SCALE_FACTOR = 1.2
-_MIN_NEIGHBOURS = 5
+_SCALE_FACTOR = 1.1
+_MIN_NEIGHBOURS = 4
 #: Room kept around a face: each side in face widths, above (the hair, some air) and below (the chin,
 #: the neck) in face heights.
 _HEADROOM = (0.35, 0.6, 0.35)
