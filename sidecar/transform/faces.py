@@ -28,7 +28,7 @@ _MIN_NEIGHBOURS = 4
 _HEADROOM = (0.35, 0.6, 0.35)
 
 cv2.setNumThreads(1)  # one transform per worker thread: OpenCV's own threads would only compete
-_CASCADE = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+_CASCADE = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]
 
 
 def detect(image: Image.Image) -> tuple[Face, ...]:

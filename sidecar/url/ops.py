@@ -8,9 +8,9 @@ from typing import Literal
 
 from sidecar.errors import BadRequest
 from sidecar.url.canonical import (
+    AWARE_GRAVITIES,
     EXTENSIONS,
     FITS,
-    AWARE_GRAVITIES,
     FOCUS_SCALE,
     FORMAT_EXTENSION,
     GRAVITIES,
