@@ -82,3 +82,25 @@ def test_restyled_renditions_are_no_base_but_hinted_ones_are(tmp_path) -> None: 
     cascade.record(cache, cascade_dir, Source((4000, 2000), "PNG", None, True))
     cache.write(f"{cascade_dir}/w2000.jpg", b"x")
     assert cascade.find(cache, cascade_dir, Ops("png", width=400), None, SETTINGS) is None
+
+
+def test_face_gravity_reuses_the_faces_and_trim_never_derives(stack_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from test_aware_crops import jpeg, photo, with_heads
+
+    from sidecar.cache import cascade
+    from sidecar.cache.store import Cache
+
+    picture, _ = with_heads(photo(), [(1300, 250, 3.0)])
+    (tmp_path / "face.jpg").write_bytes(jpeg(picture))
+    stack = stack_factory([tmp_path])
+    assert source_of(stack, stack.url("face.jpg", width=1000))[0] == "local"
+    assert source_of(stack, stack.url("face.jpg", width=200, height=400, fit="fill", gravity="fc"))[0] == "local"
+    directory = next(stack.config.cache.cache_dir.rglob(cascade.FACES_RECORD)).parent
+    faces = cascade.read_faces(Cache(directory), ".")
+    assert faces is not None and len(faces) == 1
+    kind, image = source_of(stack, stack.url("face.jpg", width=100, height=200, fit="fill", gravity="fc"))
+    assert kind == "cascade"
+    direct_ops = Ops("jpeg", width=100, height=200, fit="fill", gravity="fc")
+    direct_image = Image.open(io.BytesIO(transform(jpeg(picture), direct_ops, SETTINGS).data)).convert("RGB")
+    assert mean_abs_diff(image, direct_image) < 4
+    assert source_of(stack, stack.url("face.jpg", width=300, trim=True))[0] == "local"

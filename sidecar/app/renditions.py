@@ -24,6 +24,7 @@ from sidecar.log import log
 from sidecar.observe import memory
 from sidecar.observe.metrics import rendition_kind
 from sidecar.sources import SourceChain
+from sidecar.transform.faces import Face
 from sidecar.transform.pipeline import Rendered, Settings, Source, transform
 from sidecar.url import grammar as url
 from sidecar.url.grammar import AUTO_VARIANTS
@@ -164,24 +165,30 @@ class Renditions:
             except OSError:
                 found = None  # purged in between: go to the original
             else:
-                rendered = await self._transform(data, ops, variant, found.source)
+                rendered = await self._transform(data, ops, variant, found.source, found.faces)
                 log("cascade", key=rendition.key, ops=ops.segment, base=found.file_path)
                 return rendered, CASCADE
+        known = None
+        if ops.gravity == "fc":
+            known = await loop.run_in_executor(self.work.io, cascade.read_faces, self.cache, directory)
         original = await self.sources.fetch(rendition.key, deadline)
-        rendered = await self._transform(original.data, ops, variant)
+        rendered = await self._transform(original.data, ops, variant, known_faces=known)
         try:
             await loop.run_in_executor(self.work.io, cascade.record, self.cache, directory, rendered.source, fetched_at)
+            if rendered.faces is not None and known is None:
+                await loop.run_in_executor(self.work.io, cascade.record_faces, self.cache, directory,
+                                           rendered.faces, fetched_at)
         except (OSError, Superseded) as exc:
             log("cache_write_failed", path=directory, error=str(exc))
         return rendered, original.source
 
-    async def _transform(self, data: bytes, ops: url.Ops, variant: str | None,
-                         derived_from: Source | None = None) -> Rendered:
+    async def _transform(self, data: bytes, ops: url.Ops, variant: str | None, derived_from: Source | None = None,
+                         known_faces: tuple[Face, ...] | None = None) -> Rendered:
         # Not bounded by the deadline: the flight goes on for whoever asks next (the requests themselves
         # stop waiting at their deadline), and a transform's time is bounded by the pixel limits.
         done = await asyncio.get_running_loop().run_in_executor(
             self.work.cpu, _transform, data, ops, self.settings, variant, derived_from,
-            self.config.processes.release_memory)
+            self.config.processes.release_memory, known_faces)
         kind = rendition_kind(CASCADE if derived_from else "", done.rendered.original, ops.watermark is not None)
         self.metrics.transform_seconds.labels(kind).observe(done.seconds)
         self.metrics.bytes_in.inc(len(data))
@@ -218,11 +225,11 @@ class _Transformed:
 
 
 def _transform(data: bytes, ops: url.Ops, settings: Settings, variant: str | None, derived_from: Source | None,
-               release: bool) -> _Transformed:
+               release: bool, known_faces: tuple[Face, ...] | None = None) -> _Transformed:
     """The transform, then (in the same thread, at the thread's low priority) freed memory back to the OS.
     malloc_trim measured 0.2-1 ms after a transform here (docs/benchmarks.md): cheap beside it."""
     started = time.perf_counter()
-    rendered = transform(data, ops, settings, variant=variant, derived_from=derived_from)
+    rendered = transform(data, ops, settings, variant=variant, derived_from=derived_from, known_faces=known_faces)
     seconds = time.perf_counter() - started
     released = release and memory.release()
     return _Transformed(rendered, released, seconds)

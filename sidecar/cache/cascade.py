@@ -12,6 +12,12 @@ sharpening, background or watermark; the mild automatic sharpening is allowed: a
 halo shrinks below half a pixel, like the artefacts), and, when lossy, encoded at no lower quality
 than the target. A JPEG of an original with transparency is never used: it was flattened. Among those,
 the smallest is used.
+
+Crops that look at the picture: face gravity's faces are found once per original and kept beside the
+record (`.faces.json`, fractions of the original as displayed), so every later size, from the original
+or from a larger rendition, crops around the same faces; face gravity is derived from a rendition only
+once they are known. `trim` is never derived: its box is found at the original's resolution, and a
+rendition's edges would move it.
 """
 from __future__ import annotations
 
@@ -20,12 +26,14 @@ import os
 from dataclasses import asdict, dataclass
 
 from sidecar.cache.store import Cache
+from sidecar.transform.faces import Face
 from sidecar.transform.geometry import plan
 from sidecar.transform.pipeline import Settings, Source, output_format, quality_for
 from sidecar.url.grammar import Ops
 from sidecar.url.variants import cached_ops
 
 SOURCE_RECORD = ".source.json"
+FACES_RECORD = ".faces.json"
 MIN_RATIO = 2.0
 
 
@@ -33,6 +41,8 @@ MIN_RATIO = 2.0
 class Candidate:
     file_path: str  # under the cache root, like Rendition.file_path
     source: Source
+    #: The original's faces, for face gravity (found before); None for other gravities.
+    faces: tuple[Face, ...] | None = None
 
 
 def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
@@ -43,8 +53,30 @@ def record(cache: Cache, directory: str, source: Source, fetched_at: float | Non
         cache.write(path, json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
 
 
+def record_faces(cache: Cache, directory: str, faces: tuple[Face, ...], fetched_at: float | None = None) -> None:
+    """Remember the original's faces beside its renditions (blocking; once per original)."""
+    path = f"{directory}/{FACES_RECORD}"
+    if not cache.exists(path):
+        cache.write(path, json.dumps([list(face) for face in faces]).encode(), fetched_at=fetched_at)
+
+
+def read_faces(cache: Cache, directory: str) -> tuple[Face, ...] | None:
+    """The original's faces as recorded, or None when not looked for yet (blocking)."""
+    try:
+        raw = json.loads(cache.path(f"{directory}/{FACES_RECORD}").read_bytes())
+        faces = tuple((float(f[0]), float(f[1]), float(f[2]), float(f[3])) for f in raw)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    return faces if all(0 <= a < c <= 1 and 0 <= b < d <= 1 for a, b, c, d in faces) else None
+
+
 def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: Settings) -> Candidate | None:
     """The smallest cached rendition in `directory` that `ops` may be derived from, if any (blocking)."""
+    if ops.trim is not None:
+        return None
+    faces = read_faces(cache, directory) if ops.gravity == "fc" else None
+    if ops.gravity == "fc" and faces is None:
+        return None
     source = _read_source(cache, directory)
     if source is None:
         return None
@@ -76,7 +108,7 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
             best = (pixels, name)
     if best is None:
         return None
-    return Candidate(f"{directory}/{best[1]}", source)
+    return Candidate(f"{directory}/{best[1]}", source, faces)
 
 
 def _read_source(cache: Cache, directory: str) -> Source | None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from sidecar.cache.cascade import SOURCE_RECORD
+from sidecar.cache.cascade import FACES_RECORD, SOURCE_RECORD
 from sidecar.cache.singleflight import wait_for_holders
 from sidecar.cache.store import PURGED_MARKER
 from sidecar.url.grammar import check_key, shard
@@ -42,8 +42,9 @@ def purge(cache_root: Path, url_prefix: str, key: str) -> int:
     os.utime(marker, (now, now))  # precisely now: the kernel's own file clock is coarse
     wait_for_holders(directory)
     removed = 0
-    with contextlib.suppress(FileNotFoundError):
-        (directory / SOURCE_RECORD).unlink()  # the cascade's facts about the old original
+    for record in (SOURCE_RECORD, FACES_RECORD):  # the cascade's facts about the old original
+        with contextlib.suppress(FileNotFoundError):
+            (directory / record).unlink()
     for entry in os.scandir(directory):
         # Only files: a subdirectory belongs to another key whose name extends this one.
         if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
