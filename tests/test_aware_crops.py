@@ -9,7 +9,7 @@ from conftest import REPO, SAMPLES, opened
 from PIL import Image
 
 from sidecar.errors import BadRequest
-from sidecar.transform import faces, trim
+from sidecar.transform import faces, info, trim
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url.grammar import Ops
 
@@ -184,3 +184,17 @@ def test_face_gravity_is_for_fill_only() -> None:
         Ops.parse("w300-h300-pad-gfc", "png")
     with pytest.raises(BadRequest):
         Ops.parse("w300-gfc", "png")
+
+
+def test_the_info_document_has_the_faces_and_the_trim_box() -> None:
+    picture, (label,) = with_heads(photo(), [(1300, 250, 3.0)])
+    framed = Image.new("RGB", (2120, 1280), "white")
+    framed.paste(picture, (100, 100))
+    facts = info.describe(jpeg(framed), SETTINGS)
+    assert all(abs(a - b) <= 10 for a, b in zip(facts["trim"], (100, 100, 2020, 1180), strict=True)), facts["trim"]
+    (face,) = facts["faces"]
+    shown = ((label[0] * 1920 + 100) / 2120, (label[1] * 1080 + 100) / 1280,
+             (label[2] * 1920 + 100) / 2120, (label[3] * 1080 + 100) / 1280)
+    assert overlap((face[0] / 2120, face[1] / 1280, face[2] / 2120, face[3] / 1280), shown) > 0.5
+    plain = info.describe(jpeg(photo()), SETTINGS)
+    assert plain["trim"] == [0, 0, 1920, 1080]

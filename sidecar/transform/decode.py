@@ -13,7 +13,7 @@ import pillow_heif
 from PIL import Image
 
 from sidecar.errors import BadRequest, TooLarge, Unsupported
-from sidecar.transform import dcjpeg
+from sidecar.transform import dcjpeg, faces
 from sidecar.transform.encode import output_format
 from sidecar.transform.geometry import plan
 from sidecar.transform.headers import avif_declared_size, gif_layout
@@ -95,6 +95,9 @@ def draft(work: Work) -> None:
     # Trim may leave a small part of the frame to fill the rendition: keep twice as many pixels again.
     margin = 4 if work.ops.trim is not None else 2
     scale = min(1.0, margin * work.plan.scale * work.frame_size[0] / shown_w)
+    if work.ops.gravity == "fc" and work.faces is None:
+        # The detector needs a sharp picture of its own size: libjpeg's 1/8 scale is too soft for it.
+        scale = max(scale, min(1.0, faces.DECODE_SIDE / max(width, height)))
     needed = (max(1, round(width * scale)), max(1, round(height * scale)))
     with decoding():
         work.image.draft(work.image.mode, needed)

@@ -20,6 +20,8 @@ from sidecar.transform import smart
 Face = tuple[float, float, float, float]
 
 DETECT_SIDE = 256
+#: The decode's least longest side for detection: twice the detector's (a JPEG is drafted no smaller).
+DECODE_SIDE = 2 * DETECT_SIDE
 MIN_FACE = 20
 _SCALE_FACTOR = 1.1
 _MIN_NEIGHBOURS = 4
