@@ -21,7 +21,7 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-scoreboard bench-venv \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files
 
 run: install
@@ -122,6 +122,11 @@ bench-venv:
 	fi
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP) $(BENCH_SCOREBOARD_PIP)
+
+# Face gravity, smart gravity and trim on a labelled set, against libvips' attention crop (bench/aware_crops.py).
+bench-aware: install
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) bench/aware_crops.py
 
 bench-operations: install
 	$(PY) bench/operations.py

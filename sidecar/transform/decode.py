@@ -92,9 +92,7 @@ def draft(work: Work) -> None:
     width, height = work.image.size
     # The plan is in the original's turned pixels; this file may be a smaller rendition of it.
     shown_w = height if (work.orientation in (5, 6, 7, 8)) != work.ops.turned else width
-    # Trim may leave a smaller part of the frame to fill the rendition: keep half as many pixels again.
-    margin = 3 if work.ops.trim is not None else 2
-    scale = min(1.0, margin * work.plan.scale * work.frame_size[0] / shown_w)
+    scale = min(1.0, 2 * work.plan.scale * work.frame_size[0] / shown_w)
     if work.ops.gravity == "fc" and work.faces is None:
         # The detector needs a sharp picture of its own size: libjpeg's 1/8 scale is too soft for it.
         scale = max(scale, min(1.0, faces.DECODE_SIDE / max(width, height)))

@@ -20,8 +20,9 @@ from sidecar.transform import smart
 Face = tuple[float, float, float, float]
 
 DETECT_SIDE = 256
-#: The decode's least longest side for detection: twice the detector's (a JPEG is drafted no smaller).
-DECODE_SIDE = 2 * DETECT_SIDE
+#: The decode's least longest side for detection, near twice the detector's (a JPEG is drafted no
+#: smaller): a 12 MP photo's 1/8 scale (504 px) is enough.
+DECODE_SIDE = 480
 MIN_FACE = 20
 _SCALE_FACTOR = 1.1
 _MIN_NEIGHBOURS = 2
