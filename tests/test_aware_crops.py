@@ -102,10 +102,13 @@ def test_trimmed_renditions_hold_no_white_margin(segment: str, size: tuple[int, 
 def test_trim_threshold_zero_keeps_jpeg_noise_as_content() -> None:
     canvas = Image.new("RGB", (800, 600), "white")
     canvas.paste(photo().resize((300, 200)), (250, 200))
-    loose = transform(jpeg(canvas, 60), Ops.parse("trim30", "png"), SETTINGS).size
+    data = jpeg(canvas, 60)
+    loose = transform(data, Ops.parse("trim40", "png"), SETTINGS).size
     assert abs(loose[0] - 300) <= 2 and abs(loose[1] - 200) <= 2
+    strict = transform(data, Ops.parse("trim0", "png"), SETTINGS).size
+    assert strict[0] > 304 and strict[1] > 204  # JPEG's ringing is not the border's colour exactly
     with pytest.raises(BadRequest):
-        Ops.parse("trim20", "png")  # `trim` is its spelling
+        Ops.parse("trim30", "png")  # `trim` is its spelling
     with pytest.raises(BadRequest):
         Ops.parse("trim101", "png")
 

@@ -15,7 +15,7 @@ GRAVITIES = (*COMPASS, "sm", "fc", "fp")
 AWARE_GRAVITIES = ("sm", "fc")
 #: `trim` without a number: the largest difference per channel (0-255) from the border colour still
 #: counted as border; `trim{0..MAX_TRIM}` sets it.
-TRIM_THRESHOLD = 20
+TRIM_THRESHOLD = 30
 MAX_TRIM = 100
 #: URL extension -> output format. One extension per format: `.jpeg` is not canonical. `auto` picks AVIF,
 #: WebP or JPEG/PNG per request (see `AUTO_VARIANTS`).
