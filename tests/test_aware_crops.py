@@ -202,3 +202,20 @@ def test_the_info_document_has_the_faces_and_the_trim_box() -> None:
     assert overlap((face[0] / 2120, face[1] / 1280, face[2] / 2120, face[3] / 1280), shown) > 0.5
     plain = info.describe(jpeg(photo()), SETTINGS)
     assert plain["trim"] == [0, 0, 1920, 1080]
+
+
+def test_face_gravity_and_trim_follow_the_exif_orientation() -> None:
+    picture, _ = with_heads(photo(), [(1300, 250, 3.0)])
+    framed = Image.new("RGB", (2120, 1280), "white")
+    framed.paste(picture, (100, 100))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter left: shown upright after a quarter turn right
+    out = io.BytesIO()
+    framed.transpose(Image.Transpose.ROTATE_90).save(out, "JPEG", quality=90, exif=exif.tobytes())
+    rendered = transform(out.getvalue(), Ops.parse("w300-h600-fill-gfc-trim", "png"), SETTINGS)
+    assert rendered.size == (300, 600) and len(faces.detect(opened(rendered.data))) == 1
+    facts = info.describe(out.getvalue(), SETTINGS)
+    assert all(abs(a - b) <= 10 for a, b in zip(facts["trim"], (100, 100, 2020, 1180), strict=True)), facts["trim"]
+    assert len(facts["faces"]) == 1
+    trimmed = transform(out.getvalue(), Ops.parse("trim", "png"), SETTINGS).size
+    assert abs(trimmed[0] - 1920) <= 4 and abs(trimmed[1] - 1080) <= 4

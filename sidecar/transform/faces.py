@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from sidecar.transform import smart
+from sidecar.transform import orientation
 
 #: A face box: (left, top, right, bottom) as fractions of the width and height.
 Face = tuple[float, float, float, float]
@@ -37,11 +37,14 @@ cv2.setNumThreads(1)  # one transform per worker thread: OpenCV's own threads wo
 _CASCADE = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]
 
 
-def detect(image: Image.Image) -> tuple[Face, ...]:
-    """The faces in `image`, largest first (CPU, a few milliseconds)."""
+def detect(image: Image.Image, upright: Image.Transpose | None = None) -> tuple[Face, ...]:
+    """The faces in `image` turned by `upright` (its EXIF orientation), as fractions of the turned
+    picture, largest first (CPU, tens of milliseconds)."""
     scale = min(1.0, DETECT_SIDE / max(image.size))
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     thumb = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if upright is not None:
+        thumb = thumb.transpose(upright)
     grey = np.asarray(thumb.convert("L"))
     found = _CASCADE.detectMultiScale(cv2.equalizeHist(grey), scaleFactor=_SCALE_FACTOR,
                                       minNeighbors=_MIN_NEIGHBOURS, minSize=(MIN_FACE, MIN_FACE))
@@ -93,9 +96,11 @@ def contains(box: tuple[float, float, float, float], face: Face) -> bool:
     return box[0] <= face[0] and box[1] <= face[1] and face[2] <= box[2] and face[3] <= box[3]
 
 
-def gravity(image: Image.Image, crop: tuple[float, float], faces: Sequence[Face]) -> tuple[float, float]:
-    """The crop's centre for `gfc`: the faces', else smart gravity's."""
-    return focus(faces, crop) or smart.focus(image, crop)
+def shown_box(method: Image.Transpose | None, box: Face) -> Face:
+    """A box as fractions of the stored pixels, as fractions of the picture turned by `method`."""
+    x0, y0 = orientation.shown_point(method, (box[0], box[1]))
+    x1, y1 = orientation.shown_point(method, (box[2], box[3]))
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
 
 def _around(faces: Sequence[Face], room: tuple[float, float, float]) -> Face:

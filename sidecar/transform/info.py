@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from sidecar.transform import colour, faces, pipeline, thumbhash, trim
+from sidecar.transform import colour, faces, orientation, pipeline, thumbhash, trim
 from sidecar.transform.geometry import plan
 from sidecar.url.grammar import Ops
 
@@ -21,8 +21,8 @@ THUMBNAIL = 100
 #: many pixels a side (what face gravity's detector looks at), or the original's size.
 ANALYSIS_SIDE = faces.DECODE_SIDE
 #: The steps that read and decode the original into sRGB pixels; nothing is restyled or encoded.
-STEPS = (pipeline.read, pipeline.check_limits, pipeline.draft, pipeline.decode, pipeline.orient,
-         pipeline.normalise, pipeline.geometry, pipeline.convert_colour)
+STEPS = (pipeline.read, pipeline.check_limits, pipeline.draft, pipeline.decode, pipeline.normalise,
+         pipeline.geometry, pipeline.orient, pipeline.convert_colour)
 _THUMBNAIL_OPS = Ops("png", width=THUMBNAIL, height=THUMBNAIL)
 HASH_SIDE = 32  # ThumbHash keeps only the lowest frequencies: more pixels change nothing but the time
 #: The LQIP: a tiny WebP as a data URI of at most this many characters, as large as fits.
@@ -41,11 +41,12 @@ def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:
     found: tuple[faces.Face, ...] = ()
     trimmed: faces.Face = (0.0, 0.0, 1.0, 1.0)
     for step in STEPS:
-        if step is pipeline.geometry:
-            found = faces.detect(work.image)
+        if step is pipeline.geometry:  # the stored pixels, not yet turned upright
+            upright = orientation.composite(work.orientation)
+            found = faces.detect(work.image, upright)
             left, top, right, bottom = trim.box(work.image)
-            trimmed = (left / work.image.width, top / work.image.height,
-                       right / work.image.width, bottom / work.image.height)
+            trimmed = faces.shown_box(upright, (left / work.image.width, top / work.image.height,
+                                                right / work.image.width, bottom / work.image.height))
             work.plan = plan(*work.frame_size, _THUMBNAIL_OPS, max_side=settings.max_side)
         step(work)
     rgba = work.image.convert("RGBA")

@@ -2,13 +2,16 @@
 
 One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress:
 
-    read -> check_limits -> untouched -> draft -> decode -> orient -> find_faces -> turn -> normalise
-         -> trim_borders -> geometry -> blur -> sharpen -> convert_colour -> background -> add_watermark
+    read -> check_limits -> untouched -> draft -> decode -> find_faces -> normalise -> trim_borders
+         -> geometry -> orient -> blur -> sharpen -> convert_colour -> background -> add_watermark
          -> encode -> never_bigger
 
 `untouched` ends the work early when the original already is the rendition (its bytes minus metadata,
 no pixel decoded); `never_bigger` swaps the encoded result for the original when that is smaller and
-fits. Colour is converted after the resize, on the fewest pixels, and before padding, so the padding's
+fits. Nothing is done to the full-size pixels that can be done to the small ones: the crop is planned in
+displayed coordinates and cut from the stored pixels, and the EXIF orientation with the URL's rotation
+and flip is one transpose of the resized image (`orientation`); sharpening and colour conversion
+follow the resize too. Colour is converted after the resize, on the fewest pixels, and before padding, so the padding's
 colour is sRGB as written. Everything here is CPU work and
 blocking: the server runs `transform` in its worker pool, never on the event loop.
 """
@@ -18,8 +21,8 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from sidecar.transform import colour, faces, filters, smart, trim, watermark
-from sidecar.transform.decode import check_limits, decode, draft, orient, read
+from sidecar.transform import colour, faces, filters, orientation, parallel, smart, trim, watermark
+from sidecar.transform.decode import check_limits, decode, draft, read
 from sidecar.transform.encode import (
     encode,
     never_bigger,
@@ -59,14 +62,10 @@ def transform(data: bytes, ops: Ops, settings: Settings, *, variant: str | None 
 
 def find_faces(work: Work) -> None:
     """Face gravity: the faces of the original as displayed, unless already known (cheap: on a thumbnail
-    of the reduced decode)."""
+    of the reduced decode, turned upright)."""
     if work.ops.gravity == "fc" and work.faces is None:
-        work.faces = faces.detect(work.image)
-
-
-def turn(work: Work) -> None:
-    """The URL's rotation (clockwise) and flip, after EXIF orientation and before the geometry."""
-    work.image = filters.turn(work.image, work.ops.rotate, work.ops.flip)
+        exif = 1 if work.derived_from is not None else work.orientation
+        work.faces = faces.detect(work.image, orientation.composite(exif))
 
 
 def normalise(work: Work) -> None:
@@ -83,34 +82,59 @@ def trim_borders(work: Work) -> None:
     if box == (0, 0, width, height):
         return
     work.image = work.image.crop(box)
-    work.trim_box = (box[0] / width, box[1] / height, box[2] / width, box[3] / height)
+    stored = (box[0] / width, box[1] / height, box[2] / width, box[3] / height)
+    work.trim_box = faces.shown_box(_turn(work), stored)
     work.plan = plan(*work.frame_size, work.ops, max_side=work.settings.max_side)
 
 
 def geometry(work: Work) -> None:
-    """Crop and resize (LANCZOS after an integer `reduce()`), on whatever size the decode produced."""
+    """Crop and resize (LANCZOS after an integer `reduce()`) the stored pixels, on whatever size the decode
+    produced. The plan is in displayed coordinates (after EXIF orientation and the URL's rotation); its
+    box is mapped back into the stored image, and `orient` turns the result."""
+    method = _turn(work)
+    swapped = orientation.swaps_axes(method)
     width, height = work.image.size
-    shown_w, shown_h = work.frame_size
+    shown = (height, width) if swapped else (width, height)
+    frame_w, frame_h = work.frame_size
     if work.ops.gravity in AWARE_GRAVITIES:
         left, top, right, bottom = work.plan.box
-        crop = ((right - left) / shown_w, (bottom - top) / shown_h)
-        work.plan = plan(shown_w, shown_h, work.ops, max_side=work.settings.max_side,
-                         focus=_aware_focus(work, crop))
+        crop = ((right - left) / frame_w, (bottom - top) / frame_h)
+        focus = _faces_focus(work, crop)
+        if focus is None:
+            stored_crop = (crop[1], crop[0]) if swapped else crop
+            focus = orientation.shown_point(method, smart.focus(work.image, stored_crop))
+        work.plan = plan(frame_w, frame_h, work.ops, max_side=work.settings.max_side, focus=focus)
     # A reduced decode (draft, or a smaller rendition in the cascade) shrinks the source: scale the box.
-    planned = work.plan.scaled(width / shown_w, height / shown_h)
-    if planned.is_identity:
+    planned = work.plan.scaled(shown[0] / frame_w, shown[1] / frame_h)
+    box = orientation.stored_box(method, planned.box, shown)
+    size = (planned.size[1], planned.size[0]) if swapped else planned.size
+    if Plan(box, size).is_identity:
         return
-    work.image = work.image.resize(planned.size, Image.Resampling.LANCZOS, box=planned.box, reducing_gap=3.0)
+    work.image = parallel.resize(work.image, size, box)
 
 
-def _aware_focus(work: Work, crop: tuple[float, float]) -> tuple[float, float]:
-    """Smart or face gravity's crop centre, as fractions of the (turned, trimmed) frame."""
-    if work.ops.gravity == "sm" or not work.faces:
-        return smart.focus(work.image, crop)
+def orient(work: Work) -> None:
+    """EXIF orientation (values outside 1-8 count as 1), then the URL's clockwise rotation and flip: one
+    transpose of the resized image. The output carries no EXIF at all."""
+    method = _turn(work)
+    if method is not None:
+        work.image = work.image.transpose(method)
+
+
+def _faces_focus(work: Work, crop: tuple[float, float]) -> tuple[float, float] | None:
+    """Face gravity's crop centre, as fractions of the (turned, trimmed) frame; None: no face there."""
+    if work.ops.gravity != "fc" or not work.faces:
+        return None
     shown = faces.turned(work.faces, work.ops.rotate, work.ops.flip)
     if work.trim_box is not None:
         shown = faces.within(shown, work.trim_box)
-    return faces.gravity(work.image, crop, shown)
+    return faces.focus(shown, crop)
+
+
+def _turn(work: Work) -> Image.Transpose | None:
+    # A cascade's larger rendition is upright already and never rotated (`cache.cascade`).
+    exif = 1 if work.derived_from is not None else work.orientation
+    return orientation.composite(exif, work.ops.rotate, work.ops.flip)
 
 
 def blur(work: Work) -> None:
@@ -123,7 +147,7 @@ def sharpen(work: Work) -> None:
     if work.ops.sharpen:
         work.image = filters.sharpen(work.image, work.ops.sharpen)
     elif auto_sharpens(work.plan, work.ops, work.settings):
-        work.image = filters.sharpen(work.image, *filters.AUTO_SHARPEN)
+        work.image = filters.auto_sharpen(work.image)
 
 
 def convert_colour(work: Work) -> None:
@@ -155,6 +179,6 @@ def auto_sharpens(planned: Plan, ops: Ops, settings: Settings) -> bool:
 
 
 STEPS: tuple[Callable[[Work], None], ...] = (
-    read, check_limits, untouched, draft, decode, orient, find_faces, turn, normalise, trim_borders, geometry,
-    blur, sharpen, convert_colour, background, add_watermark, encode, never_bigger,
+    read, check_limits, untouched, draft, decode, find_faces, normalise, trim_borders, geometry, orient, blur,
+    sharpen, convert_colour, background, add_watermark, encode, never_bigger,
 )
