@@ -21,7 +21,16 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from sidecar.transform import colour, faces, filters, orientation, parallel, smart, trim, watermark
+from sidecar.transform import (
+    colour,
+    faces,
+    filters,
+    orientation,
+    parallel,
+    smart,
+    trim,
+    watermark,
+)
 from sidecar.transform.decode import check_limits, decode, draft, read
 from sidecar.transform.encode import (
     encode,
