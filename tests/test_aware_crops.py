@@ -219,3 +219,20 @@ def test_face_gravity_and_trim_follow_the_exif_orientation() -> None:
     assert len(facts["faces"]) == 1
     trimmed = transform(out.getvalue(), Ops.parse("trim", "png"), SETTINGS).size
     assert abs(trimmed[0] - 1920) <= 4 and abs(trimmed[1] - 1080) <= 4
+
+
+@pytest.mark.parametrize("mode", ["P", "L", "I;16", "RGBA", "CMYK"])
+def test_face_gravity_takes_every_mode(mode: str) -> None:
+    picture, _ = with_heads(photo(), [(1300, 250, 3.0)])
+    converted = picture.convert("I;16") if mode == "I;16" else picture.convert(mode)
+    out = io.BytesIO()
+    converted.save(out, "JPEG" if mode == "CMYK" else "PNG")
+    rendered = transform(out.getvalue(), Ops.parse("w150-h300-fill-gfc", "png"), SETTINGS)
+    assert rendered.size == (150, 300) and rendered.faces is not None
+
+
+def test_face_gravity_keeps_the_cmyk_portraits_face() -> None:
+    data = (SAMPLES / "portrait-cmyk-800x533.jpg").read_bytes()
+    rendered = transform(data, Ops.parse("w200-h100-fill-gfc", "jpg"), SETTINGS)
+    assert rendered.faces and len(faces.detect(opened(transform(
+        data, Ops.parse("w400-h200-fill-gfc", "jpg"), SETTINGS).data))) == 1

@@ -48,8 +48,8 @@ def detect(image: Image.Image, upright: Image.Transpose | None = None) -> tuple[
     grey = np.asarray(thumb.convert("L"))
     found = _CASCADE.detectMultiScale(cv2.equalizeHist(grey), scaleFactor=_SCALE_FACTOR,
                                       minNeighbors=_MIN_NEIGHBOURS, minSize=(MIN_FACE, MIN_FACE))
-    if thumb.mode not in ("L", "LA", "I", "I;16", "1") and len(found):
-        skin = _skin(thumb)
+    if thumb.mode not in ("L", "LA") and len(found):
+        skin = _skin(thumb.convert("RGB"))
         found = [(x, y, w, h) for x, y, w, h in found
                  if skin[y + h // 4: y + 3 * h // 4, x + w // 4: x + 3 * w // 4].mean() >= _MIN_SKIN]
     width, height = thumb.size

@@ -2,7 +2,7 @@
 
 One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress:
 
-    read -> check_limits -> untouched -> draft -> decode -> find_faces -> normalise -> trim_borders
+    read -> check_limits -> untouched -> draft -> decode -> normalise -> find_faces -> trim_borders
          -> geometry -> orient -> blur -> sharpen -> convert_colour -> background -> add_watermark
          -> encode -> never_bigger
 
@@ -188,6 +188,6 @@ def auto_sharpens(planned: Plan, ops: Ops, settings: Settings) -> bool:
 
 
 STEPS: tuple[Callable[[Work], None], ...] = (
-    read, check_limits, untouched, draft, decode, find_faces, normalise, trim_borders, geometry, orient, blur,
+    read, check_limits, untouched, draft, decode, normalise, find_faces, trim_borders, geometry, orient, blur,
     sharpen, convert_colour, background, add_watermark, encode, never_bigger,
 )
