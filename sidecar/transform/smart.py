@@ -43,11 +43,15 @@ def attention(image: Image.Image) -> np.ndarray:
 
 
 def _best(profile: np.ndarray, fraction: float) -> float:
-    """The centre (as a fraction) of the window of `fraction` of the profile with the largest sum."""
+    """The centre (as a fraction) of the window of `fraction` of the profile with the largest sum; of
+    windows that tie (all holding the whole subject), the middle one, so the subject sits centred."""
     size = len(profile)
     window = max(1, min(size, round(size * fraction)))
     if window >= size:
         return 0.5
     sums = np.convolve(profile, np.ones(window), mode="valid")
-    start = int(np.argmax(sums))
-    return (start + window / 2) / size
+    best = np.flatnonzero(sums >= sums.max() * (1 - 1e-6))
+    # As a share of the slack, so the first and last windows are the crop against either edge exactly
+    # (the thumbnail's whole pixels would otherwise leave a sliver).
+    share = (best[0] + best[-1]) / 2 / (size - window)
+    return float(fraction / 2 + share * (1 - fraction))
