@@ -12,6 +12,7 @@ import io
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, ImageCms
 
@@ -46,7 +47,7 @@ def resizable(image: Image.Image) -> Image.Image:
         return wide.point(lambda value: value * (1 / 256)).convert("L")
     if mode == "F":
         # Floating point: 0..1 is the usual convention for normalised data; anything else is clipped.
-        low, high = image.getextrema()
+        low, high = cast("tuple[float, float]", image.getextrema())  # one band: two floats
         scale = 255.0 if 0.0 <= low and high <= 1.0 else 1.0
         return image.point(lambda value: value * scale).convert("L")
     if mode == "P":
