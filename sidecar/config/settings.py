@@ -119,6 +119,12 @@ class Config:
     access_log: Path = Path("var/log/access.log")
     metrics_dir: Path = Path("var/run/metrics")
     metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    #: Per-client limit on misses at nginx (issue 16): new renditions per second per client, 0 = off.
+    miss_rate: float = 10.0
+    #: Misses a client may make at once above `miss_rate` before getting 429s (a page of new thumbnails).
+    miss_burst: int = 100
+    #: Proxies whose X-Forwarded-For is believed: the rightmost address it adds is the client.
+    trusted_proxies: tuple[str, ...] = ()
     presets: Mapping[str, Preset] = field(default_factory=dict)
     watermarks: Mapping[str, Watermark] = field(default_factory=dict)
     routes: Mapping[str, Route] = field(default_factory=dict)
@@ -469,11 +475,15 @@ def _validate(config: Config, name: Any) -> None:
           "must look like /img (lowercase segments, no trailing slash)")
     check(config.url_prefix not in ("/metrics", "/healthz", "/readyz", "/_sidecar", "/_rendition"), "url_prefix",
           "is a path the sidecar itself answers")
-    for network in config.metrics_allow:
-        try:
-            ipaddress.ip_network(network, strict=False)
-        except ValueError:
-            check(False, "metrics_allow", f"{network!r} is not an address or network (like 10.0.0.0/8)")
+    for key in ("metrics_allow", "trusted_proxies"):
+        for network in getattr(config, key):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                check(False, key, f"{network!r} is not an address or network (like 10.0.0.0/8)")
+    check(config.miss_rate == 0 or 1 / 60 <= config.miss_rate <= 100_000, "miss_rate",
+          "must be 0 (no limit) or 1/60 to 100000 misses per second per client")
+    check(0 <= config.miss_burst <= 100_000, "miss_burst", "must be 0 to 100000")
     check(is_host_port(config.listen), "listen", "must be HOST:PORT")
     check(SOCKET_INSTANCE not in str(config.socket) or bool(instance_name(config.instance)), "socket",
           f"has {SOCKET_INSTANCE} but no instance name is set ({ENV_PREFIX}INSTANCE)")
