@@ -11,6 +11,7 @@ request, and whether any sidecar worker changed (a crash restarts it).
 from __future__ import annotations
 
 import argparse
+import os
 import collections
 import shutil
 import sys
@@ -101,8 +102,7 @@ def main() -> None:
     finally:
         stack.stop()
         shutil.rmtree(source, ignore_errors=True)
-    with open("/proc/loadavg") as file:
-        load = " ".join(file.read().split()[:3])
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     header = ("inputs", "files", "requests", "statuses", "5xx+hangs", "slowest")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for line in [header, tuple("-" * w for w in widths), *rows]:
