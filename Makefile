@@ -22,7 +22,7 @@ THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
 .PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
-        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files soak bench-odd
+        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files soak bench-odd bench-vector
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -134,6 +134,10 @@ soak: install
 # directory, say Pillow's Tests/images); fails on any 5xx, hang, worker restart or `bug` log line.
 bench-odd: install
 	$(PY) bench/odd_inputs.py $(if $(ODD_EXTRA),--extra $(ODD_EXTRA))
+
+# SVG drawn at the rendition's size against drawn at its own size and resized: time, SSIM, bytes.
+bench-vector: install
+	$(PY) bench/vector.py
 
 bench-operations: install
 	$(PY) bench/operations.py
