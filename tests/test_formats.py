@@ -13,10 +13,10 @@ from conftest import Stack, encoded, make_stack, marked, opened
 from PIL import Image, ImageChops
 
 from sidecar.errors import SidecarError, TooLarge, Undecodable, Unsupported
-from sidecar.transform import pdf, svg
+from sidecar.transform import info, pdf, svg
 from sidecar.transform.headers import ico_largest
 from sidecar.transform.pipeline import Settings, transform
-from sidecar.transform.sniff import HEAD, sniff
+from sidecar.transform.sniff import DECODABLE, HEAD, sniff
 from sidecar.url.grammar import Ops
 
 ODD = Path(__file__).parent / "data" / "odd"
@@ -279,6 +279,16 @@ def test_new_formats_through_nginx(odd_stack: Stack, name: str, status: int) -> 
         assert reply.image().format == "PNG" and reply.image().width <= 120
         again = odd_stack.get(odd_stack.url(name, width=120, format="png"))
         assert again.status == 200 and again.body == reply.body  # the hit
+
+
+def test_info_describes_every_new_format() -> None:
+    made = {"ico": encoded(marked(64, 64), "ICO", sizes=[(64, 64)]), "jp2": encoded(marked(80, 40), "JPEG2000"),
+            "svg": SQUARE_SVG, "pdf": pdf_of(marked(80, 40), resolution=72),
+            "cur": (ODD / "deerstalker.cur").read_bytes(), "tiff": (ODD / "hopper_bigtiff.tif").read_bytes()}
+    for name, data in made.items():
+        facts = info.describe(data, SETTINGS)
+        assert facts["format"] == name and facts["width"] > 0 and facts["thumbhash"], (name, facts)
+    assert set(info._FORMAT_NAMES) == set(DECODABLE)  # every format read has a name to report
 
 
 def test_every_transform_error_is_a_sidecar_error() -> None:
