@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, Reply, Stack, make_stack, wait_for
 
-from sidecar.config.settings import Config, ConfigError, load
+from sidecar.config import Config, ConfigError, load
 from sidecar.render import nginx as nginx_config
 
 PHOTO = "road-1920x1080.jpg"
@@ -89,13 +89,13 @@ def test_a_trusted_proxys_forwarded_client_is_the_key() -> None:
 
 
 def test_the_limit_is_off_with_a_zero_rate_and_rendered_as_configured() -> None:
-    off = nginx_config.site(Config(miss_rate=0))
+    off = nginx_config.site(Config().replace(miss_rate=0))
     assert "limit_req" not in off.replace("# miss_rate = 0: no per-client limit on misses", "")
-    on = nginx_config.site(Config(miss_rate=10, miss_burst=50))
+    on = nginx_config.site(Config().replace(miss_rate=10, miss_burst=50))
     assert "limit_req_zone $binary_remote_addr zone=resize_sidecar_misses:10m rate=10r/s;" in on
     assert "limit_req zone=resize_sidecar_misses burst=50 nodelay;" in on
     assert "add_header Retry-After 1 always;" in on
-    slow = nginx_config.site(Config(miss_rate=0.25))
+    slow = nginx_config.site(Config().replace(miss_rate=0.25))
     assert "rate=15r/m;" in slow and "Retry-After 4 always" in slow
     # Hits never meet the limit: it is only in the sidecar's named location.
     location = on.split("location @resize_sidecar {", 1)[1].split("}", 1)[0]
