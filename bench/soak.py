@@ -152,8 +152,8 @@ class Load:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS", 3600)))
-    parser.add_argument("--rate", type=float, default=float(os.environ.get("SOAK_RATE", 20)))
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS", "3600")))
+    parser.add_argument("--rate", type=float, default=float(os.environ.get("SOAK_RATE", "20")))
     args = parser.parse_args()
     source = world_readable_tempdir()
     good, hostile = stage(source)
