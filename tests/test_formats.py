@@ -191,6 +191,35 @@ def test_svg_scripts_and_entities_are_refused_or_removed() -> None:
         transform(laughs, Ops("png"), SETTINGS)
 
 
+def use_bomb(levels: int) -> bytes:
+    """Ten uses of ten uses of ... a rectangle: 10**levels rectangles drawn from a few hundred bytes."""
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="9" '
+             'height="9"><defs><g id="l0"><rect width="1" height="1"/></g>']
+    for level in range(1, levels + 1):
+        uses = "".join(f'<use xlink:href="#l{level - 1}" x="{x}"/>' for x in range(10))
+        parts.append(f'<g id="l{level}">{uses}</g>')
+    return "".join([*parts, f'</defs><use xlink:href="#l{levels}"/></svg>']).encode()
+
+
+def test_svg_reference_bombs_are_refused_before_drawing() -> None:
+    assert rendered(use_bomb(2), Ops("png")).size == (9, 9)  # a few hundred copies are fine
+    started = time.monotonic()
+    with pytest.raises(TooLarge):
+        transform(use_bomb(9), Ops("png", width=10), SETTINGS)  # a billion copies
+    assert time.monotonic() - started < 1
+    patterns = ('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><defs>'
+                '<pattern id="p0" width="1" height="1"><rect width="1" height="1"/></pattern>'
+                + "".join(f'<pattern id="p{i}" width="1" height="1">'
+                          + f'<rect width="1" height="1" fill="url(#p{i - 1})"/>' * 10 + "</pattern>"
+                          for i in range(1, 9))
+                + '</defs><rect width="9" height="9" fill="url(#p8)"/></svg>').encode()
+    with pytest.raises(TooLarge):
+        transform(patterns, Ops("png", width=10), SETTINGS)
+    deep = b'<svg xmlns="http://www.w3.org/2000/svg">' + b"<g>" * 5000 + b"</g>" * 5000 + b"</svg>"
+    with pytest.raises(TooLarge):
+        transform(deep, Ops("png", width=10), SETTINGS)
+
+
 def test_svg_declaring_an_absurd_size_is_drawn_within_the_pixel_budget() -> None:
     giant = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1" width="10000000" height="10000000"/>'
     assert rendered(giant, Ops("png", width=100, height=100)).size == (100, 100)

@@ -22,8 +22,10 @@ from sidecar.transform.vector import VectorImageFile, checked_size
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
-#: Elements beyond this are refused (413): drawing time grows with them, and real artwork stays below.
-MAX_ELEMENTS = 200_000
+#: Elements beyond this are refused (413), counted as drawn: every `<use>` and `url(#...)` reference adds
+#: what it points to again (ten uses of ten uses of ... is the SVG "billion laughs": resvg took 4.5 s
+#: for 10^5 copies, ten times more per level). Drawing time grows with them; real artwork stays below.
+MAX_ELEMENTS = 100_000
 #: The size of an SVG without width, height or viewBox: CSS's default for a replaced element.
 DEFAULT_SIZE = (300.0, 150.0)
 _DROPPED = {"script", "foreignObject", "iframe", "object", "embed", "audio", "video", "canvas", "handler",
@@ -33,6 +35,7 @@ _UNITS = {"": 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96
 _LENGTH = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]*)\s*$")
 _OUTSIDE_URL = re.compile(r"url\(\s*['\"]?\s*(?!#)", re.IGNORECASE)
 _EMBEDDED = re.compile(r"data:image/(png|jpeg|jpg|gif|webp);base64,", re.IGNORECASE)
+_REFERENCE = re.compile(r"url\(\s*['\"]?\s*#([^)'\"\s]+)|^\s*#(\S+)")
 
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
@@ -59,7 +62,46 @@ def sanitised(data: bytes, max_pixels: int) -> ET.Element:
         for name, value in list(parent.attrib.items()):
             if _unsafe_attribute(_local(name), value, max_pixels):
                 del parent.attrib[name]
+    drawn = drawn_elements(root)
+    if drawn > MAX_ELEMENTS:
+        raise TooLarge(f"SVG draws more than {MAX_ELEMENTS} elements (through its references)")
     return root
+
+
+def drawn_elements(root: ET.Element) -> int:
+    """How many elements drawing `root` may visit: each element once, plus, for every reference it makes
+    (`href="#id"`, `url(#id)`), what that element counts. Stops counting past MAX_ELEMENTS."""
+    by_id = {element.get("id"): element for element in root.iter() if element.get("id")}
+    counted: dict[int, int] = {}
+
+    def count(element: ET.Element, path: frozenset[int]) -> int:
+        key = id(element)
+        if key in counted:
+            return counted[key]
+        if key in path or len(path) > 256:
+            return MAX_ELEMENTS + 1 if len(path) > 256 else 0  # too deep to draw; a cycle resvg refuses
+        inner = path | {key}
+        total = 1
+        for target in _references(element, by_id):
+            total += count(target, inner)
+        for child in element:
+            total += count(child, inner)
+            if total > MAX_ELEMENTS:
+                break
+        counted[key] = total = min(total, MAX_ELEMENTS + 1)
+        return total
+
+    return count(root, frozenset())
+
+
+def _references(element: ET.Element, by_id: dict[str | None, ET.Element]) -> list[ET.Element]:
+    found = []
+    for value in element.attrib.values():
+        for match in _REFERENCE.finditer(value):
+            target = by_id.get(match.group(1) or match.group(2))
+            if target is not None:
+                found.append(target)
+    return found
 
 
 def intrinsic_size(root: ET.Element) -> tuple[float, float]:
