@@ -2,12 +2,11 @@
 and the per-client limit nginx puts on misses before they reach the sidecar)."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidecar.config.fields import ENV_PREFIX, ConfigError, Where, require, setting
+from sidecar.config.fields import ENV_PREFIX, Where, networks, require, setting
 
 SOCKET_INSTANCE = "{instance}"
 MAX_SOCKET_PATH = 107  # bytes: Linux's sun_path holds 108, the terminating NUL included
@@ -42,12 +41,7 @@ class ServerSection:
         require(self.miss_rate == 0 or 1 / 60 <= self.miss_rate <= 100_000, where("miss_rate"),
                 "must be 0 (no limit) or 1/60 to 100000 misses per second per client")
         require(0 <= self.miss_burst <= 100_000, where("miss_burst"), "must be 0 to 100000")
-        for network in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ConfigError(f"{where('trusted_proxies')}: {network!r} is not an address or network "
-                                  "(like 10.0.0.0/8)") from None
+        networks(self, where, "trusted_proxies")
 
     def pinned_socket(self, where: Where) -> Path:
         """`socket` with `{instance}` filled in, made absolute, and short enough for a Unix socket."""
