@@ -24,6 +24,7 @@ from sidecar.log import log
 from sidecar.observe import memory
 from sidecar.observe.metrics import rendition_kind
 from sidecar.sources import SourceChain
+from sidecar.transform.animation import FIRST_FRAME
 from sidecar.transform.pipeline import Rendered, Settings, Source, transform
 from sidecar.url import grammar as url
 from sidecar.url.grammar import AUTO_VARIANTS
@@ -33,8 +34,9 @@ from sidecar.url.variants import Hint, hinted, variant_suffix
 
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cache.cascade`).
 CASCADE = "cascade"
-#: The formats an `.auto` rendition may get per variant: its file name ends with the one it got.
-AUTO_FORMATS = {"avif": ("avif",), "webp": ("webp",), "legacy": ("jpeg", "png")}
+#: The formats an `.auto` rendition may get per variant: its file name ends with the one it got (an
+#: animation is WebP for the avif variant, GIF for legacy).
+AUTO_FORMATS = {"avif": ("avif", "webp"), "webp": ("webp",), "legacy": ("jpeg", "png", "gif")}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Made:
     source: str
     suffix: str
     rendered: Rendered | None = None
+    #: `X-Image-Animation`: an animated original's rendition is its first frame (over the budget).
+    animation: str = ""
 
 
 def transform_settings(config: Config) -> Settings:
@@ -112,7 +116,8 @@ class Renditions:
         elif lead.found is not None:
             self.metrics.published_elsewhere.inc()
         made = lead.result
-        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else [])]
+        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else []),
+                   *([("X-Image-Animation", made.animation)] if made and made.animation == FIRST_FRAME else [])]
         if made is not None and made.rendered is not None:
             return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
                                   *_vary(ops), *headers], made.rendered.data), None
@@ -146,9 +151,11 @@ class Renditions:
         self.metrics.renditions.labels(kind).inc()
         self.metrics.bytes_out.inc(len(rendered.data))
         suffix = variant_suffix(rendition.ops, hint, rendered.format)
+        if rendered.animation:
+            self.metrics.animations.labels(rendered.animation).inc()
         if await self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at):
-            return Made(source, suffix)
-        return Made(source, suffix, rendered)  # the client still gets its image, from memory
+            return Made(source, suffix, animation=rendered.animation)
+        return Made(source, suffix, rendered, rendered.animation)  # the client still gets its image, from memory
 
     async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
                       fetched_at: float) -> tuple[Rendered, str]:

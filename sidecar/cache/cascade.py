@@ -12,6 +12,10 @@ sharpening, background or watermark; the mild automatic sharpening is allowed: a
 halo shrinks below half a pixel, like the artefacts), and, when lossy, encoded at no lower quality
 than the target. A JPEG of an original with transparency is never used: it was flattened. Among those,
 the smallest is used.
+
+An animated original's renditions derive only from renditions that are what they are: an animation from
+an animation (never from a GIF: its palette would be quantised twice), a still of frame N from a still of
+the same frame (`animation.same_frames`).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from sidecar.cache.store import Cache
+from sidecar.transform import animation
 from sidecar.transform.geometry import plan
 from sidecar.transform.pipeline import Settings, Source, output_format, quality_for
 from sidecar.url.grammar import Ops
@@ -52,7 +57,7 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     target = plan(width, height, ops, max_side=settings.max_side)
     if target.is_identity:
         return None  # the original itself is the answer (passed through or re-encoded)
-    target_format = output_format(ops.format, variant, source, opaque=ops.background is not None)
+    target_format = output_format(ops.format, variant, source, opaque=ops.background is not None, frame=ops.frame)
     wanted_quality = quality_for(ops.quality, target_format, settings, source.quality)
     best: tuple[int, str] | None = None
     try:
@@ -62,6 +67,8 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     for name in names:
         candidate = cached_ops(name)
         if candidate is None or not _full_frame(candidate) or (source.alpha and candidate.format == "jpeg"):
+            continue
+        if source.frames > 1 and not animation.same_frames(candidate, ops, target_format, source.frames):
             continue
         size = plan(width, height, candidate, max_side=settings.max_side).size
         if size[0] / width < MIN_RATIO * target.scale or size[1] / height < MIN_RATIO * target.scale:
@@ -83,7 +90,8 @@ def _read_source(cache: Cache, directory: str) -> Source | None:
     try:
         raw = json.loads(cache.path(f"{directory}/{SOURCE_RECORD}").read_bytes())
         return Source(size=(int(raw["size"][0]), int(raw["size"][1])), format=str(raw["format"]),
-                      quality=None if raw["quality"] is None else int(raw["quality"]), alpha=bool(raw["alpha"]))
+                      quality=None if raw["quality"] is None else int(raw["quality"]), alpha=bool(raw["alpha"]),
+                      frames=int(raw.get("frames", 1)))
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
 

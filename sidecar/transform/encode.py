@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import itertools
 
-from sidecar.transform import filters, passthrough
+from sidecar.transform import animation, animencode, filters, passthrough
 from sidecar.transform.work import Settings, Source, Work, decoding
 
 #: The output format an original already is, for passing it through.
-_SAME_FORMAT = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
+_SAME_FORMAT = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
 #: Sources whose `legacy` auto variant is PNG even without transparency (drawings, screenshots).
 _LOSSLESS_SOURCES = ("PNG", "GIF", "BMP")
 _AVIF_SPEED = 8  # libaom speed: 6 (its default) costs three times the time for 4% fewer bytes
@@ -18,13 +19,18 @@ def untouched(work: Work) -> None:
     """When nothing needs changing, the original's bytes (less metadata) are the rendition: no decode."""
     if not _original_fits(work) or not _quality_allows_original(work):
         return
-    data = passthrough.stripped(work.data, work.format)
+    data = passthrough.stripped(work.data, work.format, animated=work.animated)
     if data is not None:
         work.output, work.original, work.done = data, True, True
 
 
 def encode(work: Work) -> None:
     image, fmt = work.image, work.output_format
+    if work.animated:
+        frames = itertools.chain([(image, work.frame_duration)], work.later_frames)
+        with decoding():
+            work.output = animencode.encode(frames, fmt, _quality(work), work.loop)
+        return
     if fmt == "jpeg":
         image = filters.flatten(image, work.settings.background)
     if fmt in ("webp", "avif") and image.mode in ("L", "LA"):
@@ -49,17 +55,21 @@ def never_bigger(work: Work) -> None:
     """If the original fits the request and is smaller than what we encoded, it is the rendition."""
     if not _original_fits(work):
         return
-    data = passthrough.stripped(work.data, work.format)
+    data = passthrough.stripped(work.data, work.format, animated=work.animated)
     if data is not None and len(data) < len(work.output):
         work.output, work.original = data, True
 
 
-def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool = False) -> str:
+def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool = False,
+                  frame: int | None = None) -> str:
     """The format to encode: the URL's, or for `auto` the variant's; `legacy` is PNG for sources with
     transparency (unless `opaque`: the URL flattens it on a background) or from lossless formats, JPEG
-    for the rest."""
+    for the rest. An animation (no `frame` asked) is WebP for the avif and webp variants (animated AVIF
+    costs ten times the time: docs/benchmarks.md), GIF for legacy."""
     if fmt != "auto":
         return fmt
+    if animation.animated_auto(source.frames, frame):
+        return "webp" if variant in ("avif", "webp") else "gif"
     if variant in ("avif", "webp"):
         return variant
     return "png" if (source.alpha and not opaque) or source.format in _LOSSLESS_SOURCES else "jpeg"
@@ -68,13 +78,13 @@ def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool
 def _original_fits(work: Work) -> bool:
     """The original already is the requested rendition, but for its metadata."""
     return (work.derived_from is None and _SAME_FORMAT.get(work.format) == work.output_format
-            and work.plan.is_identity and work.orientation == 1 and work.frames == 1
+            and work.plan.is_identity and work.orientation == 1 and (work.source.frames == 1 or work.animated)
             and not work.ops.restyles and work.image.mode != "CMYK")
 
 
 def _quality_allows_original(work: Work) -> bool:
     """Without a decode we cannot lower quality: pass only if the original is not above the target."""
-    if work.output_format == "png":
+    if work.output_format in ("png", "gif"):
         return True
     if work.output_format == "jpeg" and work.source_quality is not None:
         return work.source_quality <= _quality(work)

@@ -2,8 +2,9 @@
 
 One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress:
 
-    read -> check_limits -> untouched -> draft -> decode -> orient -> turn -> normalise -> geometry
-         -> blur -> sharpen -> convert_colour -> background -> add_watermark -> encode -> never_bigger
+    read -> check_limits -> untouched -> draft -> decode -> every_frame -> encode -> never_bigger
+    every_frame: orient -> turn -> normalise -> geometry -> blur -> sharpen -> convert_colour
+                 -> background -> add_watermark  (`FRAME_STEPS`, on each frame of an animation kept whole)
 
 `untouched` ends the work early when the original already is the rendition (its bytes minus metadata,
 no pixel decoded); `never_bigger` swaps the encoded result for the original when that is smaller and
@@ -13,11 +14,12 @@ blocking: the server runs `transform` in its worker pool, never on the event loo
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Iterator
 
 from PIL import Image
 
-from sidecar.transform import colour, filters, smart, watermark
+from sidecar.transform import animation, colour, filters, smart, watermark
 from sidecar.transform.decode import check_limits, decode, draft, orient, read
 from sidecar.transform.encode import (
     encode,
@@ -49,7 +51,31 @@ def transform(data: bytes, ops: Ops, settings: Settings, *, variant: str | None 
         if work.done:
             break
     size = work.displayed_size if work.original else work.image.size
-    return Rendered(work.output, work.output_format, size, work.source, work.original)
+    return Rendered(work.output, work.output_format, size, work.source, work.original, work.animation)
+
+
+def every_frame(work: Work) -> None:
+    """The pixel steps (`FRAME_STEPS`), on the decoded image; for an animation kept whole, then on each
+    later frame in turn, as `encode` pulls them (one source frame decoded at a time)."""
+    source = work.image
+    if work.animated:
+        work.frame_duration = animation.duration(source.info.get("duration"))
+    for step in FRAME_STEPS:
+        step(work)
+    if work.animated:
+        if work.image is source:
+            work.image = source.copy()  # seeking to the next frame changes the file's image in place
+        work.later_frames = _later_frames(work, source)
+
+
+def _later_frames(work: Work, source: Image.Image) -> Iterator[tuple[Image.Image, int]]:
+    """Frames 1 and on, through the same steps with the same plan (a smart crop stays where frame 0 put it)."""
+    for index, (frame, duration) in enumerate(animation.later_frames(source, source.size, work.frames), 1):
+        each = copy.copy(work)
+        each.image, each.frame_index = frame, index
+        for step in FRAME_STEPS:
+            step(each)
+        yield (each.image.copy() if each.image is source else each.image), duration
 
 
 def turn(work: Work) -> None:
@@ -66,7 +92,7 @@ def geometry(work: Work) -> None:
     """Crop and resize (LANCZOS after an integer `reduce()`), on whatever size the decode produced."""
     width, height = work.image.size
     shown_w, shown_h = work.frame_size
-    if work.ops.gravity == "sm":
+    if work.ops.gravity == "sm" and work.frame_index == 0:
         left, top, right, bottom = work.plan.box
         crop = ((right - left) / shown_w, (bottom - top) / shown_h)
         work.plan = plan(shown_w, shown_h, work.ops, max_side=work.settings.max_side,
@@ -119,7 +145,10 @@ def auto_sharpens(planned: Plan, ops: Ops, settings: Settings) -> bool:
     return settings.auto_sharpen and ops.sharpen is None and planned.scale <= AUTO_SHARPEN_SCALE
 
 
+#: What is done to the pixels of each frame (of a still: of its one image), in order.
+FRAME_STEPS: tuple[Callable[[Work], None], ...] = (
+    orient, turn, normalise, geometry, blur, sharpen, convert_colour, background, add_watermark,
+)
 STEPS: tuple[Callable[[Work], None], ...] = (
-    read, check_limits, untouched, draft, decode, orient, turn, normalise, geometry, blur, sharpen,
-    convert_colour, background, add_watermark, encode, never_bigger,
+    read, check_limits, untouched, draft, decode, every_frame, encode, never_bigger,
 )

@@ -12,10 +12,15 @@ COMPASS = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw")
 GRAVITIES = (*COMPASS, "sm", "fp")
 #: URL extension -> output format. One extension per format: `.jpeg` is not canonical. `auto` picks AVIF,
 #: WebP or JPEG/PNG per request (see `AUTO_VARIANTS`).
-EXTENSIONS = {"jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "auto": "auto"}
+EXTENSIONS = {"jpg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif", "auto": "auto"}
 FORMAT_EXTENSION = {fmt: ext for ext, fmt in EXTENSIONS.items()}
 #: What the URL builder accepts for a format: the format's name or its extension.
-FORMAT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "auto": "auto"}
+FORMAT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif",
+                "auto": "auto"}
+#: The output formats that keep an animation (every frame); the others get one frame.
+ANIMATED_FORMATS = frozenset({"gif", "webp", "avif"})
+#: The `fr{N}` operation's largest frame number (frames count from 0).
+MAX_FRAME = 9999
 LOSSY = frozenset({"jpeg", "webp", "avif", "auto"})
 #: What nginx maps a client's Accept header to for `.auto` URLs; `legacy` is JPEG, or PNG for sources
 #: with transparency or from lossless formats. Three variants at most, so Accept cannot bust the cache.

@@ -23,6 +23,7 @@ from sidecar.url.canonical import (
     FITS,
     FORMAT_NAMES,
     MAX_BLUR,
+    MAX_FRAME,
     MAX_SHARPEN,
     MAX_SIDE,
     NAME,
@@ -199,8 +200,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("watermark", "lay the config's [watermarks.NAME] over the image",
               _token("wm", "wm{name}", rf"wm({NAME})", str, lambda v: f"wm{v}", "w300-wmlogo"),
               Flag("a watermark from [watermarks.NAME]", metavar="NAME")),
-    Operation("format", "the output format, as the extension: .jpg, .png, .webp, .avif, or .auto (by the "
-                        "client's Accept); by default the original's PNG, WebP or AVIF, else JPEG",
+    Operation("frame", f"a still of this frame of an animation, 0 (the first) to {MAX_FRAME} (past the last: the "
+                       "last); without it, .gif, .webp, .avif and .auto keep animations, .jpg and .png show frame 0",
+              _token("fr", f"fr{{0..{MAX_FRAME}}}", r"fr(0|[1-9][0-9]{0,3})", int, lambda v: f"fr{v}", "w300-fr0"),
+              Flag("a still of this frame of an animation (0 is the first)", type=int, metavar="N")),
+    Operation("format", "the output format, as the extension: .jpg, .png, .gif, .webp, .avif, or .auto (by the "
+                        "client's Accept; animations: WebP, else GIF); by default the original's PNG, WebP or AVIF, else JPEG",
               None, Flag("the output format", choices=tuple(FORMAT_NAMES))),
     Operation("quality", "the encoder's quality, 1 to 100, or keep the original's (lossy formats only)",
               _token("q", "q{1..100}|qkeep", r"q(100|[1-9][0-9]?|keep)", _quality, lambda v: f"q{v}",

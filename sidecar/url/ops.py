@@ -17,6 +17,7 @@ from sidecar.url.canonical import (
     MAX_BLUR,
     MAX_DPR,
     MAX_EXPIRES,
+    MAX_FRAME,
     MAX_SHARPEN,
     MAX_SIDE,
     NAME,
@@ -59,6 +60,8 @@ class Ops:
     background: str | None = None
     #: A watermark named in the config's `[watermarks.NAME]`.
     watermark: str | None = None
+    #: A still of this frame of an animation (from 0; past the last frame: the last one).
+    frame: int | None = None
     quality: int | Literal["keep"] | None = None
     #: A preset whose `fallback_image` replaces a missing or broken original.
     fallback: str | None = None
@@ -110,6 +113,8 @@ class Ops:
             value = getattr(self, name)
             if value is not None and not re.fullmatch(NAME, str(value)):
                 raise BadRequest(f"{name} names are 1-32 of a-z, 0-9, _")
+        if self.frame is not None and (type(self.frame) is not int or not 0 <= self.frame <= MAX_FRAME):
+            raise BadRequest(f"frame must be an integer from 0 to {MAX_FRAME}")
         if self.quality is not None:
             if self.format not in LOSSY:
                 raise BadRequest(f"quality does not apply to {self.format}")

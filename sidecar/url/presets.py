@@ -33,6 +33,7 @@ class Preset:
     sharpen: float | None = None
     background: str | None = None
     watermark: str | None = None
+    frame: int | None = None
     fallback_image: Path | None = None
 
     def operations(self, name: str) -> dict[str, Any]:
