@@ -2,8 +2,9 @@
 
 JPEG: every APPn segment but JFIF (APP0), ICC (APP2 "ICC_PROFILE") and Adobe (APP14, which says how
 to read the colour channels) is dropped, and so are comments; the compressed data is copied as it is.
-PNG: text, EXIF and time chunks are dropped. WebP: passed only when it has no EXIF or XMP chunk at all.
-GIF: comments and application extensions but the loop count (NETSCAPE2.0) are dropped.
+PNG: text, EXIF and time chunks are dropped. WebP: passed only when it has no EXIF or XMP chunk at all (animated: and every frame decodes).
+GIF: comments and application extensions but the loop count (NETSCAPE2.0) are dropped, and every
+frame must decode (LZW data has no checksum).
 The ICC profile is the one piece of metadata kept: it is what makes the original's colours right.
 
 Without a decode, a broken file could slip through, so each format's structure is checked first (JPEG
@@ -15,7 +16,7 @@ from __future__ import annotations
 import io
 import struct
 
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from sidecar.transform.headers import gif_stripped
 
@@ -33,10 +34,25 @@ def stripped(data: bytes, fmt: str, *, animated: bool = False) -> bytes | None:
     if fmt == "PNG":
         return _png(data)
     if fmt == "WEBP":
-        return data if _webp_is_plain(data, animated) else None
+        plain = _webp_is_plain(data, animated)
+        return data if plain and (not animated or _frames_decode(data, fmt)) else None
     if fmt == "GIF":
-        return gif_stripped(data)
+        data_out = gif_stripped(data)
+        return data_out if data_out is not None and _frames_decode(data, fmt) else None
     return None
+
+
+def _frames_decode(data: bytes, fmt: str) -> bool:
+    # LZW data has no checksum, and an animated WebP's frames are checked by nothing short of decoding
+    # them: every frame, at the cost of a decode without resizing or encoding (the frames are within
+    # max_animation_pixels, or the animation would not be passed).
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as image:
+            for frame in ImageSequence.Iterator(image):
+                frame.load()
+        return True
+    except Exception:  # noqa: BLE001  (any failure means: let the decoding path judge it)
+        return False
 
 
 def _png_verifies(data: bytes) -> bool:
