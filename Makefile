@@ -22,6 +22,7 @@ THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
 .PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
+        bench-animation \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files
 
 run: install
@@ -105,6 +106,11 @@ bench-progressive: install
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
 	$(BENCH_VENV)/bin/python bench/pipeline.py
+
+# Animations: ours against libvips and gifsicle (a few minutes; prints two tables).
+bench-animation: BENCH_APT_NEEDED = gifsicle
+bench-animation: install bench-venv
+	$(BENCH_VENV)/bin/python bench/animation.py
 
 # The peer scoreboard (a few minutes; prints one table, writes docs/scoreboard.png).
 bench-scoreboard: BENCH_APT_NEEDED = wrk libnginx-mod-http-image-filter
