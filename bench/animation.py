@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline import ssim  # the same SSIM as the pipeline benchmark
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = REPO.parent / "shared"
@@ -146,7 +148,7 @@ def make_many(photo: Path, out: Path, frames: int = 500) -> None:
 
 # --- quality -------------------------------------------------------------------------------------------
 
-def frames_of(data: bytes) -> list:  # noqa: ANN401
+def frames_of(data: bytes) -> list:
     """Every frame as Pillow composites it, flattened on white, as RGB."""
     from PIL import Image, ImageSequence
 
@@ -160,29 +162,7 @@ def frames_of(data: bytes) -> list:  # noqa: ANN401
     return out
 
 
-def ssim(a, b) -> float:  # noqa: ANN001
-    import numpy as np
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    radius, sigma = 5, 1.5
-    kernel = np.exp(-((np.arange(-radius, radius + 1)) ** 2) / (2 * sigma * sigma))
-    kernel /= kernel.sum()
-    if min(a.shape) <= 2 * radius:
-        return float("nan")
-
-    def blur(x):  # noqa: ANN001, ANN202
-        x = sliding_window_view(x, kernel.size, axis=1) @ kernel
-        return sliding_window_view(x, kernel.size, axis=0) @ kernel
-
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu_a, mu_b = blur(a), blur(b)
-    var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
-    cov = blur(a * b) - mu_a * mu_b
-    value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return float(value.mean())
-
-
-def lowest_ssim(source: list, output: bytes) -> tuple[float, int]:  # noqa: ANN001
+def lowest_ssim(source: list, output: bytes) -> tuple[float, int]:
     """The lowest SSIM of any output frame against the LANCZOS-resized source frame, and the frames out."""
     import numpy as np
     from PIL import Image

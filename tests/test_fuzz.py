@@ -81,19 +81,24 @@ def test_built_urls_round_trip_and_their_mutants_are_canonical_or_refused() -> N
     for_a_while(run)
 
 
+def mutated(seed: bytes, data: st.DataObject, changes: int) -> bytes:
+    """`seed` with up to `changes` bytes changed, and maybe cut short."""
+    out = bytearray(seed)
+    for _ in range(data.draw(st.integers(0, changes))):
+        at = data.draw(st.integers(0, len(out) - 1))
+        out[at] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del out[data.draw(st.integers(0, len(out))):]
+    return bytes(out)
+
+
 def test_the_transform_takes_mutated_corpus_files() -> None:
     originals = seeds(corpus_or_skip())
 
     @BATCH
     @given(st.sampled_from(originals), st.integers(0, 255), st.data())
     def run(seed: bytes, pick: int, data: st.DataObject) -> None:
-        mutated = bytearray(seed)
-        for _ in range(data.draw(st.integers(0, 8))):
-            at = data.draw(st.integers(0, len(mutated) - 1))
-            mutated[at] = data.draw(st.integers(0, 255))
-        if data.draw(st.booleans()):
-            del mutated[data.draw(st.integers(0, len(mutated))):]
-        image_target(bytes([pick]) + bytes(mutated))
+        image_target(bytes([pick]) + mutated(seed, data, 8))
 
     for_a_while(run)
 
@@ -104,13 +109,7 @@ def test_the_transform_takes_mutated_hostile_animations() -> None:
     @BATCH
     @given(st.sampled_from(animations), st.integers(0, 255), st.data())
     def run(seed: bytes, pick: int, data: st.DataObject) -> None:
-        mutated = bytearray(seed)
-        for _ in range(data.draw(st.integers(0, 6))):
-            at = data.draw(st.integers(0, len(mutated) - 1))
-            mutated[at] = data.draw(st.integers(0, 255))
-        if data.draw(st.booleans()):
-            del mutated[data.draw(st.integers(0, len(mutated))):]
-        image_target(bytes([pick]) + bytes(mutated))
+        image_target(bytes([pick]) + mutated(seed, data, 6))
 
     for_a_while(run)
 

@@ -14,8 +14,9 @@ or less (a zero delay, most often) shows for 100 ms.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -78,7 +79,7 @@ def duration(milliseconds: object) -> int:
     return min(int(milliseconds), 65_535)
 
 
-def loop(info: dict[str, object], fmt: str) -> int:
+def loop(info: Mapping[Any, object], fmt: str) -> int:
     """Plays before it stops, 0 forever. A GIF or APNG without a loop count plays once, WebP says it, and
     browsers loop AVIF sequences (pillow-avif-plugin does not read their edit list)."""
     if fmt == "AVIF":

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 from PIL import Image, ImageChops, ImageStat, _webp
-from pillow_avif import _avif  # type: ignore[attr-defined]
+from pillow_avif import _avif  # type: ignore[attr-defined,import-untyped]
 
 #: libwebp's keyframe spacing for lossy animations (gif2webp's defaults): a keyframe at least every 5.
 _WEBP_KMIN, _WEBP_KMAX = 3, 5
