@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, SAMPLES, encoded, opened
 from PIL import Image, ImageChops, ImageDraw, ImageSequence, ImageStat
 
-from sidecar.config.settings import Watermark
+from sidecar.config import Watermark
 from sidecar.errors import SidecarError
 from sidecar.transform import animation
 from sidecar.transform.headers import gif_layout, gif_stripped

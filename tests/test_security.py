@@ -24,7 +24,7 @@ from conftest import (
 from PIL import Image
 from servers import Origin
 
-from sidecar.config import settings as config_module
+from sidecar import config as config_module
 from sidecar.errors import BadRequest
 from sidecar.server.listen import bind
 from sidecar.transform.animation import MIN_FRAME_PIXELS
@@ -39,7 +39,7 @@ ANIMATION_LIMIT = MIN_FRAME_PIXELS * 10  # ten 64x64 frames (each counts at leas
 def signed(stack: Stack, key: str, ops: Ops) -> str:
     """A correctly signed URL the builder itself would refuse to make."""
     rendition = Rendition(key, ops)
-    return rendition.path(stack.config.url_prefix, Signer((SIGNING_KEY,)).sign(rendition.payload))
+    return rendition.path(stack.config.urls.url_prefix, Signer((SIGNING_KEY,)).sign(rendition.payload))
 
 
 def animation(frames: int) -> bytes:
