@@ -110,10 +110,13 @@ def blur(work: Work) -> None:
 
 
 def sharpen(work: Work) -> None:
-    """The URL's unsharp mask; without one, a mild one after a strong downscale (unless switched off)."""
+    """The URL's unsharp mask; without one, a mild one after a strong downscale of a still (unless switched
+    off)."""
     if work.ops.sharpen:
         work.image = filters.sharpen(work.image, work.ops.sharpen)
-    elif auto_sharpens(work.plan, work.ops, work.settings):
+    elif auto_sharpens(work.plan, work.ops, work.settings) and not work.animated:
+        # Not on animations: their frames are mostly paletted GIFs, whose dithering sharpening amplifies
+        # in every frame (11% more bytes, and the time, on a pan over a photo: docs/benchmarks.md).
         work.image = filters.sharpen(work.image, *filters.AUTO_SHARPEN)
 
 
