@@ -117,7 +117,7 @@ class Reference:
         self.full: dict[str, object] = {}
         self.cache: dict[tuple[str, int, int | None, tuple[int, int]], object] = {}
 
-    def get(self, path: str, width: int, height: int | None, size: tuple[int, int]):  # noqa: ANN201
+    def get(self, path: str, width: int, height: int | None, size: tuple[int, int]):
         import numpy as np
         from PIL import Image, ImageCms, ImageOps
 
@@ -150,7 +150,7 @@ class Reference:
         return self.cache[key]
 
 
-def ssim(a, b) -> float:  # noqa: ANN001
+def ssim(a, b) -> float:
     """SSIM of two luma arrays (Gaussian window, sigma 1.5; separable, on sliding windows)."""
     import numpy as np
     from numpy.lib.stride_tricks import sliding_window_view
@@ -161,7 +161,7 @@ def ssim(a, b) -> float:  # noqa: ANN001
     if min(a.shape) <= 2 * radius:
         return float("nan")
 
-    def blur(x):  # noqa: ANN001, ANN202
+    def blur(x):
         x = sliding_window_view(x, kernel.size, axis=1) @ kernel
         return sliding_window_view(x, kernel.size, axis=0) @ kernel
 
