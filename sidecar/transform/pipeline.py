@@ -22,7 +22,15 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image
 
-from sidecar.transform import animation, colour, filters, orientation, parallel, smart, watermark
+from sidecar.transform import (
+    animation,
+    colour,
+    filters,
+    orientation,
+    parallel,
+    smart,
+    watermark,
+)
 from sidecar.transform.decode import check_limits, decode, draft, read
 from sidecar.transform.encode import (
     encode,
