@@ -45,13 +45,24 @@ class Made:
     source: str
     suffix: str
     rendered: Rendered | None = None
+    #: False when the URL's `mb{bytes}` could not be met (the file is the smallest we could make).
+    fits: bool = True
+
+
+#: On the response that made a rendition whose `mb{bytes}` could not be met (nginx serves later hits
+#: from its cache without it): the file is the smallest the sidecar could make, over the budget.
+OVER_BUDGET_HEADER = "X-Image-Over-Budget"
 
 
 def transform_settings(config: Config) -> Settings:
     """The parts of the config the transform needs."""
-    return Settings(config.max_pixels, config.quality, config.background_rgb, avif_quality=config.avif_quality,
+    auto = config.quality == "auto"
+    return Settings(config.max_pixels, Config.quality if auto else config.quality,  # type: ignore[arg-type]
+                    config.background_rgb, avif_quality=config.avif_quality,
                     cmyk_profile=config.cmyk_profile, watermarks=config.watermarks, max_side=config.max_dimension,
-                    max_animation_pixels=config.max_animation_pixels, auto_sharpen=config.auto_sharpen)
+                    max_animation_pixels=config.max_animation_pixels, auto_sharpen=config.auto_sharpen,
+                    auto_quality=auto, quality_target=config.quality_target,
+                    max_bytes_resize=config.max_bytes_resize)
 
 
 def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) -> list[str]:
@@ -112,7 +123,8 @@ class Renditions:
         elif lead.found is not None:
             self.metrics.published_elsewhere.inc()
         made = lead.result
-        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else [])]
+        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else []),
+                   *([(OVER_BUDGET_HEADER, "1")] if made and not made.fits else [])]
         if made is not None and made.rendered is not None:
             return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
                                   *_vary(ops), *headers], made.rendered.data), None
@@ -147,8 +159,8 @@ class Renditions:
         self.metrics.bytes_out.inc(len(rendered.data))
         suffix = variant_suffix(rendition.ops, hint, rendered.format)
         if await self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at):
-            return Made(source, suffix)
-        return Made(source, suffix, rendered)  # the client still gets its image, from memory
+            return Made(source, suffix, fits=rendered.fits)
+        return Made(source, suffix, rendered, fits=rendered.fits)  # the client still gets its image, from memory
 
     async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
                       fetched_at: float) -> tuple[Rendered, str]:

@@ -21,7 +21,13 @@ from dataclasses import asdict, dataclass
 
 from sidecar.cache.store import Cache
 from sidecar.transform.geometry import plan
-from sidecar.transform.pipeline import Settings, Source, output_format, quality_for
+from sidecar.transform.pipeline import (
+    Settings,
+    Source,
+    output_format,
+    quality_for,
+    searches_quality,
+)
 from sidecar.url.grammar import Ops
 from sidecar.url.variants import cached_ops
 
@@ -63,6 +69,8 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
         candidate = cached_ops(name)
         if candidate is None or not _full_frame(candidate) or (source.alpha and candidate.format == "jpeg"):
             continue
+        if candidate.max_bytes is not None or searches_quality(candidate, settings):
+            continue  # its quality is whatever fitted or passed: unknown, perhaps low
         size = plan(width, height, candidate, max_side=settings.max_side).size
         if size[0] / width < MIN_RATIO * target.scale or size[1] / height < MIN_RATIO * target.scale:
             continue

@@ -75,7 +75,12 @@ class Config:
     max_url_length: int = 2048
     allowed_sizes: tuple[str, ...] = ()
     presets_only: bool = False
-    quality: int = 82
+    #: 1 to 100, or "auto": each rendition searches for the lowest quality that keeps `quality_target`.
+    quality: int | str = 82
+    #: The automatic quality's target: SSIM (luma, 8×8 windows) of the output against the unencoded pixels.
+    quality_target: float = 0.95
+    #: `mb{bytes}` may lower the dimensions once the lowest quality does not fit.
+    max_bytes_resize: bool = False
     avif_quality: int = 60
     background: str = "ffffff"
     cmyk_profile: Path = DEFAULT_CMYK_PROFILE
@@ -284,6 +289,8 @@ def _parse_env(name: str, raw: str, where: str) -> Any:
             return int(raw, 8) if name == "socket_mode" else int(raw.replace("_", ""))
         except ValueError:
             raise ConfigError(f"{where}: expected an integer, got {raw!r}") from None
+    if name == "quality":
+        return int(raw) if raw.strip().isdigit() else raw.strip()
     if kind is float:
         try:
             return float(raw)
@@ -458,7 +465,9 @@ def _validate(config: Config, name: Any) -> None:
           "presets_only already fixes the sizes; set one or the other")
     check(not config.purge_token or len(config.purge_token) >= 16, "purge_token", "must be at least 16 characters")
     check(0 <= config.transform_nice <= 19, "transform_nice", "must be 0 to 19")
-    check(1 <= config.quality <= 100, "quality", "must be 1 to 100")
+    check(config.quality == "auto" or (type(config.quality) is int and 1 <= config.quality <= 100), "quality",
+          'must be 1 to 100 or "auto"')
+    check(0.5 <= config.quality_target < 1, "quality_target", "must be from 0.5 to below 1 (an SSIM)")
     check(1 <= config.avif_quality <= 100, "avif_quality", "must be 1 to 100")
     check(config.cmyk_profile.is_file(), "cmyk_profile",
           f"{config.cmyk_profile} is not a file (Debian: apt-get install libgs-common)")

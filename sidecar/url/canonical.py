@@ -28,6 +28,9 @@ FOCUS_SCALE = 1000  # focal points are in thousandths of the width and height
 MAX_SIDE = 16383  # WebP's limit; also far above any sane product image
 #: The ops segment of a rendition with no operations.
 NO_OPS = "orig"
+#: `mb{bytes}`: from a size no image comes under, to nine digits (just under a gigabyte).
+MIN_MAX_BYTES = 100
+MAX_MAX_BYTES = 10**9 - 1
 MAX_EXPIRES = 10**11 - 1  # eleven digits: far beyond any real expiry, and a bound on the token's length
 #: Watermark and preset names, as URLs and the config write them.
 NAME = r"[a-z0-9_]{1,32}"

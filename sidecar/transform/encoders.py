@@ -1,0 +1,56 @@
+"""The encoders: an image and a quality -> bytes, one function per output format, with the settings
+chosen by measurement (docs/benchmarks.md, `make bench-bytes`)."""
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from sidecar.transform import filters
+from sidecar.transform.work import decoding
+
+#: libaom speed: 6 (its default) costs three times the time for 4% fewer bytes.
+AVIF_SPEED = 8
+#: libwebp method: 6 saves 1-3% over 4 for about twice the time (bench-bytes); 4 is the balance.
+WEBP_METHOD = 4
+PNG_COMPRESS_LEVEL = 6
+#: Each lossy format's quality range for the automatic quality: the bottom of the search and its top
+#: (never above the source's own JPEG quality for JPEG -> JPEG). AVIF's scale is not JPEG's and WebP's.
+AUTO_RANGE = {"jpeg": (30, 90), "webp": (30, 90), "avif": (20, 80)}
+
+
+def prepare(image: Image.Image, fmt: str, background: tuple[int, int, int]) -> Image.Image:
+    """The image in a mode the format takes: JPEG flattened on the background, WebP and AVIF in RGB(A)."""
+    if fmt == "jpeg":
+        image = filters.flatten(image, background)
+    if fmt in ("webp", "avif") and image.mode in ("L", "LA"):
+        image = image.convert("RGBA" if image.mode == "LA" else "RGB")
+    image.info = {}  # Pillow copies comments, EXIF and ICC from `info` into the output; we copy nothing
+    return image
+
+
+def save(image: Image.Image, fmt: str, quality: int) -> bytes:
+    """The rendition's bytes (`quality` is ignored for PNG)."""
+    return _save(image, fmt, quality, final=True)
+
+
+def probe(image: Image.Image, fmt: str, quality: int) -> bytes:
+    """Bytes for the quality search: the same pixels as `save` makes, as cheaply as possible (a
+    baseline JPEG quantizes exactly like the progressive one, for a third of the time)."""
+    return _save(image, fmt, quality, final=False)
+
+
+def _save(image: Image.Image, fmt: str, quality: int, *, final: bool) -> bytes:
+    options: dict[str, object]
+    if fmt == "jpeg":
+        options = {"quality": quality, "progressive": final}
+    elif fmt == "webp":
+        options = {"quality": quality, "method": WEBP_METHOD}
+    elif fmt == "avif":
+        options = {"quality": quality, "speed": AVIF_SPEED, "max_threads": 1}
+    else:
+        options = {"compress_level": PNG_COMPRESS_LEVEL}
+    out = io.BytesIO()
+    with decoding():
+        image.save(out, format=fmt.upper(), **options)
+    return out.getvalue()
