@@ -39,13 +39,13 @@ class Fitted:
 
 
 def lowest_quality(image: Image.Image, encode: Encoder, target: float, ceiling: int, *,
-                   floor: int = LOWEST, probes: int = PROBES) -> int:
+                   floor: int = LOWEST, probes: int = PROBES, tiles: int = TILES) -> int:
     """The lowest quality from `floor` to `ceiling` whose output scores at least `target` (SSIM, see
     `perceptual`) against `image`; `ceiling` when none below it does. Scores rise with quality, so a
     bisection: `probes` encodes of the sample."""
     if ceiling <= floor:
         return ceiling
-    sample = _sample(image)
+    sample = _sample(image, tiles)
     reference = perceptual.luma(sample)
     low, high = floor, ceiling  # invariant: `high` is good enough (assumed for the ceiling)
     for _ in range(probes):
@@ -82,16 +82,17 @@ def fitting_quality(image: Image.Image, encode: Encoder, budget: int, ceiling: i
     return best
 
 
-def _sample(image: Image.Image) -> Image.Image:
-    """The image itself when it is small, else TILES×TILES tiles spread evenly over it, side by side."""
+def _sample(image: Image.Image, tiles: int = TILES) -> Image.Image:
+    """The image itself when it is small, else tiles×tiles tiles spread evenly over it, side by side."""
     width, height = image.size
-    if width * height <= 2 * (TILES * TILE) ** 2 or width < TILES * TILE or height < TILES * TILE:
+    side = tiles * TILE
+    if width * height <= 2 * side**2 or width < side or height < side:
         return image
-    mosaic = Image.new(image.mode, (TILES * TILE, TILES * TILE))
-    for row in range(TILES):
-        top = _grid(row * (height - TILE) // (TILES - 1))
-        for col in range(TILES):
-            left = _grid(col * (width - TILE) // (TILES - 1))
+    mosaic = Image.new(image.mode, (side, side))
+    for row in range(tiles):
+        top = _grid(row * (height - TILE) // (tiles - 1))
+        for col in range(tiles):
+            left = _grid(col * (width - TILE) // (tiles - 1))
             mosaic.paste(image.crop((left, top, left + TILE, top + TILE)), (col * TILE, row * TILE))
     return mosaic
 

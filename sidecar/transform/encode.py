@@ -33,10 +33,10 @@ def encode(work: Work) -> None:
     image = encoders.prepare(work.image, fmt, work.settings.background)
     quality = _quality(work)
     if fmt != "png" and searches_quality(work.ops, work.settings):
-        floor, _ = encoders.AUTO_RANGE[fmt]
+        search = encoders.AUTO_SEARCH[fmt]
         quality = autoquality.lowest_quality(
             image, lambda sample, q: encoders.probe(sample, fmt, q), work.settings.quality_target,
-            auto_ceiling(fmt, work.source.quality), floor=floor)
+            auto_ceiling(fmt, work.source.quality), floor=search.floor, probes=search.probes, tiles=search.tiles)
     if work.ops.max_bytes is None:
         work.image, work.output = image, encoders.save(image, fmt, quality)
         return
@@ -73,7 +73,7 @@ def searches_quality(ops: Ops, settings: Settings) -> bool:
 
 def auto_ceiling(fmt: str, source_quality: int | None) -> int:
     """The top of the automatic quality's search: never above the source's own JPEG quality."""
-    _, top = encoders.AUTO_RANGE[fmt]
+    top = encoders.AUTO_SEARCH[fmt].top
     return min(top, source_quality) if fmt == "jpeg" and source_quality is not None else top
 
 

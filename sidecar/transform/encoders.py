@@ -3,6 +3,7 @@ chosen by measurement (docs/benchmarks.md, `make bench-bytes`)."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -14,9 +15,22 @@ AVIF_SPEED = 8
 #: libwebp method: 6 saves 1-3% over 4 for about twice the time (bench-bytes); 4 is the balance.
 WEBP_METHOD = 4
 PNG_COMPRESS_LEVEL = 6
-#: Each lossy format's quality range for the automatic quality: the bottom of the search and its top
-#: (never above the source's own JPEG quality for JPEG -> JPEG). AVIF's scale is not JPEG's and WebP's.
-AUTO_RANGE = {"jpeg": (30, 90), "webp": (30, 90), "avif": (20, 80)}
+
+
+@dataclass(frozen=True)
+class Search:
+    """How the automatic quality searches a format: its quality range (AVIF's scale is not JPEG's and
+    WebP's; the top is never above the source's own JPEG quality for JPEG -> JPEG), the encodes it may
+    spend and the tiles per side of its sample. WebP encodes about 50 times slower than JPEG and AVIF
+    150 times (bench-bytes): they search a smaller sample, in fewer steps."""
+
+    floor: int
+    top: int
+    probes: int
+    tiles: int
+
+
+AUTO_SEARCH = {"jpeg": Search(30, 90, 5, 4), "webp": Search(30, 90, 4, 2), "avif": Search(20, 80, 3, 2)}
 
 
 def prepare(image: Image.Image, fmt: str, background: tuple[int, int, int]) -> Image.Image:
