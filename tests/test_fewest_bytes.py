@@ -205,3 +205,36 @@ def test_the_config_takes_auto_quality_and_checks_the_target(tmp_path: Path) -> 
         with pytest.raises(ConfigError, match=key):
             load(path, env={})
     assert Config().quality == 82
+
+
+# --- JPEG XL, and what the cascade may derive from -----------------------------------------------------------
+
+def test_jxl_is_a_fixed_format_and_the_auto_variant_for_clients_that_accept_it() -> None:
+    data = PHOTO.read_bytes()
+    fixed = transform(data, Ops("jxl", width=400), SETTINGS)
+    auto = transform(data, Ops("auto", width=400), SETTINGS, variant="jxl")
+    for result in (fixed, auto):
+        image = opened(result.data)
+        assert (result.format, result.content_type, image.format, image.size) == ("jxl", "image/jxl", "JXL", (400, 225))
+    assert score_of(photo(400), fixed.data) > 0.9
+    assert len(fixed.data) < len(transform(data, Ops("jpeg", width=400), SETTINGS).data)
+
+
+def test_searched_budgeted_and_jxl_renditions_are_no_base_for_smaller_ones(tmp_path: Path) -> None:
+    from sidecar.cache import cascade
+    from sidecar.cache.store import Cache
+    from sidecar.transform.pipeline import Source
+
+    cache = Cache(tmp_path)
+    directory = "/img/ab/cd/photo.jpg"
+    cascade.record(cache, directory, Source((4000, 2000), "JPEG", 90, False))
+    target = Ops("jpeg", width=400)
+    for name in ("w2000-qauto.jpg", "w2000-mb90000.jpg", "w2000.jxl"):
+        cache.write(f"{directory}/{name}", b"x")
+        assert cascade.find(cache, directory, target, None, SETTINGS) is None, name
+    auto = Settings(**{**SETTINGS.__dict__, "auto_quality": True})
+    cache.write(f"{directory}/w2000-q90.jpg", b"x")
+    assert cascade.find(cache, directory, target, None, auto) is not None  # a fixed quality is a base
+    cache.write(f"{directory}/w1000.jpg", b"x")  # made with the config's auto quality: unknown
+    found = cascade.find(cache, directory, target, None, auto)
+    assert found is not None and found.file_path.endswith("w2000-q90.jpg")

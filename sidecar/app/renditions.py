@@ -34,7 +34,7 @@ from sidecar.url.variants import Hint, hinted, variant_suffix
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cache.cascade`).
 CASCADE = "cascade"
 #: The formats an `.auto` rendition may get per variant: its file name ends with the one it got.
-AUTO_FORMATS = {"avif": ("avif",), "webp": ("webp",), "legacy": ("jpeg", "png")}
+AUTO_FORMATS = {"jxl": ("jxl",), "avif": ("avif",), "webp": ("webp",), "legacy": ("jpeg", "png")}
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool
     for the rest."""
     if fmt != "auto":
         return fmt
-    if variant in ("avif", "webp"):
+    if variant in ("jxl", "avif", "webp"):
         return variant
     return "png" if (source.alpha and not opaque) or source.format in _LOSSLESS_SOURCES else "jpeg"
 

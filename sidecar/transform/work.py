@@ -14,7 +14,8 @@ from sidecar.errors import SidecarError, TooLarge, Undecodable
 from sidecar.transform.geometry import Plan
 from sidecar.url.grammar import Ops
 
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif",
+                 "jxl": "image/jxl"}
 
 
 @dataclass(frozen=True)

@@ -201,8 +201,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("watermark", "lay the config's [watermarks.NAME] over the image",
               _token("wm", "wm{name}", rf"wm({NAME})", str, lambda v: f"wm{v}", "w300-wmlogo"),
               Flag("a watermark from [watermarks.NAME]", metavar="NAME")),
-    Operation("format", "the output format, as the extension: .jpg, .png, .webp, .avif, or .auto (by the "
-                        "client's Accept); by default the original's PNG, WebP or AVIF, else JPEG",
+    Operation("format", "the output format, as the extension: .jpg, .png, .webp, .avif, .jxl, or .auto (by "
+                        "the client's Accept); by default the original's PNG, WebP or AVIF, else JPEG",
               None, Flag("the output format", choices=tuple(FORMAT_NAMES))),
     Operation("quality", "the encoder's quality, 1 to 100, keep the original's, or auto: the lowest that keeps "
                          "the perceptual target quality_target (lossy formats only)",
