@@ -86,7 +86,7 @@ def vips_q82(path: str, width: int) -> tuple[bytes, float]:
     return data, (time.perf_counter() - started) * 1000
 
 
-def decode(data: bytes):  # noqa: ANN201
+def decode(data: bytes):
     import pillow_jxl  # noqa: F401  (registers JXL)
     from PIL import Image
 
@@ -102,7 +102,7 @@ class Scorer:
         self.references = pipeline.Reference()
         self.images: dict[tuple[str, tuple[int, int]], object] = {}
 
-    def reference(self, path: str, width: int, size: tuple[int, int]):  # noqa: ANN201
+    def reference(self, path: str, width: int, size: tuple[int, int]):
         from PIL import Image
 
         key = (path, size)
@@ -130,7 +130,7 @@ class Scorer:
 MIN_SCORED_SIDE = 256
 
 
-def _mirrored(image):  # noqa: ANN001, ANN202
+def _mirrored(image):
     import numpy as np
     from PIL import Image
 
@@ -141,14 +141,14 @@ def _mirrored(image):  # noqa: ANN001, ANN202
     return Image.fromarray(np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric"))
 
 
-def _png(image) -> io.BytesIO:  # noqa: ANN001
+def _png(image) -> io.BytesIO:
     out = io.BytesIO()
     image.save(out, "PNG")
     out.seek(0)
     return out
 
 
-def fast_ssim(a, b) -> float:  # noqa: ANN001
+def fast_ssim(a, b) -> float:
     """SSIM on luma with a Gaussian window (sigma 1.5, radius 5), as bench-pipeline's, with shifted sums."""
     import numpy as np
 
@@ -156,7 +156,7 @@ def fast_ssim(a, b) -> float:  # noqa: ANN001
     kernel = np.exp(-(np.arange(-radius, radius + 1) ** 2) / (2 * sigma * sigma))
     kernel /= kernel.sum()
 
-    def blur(x):  # noqa: ANN001, ANN202
+    def blur(x):
         n = 2 * radius
         rows = sum(k * x[:, i:x.shape[1] - n + i] for i, k in enumerate(kernel))
         return sum(k * rows[i:rows.shape[0] - n + i, :] for i, k in enumerate(kernel))
@@ -182,33 +182,33 @@ def at_score(encode: Callable[[int], bytes], score: Callable[[bytes], float], ta
         else:
             low = middle + 1
     if best is None:
-        data = encode(high if high >= 1 else 1)
+        data = encode(max(high, 1))
         best = (high, data, score(data))
     return best
 
 
 # The encoder candidates: our unencoded pixels (RGB) and a quality -> bytes. Each names its quality range.
 def _pillow(fmt: str, **options: object) -> Callable:
-    def encode(image, quality: int) -> bytes:  # noqa: ANN001
+    def encode(image, quality: int) -> bytes:
         out = io.BytesIO()
         image.save(out, fmt, quality=quality, **options)
         return out.getvalue()
     return encode
 
 
-def _jpegli(image, quality: int) -> bytes:  # noqa: ANN001
+def _jpegli(image, quality: int) -> bytes:
     import pyjpegli
 
     return pyjpegli.encode(image.tobytes(), image.width, image.height, quality)
 
 
-def _mozjpeg(image, quality: int) -> bytes:  # noqa: ANN001
+def _mozjpeg(image, quality: int) -> bytes:
     import mozjpeg_lossless_optimization
 
     return mozjpeg_lossless_optimization.optimize(_pillow("JPEG", progressive=True)(image, quality))
 
 
-def _jxl(image, quality: int) -> bytes:  # noqa: ANN001
+def _jxl(image, quality: int) -> bytes:
     import pillow_jxl  # noqa: F401
 
     return _pillow("JXL", effort=7)(image, quality)
@@ -270,7 +270,7 @@ def main() -> None:
                 add(name, width, data, ms, p)
 
             def scored(data: bytes) -> float:
-                return score(p, width, data)[0]
+                return score(p, width, data)[0]  # noqa: B023  (called at once)
 
             found = {}
             for fmt, low, high in (("jpeg", 20, 98), ("webp", 20, 98), ("avif", 10, 95)):

@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLES, encoded, opened
 from PIL import Image, ImageFilter
 
-from sidecar.config.settings import Config, ConfigError, load
+from sidecar.config import Config, ConfigError, load
 from sidecar.transform import autoquality, encoders, perceptual
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.transform.quality import estimate_quality
@@ -196,15 +196,16 @@ def test_the_config_takes_auto_quality_and_checks_the_target(tmp_path: Path) -> 
     path = tmp_path / "c.toml"
     path.write_text('quality = "auto"\nquality_target = 0.97\nmax_bytes_resize = true\n')
     config = load(path, env={})
-    assert (config.quality, config.quality_target, config.max_bytes_resize) == ("auto", 0.97, True)
-    assert load(None, env={"SIDECAR_QUALITY": "auto"}).quality == "auto"
-    assert load(None, env={"SIDECAR_QUALITY": "70"}).quality == 70
+    made = config.transform
+    assert (made.quality, made.quality_target, made.max_bytes_resize) == ("auto", 0.97, True)
+    assert load(None, env={"SIDECAR_QUALITY": "auto"}).transform.quality == "auto"
+    assert load(None, env={"SIDECAR_QUALITY": "70"}).transform.quality == 70
     for bad, key in (('quality = "best"', "quality"), ("quality_target = 1.2", "quality_target"),
                      ("quality = 0", "quality")):
         path.write_text(bad + "\n")
         with pytest.raises(ConfigError, match=key):
             load(path, env={})
-    assert Config().quality == 82
+    assert Config().transform.quality == 82
 
 
 # --- JPEG XL, and what the cascade may derive from -----------------------------------------------------------
