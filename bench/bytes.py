@@ -7,7 +7,7 @@ Inputs: the photos and PNG screenshots of ../shared/corpus/photos (or SIDECAR_PH
 at 200, 400 and 800 px wide (BENCH_SIZES). Every output is scored against the same reference as
 `make bench-pipeline`'s: the original fully decoded by vanilla Pillow, oriented, converted to sRGB and
 LANCZOS-resized in one step. Scores: SSIMULACRA2 (the `ssimulacra2` package; 90 is visually lossless,
-70 high quality, 50 medium) and SSIM on luma (Gaussian window, sigma 1.5).
+70 high quality, 50 medium) and SSIM on luma (bench-pipeline's: Gaussian window, sigma 1.5).
 
 "at libvips' score" means: the lowest quality of that encoder whose SSIMULACRA2 is at least libvips'
 q82 JPEG's for the same picture and size (a bisection over the quality, six encodes). Our own JPEG, WebP
@@ -114,6 +114,7 @@ class Scorer:
 
     def __call__(self, path: str, width: int, data: bytes) -> tuple[float, float]:
         import numpy as np
+        import pipeline
         from ssimulacra2 import compute_ssimulacra2
 
         image = decode(data)
@@ -121,7 +122,7 @@ class Scorer:
         buffers = [_png(_mirrored(x)) for x in (reference, image)]
         s2 = compute_ssimulacra2(*buffers)
         luma = [np.asarray(x.convert("L"), dtype=np.float64) for x in (reference, image)]
-        return float(s2), fast_ssim(*luma)
+        return float(s2), pipeline.ssim(*luma)
 
 
 #: SSIMULACRA2 works on six scales, halving each time, and stops at a side under 8 pixels: pictures with
@@ -146,27 +147,6 @@ def _png(image) -> io.BytesIO:
     image.save(out, "PNG")
     out.seek(0)
     return out
-
-
-def fast_ssim(a, b) -> float:
-    """SSIM on luma with a Gaussian window (sigma 1.5, radius 5), as bench-pipeline's, with shifted sums."""
-    import numpy as np
-
-    radius, sigma = 5, 1.5
-    kernel = np.exp(-(np.arange(-radius, radius + 1) ** 2) / (2 * sigma * sigma))
-    kernel /= kernel.sum()
-
-    def blur(x):
-        n = 2 * radius
-        rows = sum(k * x[:, i:x.shape[1] - n + i] for i, k in enumerate(kernel))
-        return sum(k * rows[i:rows.shape[0] - n + i, :] for i, k in enumerate(kernel))
-
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu_a, mu_b = blur(a), blur(b)
-    var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
-    cov = blur(a * b) - mu_a * mu_b
-    value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return float(value.mean())
 
 
 def at_score(encode: Callable[[int], bytes], score: Callable[[bytes], float], target: float,

@@ -158,8 +158,10 @@ def ssim(a, b) -> float:  # noqa: ANN001
     kernel /= kernel.sum()
 
     def blur(x):  # noqa: ANN001, ANN202
-        x = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="valid"), 1, x)
-        return np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="valid"), 0, x)
+        """A 'valid' separable convolution, as sums of shifted slices (fast on whole arrays)."""
+        n = 2 * radius
+        rows = sum(k * x[:, i:x.shape[1] - n + i] for i, k in enumerate(kernel))
+        return sum(k * rows[i:rows.shape[0] - n + i, :] for i, k in enumerate(kernel))
 
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     mu_a, mu_b = blur(a), blur(b)
