@@ -36,7 +36,7 @@ class Settings:
     #: `quality = "auto"` in the config: renditions whose URL names no quality search for theirs.
     auto_quality: bool = False
     #: What the automatic quality keeps: the SSIM of the output against the unencoded rendition.
-    quality_target: float = 0.95
+    quality_target: float = 0.96
     #: `mb{bytes}` may lower the dimensions too once the lowest quality does not fit.
     max_bytes_resize: bool = False
 
