@@ -23,7 +23,11 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
+<<<<<<< HEAD
 .PHONY: run test install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
+=======
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-hits bench-grid bench-scoreboard bench-venv \
+>>>>>>> main
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files
 
 run: install
@@ -104,6 +108,10 @@ bench-progressive: install
 	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) bench/progressive.py
 
+# Issue 15's grid: every photo (and a 48 MP one made from a photo) at widths 160-1399, ours vs libvips.
+bench-grid: install bench-venv
+	$(BENCH_VENV)/bin/python bench/grid.py
+
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
 	$(BENCH_VENV)/bin/python bench/pipeline.py
@@ -133,6 +141,12 @@ bench-venv:
 
 bench-operations: install
 	$(PY) bench/operations.py
+
+# What our nginx config costs per hit against plain static nginx, feature by feature (wrk, loopback).
+bench-hits: install
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+	$(PY) bench/hits.py
 
 # The multi-node front's cost on hits and with a dead node (wrk drives the load).
 bench-front: install
