@@ -10,11 +10,11 @@ from sidecar.url.grammar import Ops
 
 #: The output format an original already is, for passing it through.
 _SAME_FORMAT = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
-#: Sources whose `legacy` auto variant is PNG even without transparency (drawings, screenshots).
-_LOSSLESS_SOURCES = ("PNG", "GIF", "BMP")
 #: A budget-bound rendition is shrunk at most this many times (each by the square root of how far off it is).
 _SHRINKS = 3
 _SMALLEST_SIDE = 16
+#: Sources whose `legacy` auto variant is PNG even without transparency (drawings, screenshots, icons).
+_LOSSLESS_SOURCES = ("PNG", "GIF", "BMP", "ICO", "CUR", "SVG")
 
 
 def untouched(work: Work) -> None:
