@@ -37,13 +37,15 @@ from sidecar.transform.encode import (
     never_bigger,
     output_format,
     quality_for,
+    searches_quality,
     untouched,
 )
 from sidecar.transform.geometry import COMPASS_FRACTIONS, Plan, plan
 from sidecar.transform.work import Rendered, Settings, Source, Work
 from sidecar.url.grammar import Ops, hex_rgb
 
-__all__ = ["STEPS", "Rendered", "Settings", "Source", "Work", "output_format", "quality_for", "transform"]
+__all__ = ["STEPS", "Rendered", "Settings", "Source", "Work", "output_format", "quality_for", "searches_quality",
+           "transform"]
 
 #: Automatic sharpening follows downscales to this fraction of the source's pixels per side, or less.
 AUTO_SHARPEN_SCALE = 0.5
@@ -62,7 +64,7 @@ def transform(data: bytes, ops: Ops, settings: Settings, *, variant: str | None 
         if work.done:
             break
     size = work.displayed_size if work.original else work.image.size
-    return Rendered(work.output, work.output_format, size, work.source, work.original, work.animation)
+    return Rendered(work.output, work.output_format, size, work.source, work.original, work.animation, work.fits)
 
 
 def every_frame(work: Work) -> None:

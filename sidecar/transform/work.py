@@ -17,7 +17,7 @@ from sidecar.url.grammar import Ops
 #: The formats whose frames are an animation (Pillow's names).
 ANIMATABLE = ("GIF", "WEBP", "PNG", "AVIF")
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
-                 "avif": "image/avif"}
+                 "avif": "image/avif", "jxl": "image/jxl"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,12 @@ class Settings:
     #: Frames times pixels per frame: the animations kept whole (over it: their first frame). None: no limit.
     max_animation_pixels: int | None = None
     auto_sharpen: bool = True
+    #: `quality = "auto"` in the config: renditions whose URL names no quality search for theirs.
+    auto_quality: bool = False
+    #: What the automatic quality keeps: the SSIM of the output against the unencoded rendition.
+    quality_target: float = 0.96
+    #: `mb{bytes}` may lower the dimensions too once the lowest quality does not fit.
+    max_bytes_resize: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class Rendered:
     original: bool = False
     #: For an animated original: `animated` (kept), `first-frame` (over the budget), else "".
     animation: str = ""
+    #: False when the URL's `mb{bytes}` could not be met: `data` is then the smallest we could make.
+    fits: bool = True
 
     @property
     def content_type(self) -> str:
@@ -93,6 +101,7 @@ class Work:
         self.icc: bytes | None = None
         self.output = b""
         self.original = False
+        self.fits = True
         self.done = False
 
     @property
