@@ -12,8 +12,9 @@ from typing import Any
 
 from PIL import Image
 
-from sidecar.transform import colour, faces, orientation, pipeline, thumbhash, trim
+from sidecar.transform import animation, colour, faces, orientation, pipeline, thumbhash, trim
 from sidecar.transform.geometry import plan
+from sidecar.transform.work import decoding
 from sidecar.url.grammar import Ops
 
 THUMBNAIL = 100
@@ -52,6 +53,11 @@ def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:
         step(work)
     rgba = work.image.convert("RGBA")
     width, height = work.displayed_size
+    frames = work.source.frames
+    duration, loop = None, None
+    if frames > 1 and animation.Budget(frames, (width, height)).within(settings.max_animation_pixels):
+        with decoding():
+            duration, loop = animation.timing(data, work.format, frames, work.delays)
     return {
         "format": _FORMAT_NAMES[work.format],
         "width": width,
@@ -60,6 +66,8 @@ def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:
         # An MPO's second picture (a stereo view, a preview) is no animation frame.
         "animated": work.frames > 1 and work.format != "JPEG",
         "frames": work.frames,
+        "duration_ms": duration,
+        "loop": loop,
         "colour_profile": colour.profile_name(work.icc),
         "quality": work.source_quality,
         "bytes": len(data),
