@@ -220,7 +220,7 @@ def _gc(config: Config, dry_run: bool) -> int:
     verb = "would evict" if dry_run else "evicted"
     print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {config.cache_max_bytes / mib:.1f} MiB); "
           f"{verb} {report.evicted_files} files, {report.evicted_bytes / mib:.1f} MiB; "
-          f"removed {report.stale_removed} stale temporary or lock files")
+          f"removed {report.stale_removed} stale temporary or lock files, {report.empty_dirs_removed} empty directories")
     return 0
 
 

@@ -27,7 +27,7 @@ from sidecar.sources import SourceChain
 from sidecar.transform.pipeline import Rendered, Settings, Source, transform
 from sidecar.url import grammar as url
 from sidecar.url.grammar import AUTO_VARIANTS
-from sidecar.url.paths import HINT_HEADERS, INTERNAL_PREFIX
+from sidecar.url.paths import HINT_HEADERS, internal_path
 from sidecar.url.signing import Signer
 from sidecar.url.variants import Hint, hinted, variant_suffix
 
@@ -119,7 +119,7 @@ class Renditions:
         # Published by this flight, or by another worker's (then `found` names the file).
         suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
         # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
-        redirect = INTERNAL_PREFIX + target.path(self.config.url_prefix, signature) + suffix
+        redirect = internal_path(base + suffix)
         return Response(200, [("X-Accel-Redirect", redirect), *headers]), base + suffix
 
     def _check(self, ops: url.Ops, variant: str | None) -> None:

@@ -22,13 +22,13 @@ from pathlib import Path
 from sidecar.cache.cascade import SOURCE_RECORD
 from sidecar.cache.singleflight import wait_for_holders
 from sidecar.cache.store import PURGED_MARKER
-from sidecar.url.grammar import check_key, shard
+from sidecar.url.grammar import check_key, renditions_dir
 from sidecar.url.routes import ID_PATTERN, Route, link_dir
 
 
 def original_dir(cache_root: Path, url_prefix: str, key: str) -> Path:
     check_key(key)
-    return cache_root / url_prefix.lstrip("/") / shard(key) / key
+    return cache_root / url_prefix.lstrip("/") / renditions_dir(key)
 
 
 def purge(cache_root: Path, url_prefix: str, key: str) -> int:
@@ -45,7 +45,6 @@ def purge(cache_root: Path, url_prefix: str, key: str) -> int:
     with contextlib.suppress(FileNotFoundError):
         (directory / SOURCE_RECORD).unlink()  # the cascade's facts about the old original
     for entry in os.scandir(directory):
-        # Only files: a subdirectory belongs to another key whose name extends this one.
         if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
             try:
                 os.unlink(entry.path)

@@ -19,8 +19,9 @@ Defaults are never written (fit mode `fit`, gravity centre, no enlargement, DPR 
 automatic sharpening, no watermark...), so every rendition has one spelling and anything else is a 400.
 Besides renditions, `{prefix}/{shard}/{key}/info[.{signature}].json` asks for facts about the original
 (`Info`), signed and cached the same way. The extension is the output format, or `auto`: the
-format then follows the client's Accept header, which nginx reduces to one of three variants. The URL path *is* the cache path under the cache root, which lets nginx find
-hits with `try_files $uri` alone, and puts every rendition of an original in one directory.
+format then follows the client's Accept header, which nginx reduces to one of three variants. The URL path, exactly as sent, names the cache file (`cache_name`: the last segment goes into
+the `=` directory), which lets nginx find hits with one `try_files`, puts every rendition of an original
+in one directory, and makes every other spelling of a URL a miss that the sidecar refuses.
 """
 from __future__ import annotations
 
@@ -55,7 +56,11 @@ FOCUS_SCALE = 1000  # focal points are in thousandths of the width and height
 
 MAX_SIDE = 16383  # WebP's limit; also far above any sane product image
 MAX_URL_LENGTH = 2048
+#: The directory of an original's renditions, under its key's directory. Keys are cached as percent-encoded
+#: by `quote`, which always encodes `=`, so no key segment can be this name.
+RENDITIONS = "="
 MAX_SEGMENT_BYTES = 200  # file names stay well under the usual 255-byte limit with the rendition suffix
+MAX_NAME = 255  # bytes in one file name (ext4, xfs): a key segment is cached percent-encoded
 NO_OPS = "orig"
 INFO = "info"
 INFO_EXTENSION = "json"
@@ -292,13 +297,14 @@ class Target:
         return self._join(prefix, quote(self.key, safe="/"), signature)
 
     def file_path(self, prefix: str, signature: str | None) -> str:
-        """The same path decoded, as nginx's `$uri` sees it: the file's place under the cache root."""
-        return self._join(prefix, self.key, signature)
+        """The file's place under the cache root: the canonical path as sent, in the renditions'
+        namespace (`cache_name`)."""
+        return cache_name(self.path(prefix, signature))
 
     @property
     def original_dir(self) -> str:
         """The directory (relative to the prefix) holding every rendition of this original."""
-        return f"{shard(self.key)}/{self.key}"
+        return renditions_dir(self.key)
 
     def _join(self, prefix: str, spelled_key: str, signature: str | None) -> str:
         name = self.name if signature is None else f"{self.name}.{signature}"
@@ -340,6 +346,21 @@ class ParsedUrl:
     signature: str | None
 
 
+def cache_name(url_path: str) -> str:
+    """Where the canonical URL path `url_path` (percent-encoded, as sent) is cached, relative to the cache
+    root: `/img/3f/a9/a%20b.jpg/w300.jpg` -> `/img/3f/a9/a%20b.jpg/=/w300.jpg`. nginx derives the same
+    from `$request_uri` (docs/architecture.md, "Cache layout"). Kept as sent, so no other spelling of the
+    URL names a file; in `RENDITIONS`, which no key can name, so no key's directory can take a file's place.
+    """
+    head, _, name = url_path.rpartition("/")
+    return f"{head}/{RENDITIONS}/{name}"
+
+
+def renditions_dir(key: str) -> str:
+    """The directory (relative to the URL prefix) of every rendition of `key`."""
+    return f"{shard(key)}/{quote(key, safe='/')}/{RENDITIONS}"
+
+
 def shard(key: str) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()
     return f"{digest[:2]}/{digest[2:4]}"
@@ -358,7 +379,7 @@ def check_key(key: str) -> None:
     for part in key.split("/"):
         if not part or part.startswith("."):
             raise BadRequest("key segments must not be empty or start with '.'")
-        if len(part.encode()) > MAX_SEGMENT_BYTES:
+        if len(part.encode()) > MAX_SEGMENT_BYTES or len(quote(part, safe="")) > MAX_NAME:
             raise BadRequest(f"key segment longer than {MAX_SEGMENT_BYTES} bytes")
 
 
