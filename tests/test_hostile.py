@@ -6,10 +6,14 @@ mark a source down for everyone.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
-from conftest import Stack
+import pytest
+from conftest import Stack, world_readable_tempdir
 from PIL import Image
 from servers import Origin, s3_env
+
+from sidecar.url.grammar import shard
 
 
 def small_jpeg(width: int = 160, height: int = 120) -> bytes:
@@ -63,3 +67,83 @@ def test_origin_5xx_still_marks_it_down(stack_factory, origin: Origin) -> None: 
         assert stack.get(stack.url(f"k{i}.jpg", width=50)).status == 502
     [down] = stack.sidecar_events("source_down")
     assert down["source"] == "s3://overloaded/"
+
+
+# Disk: a miss that fails leaves nothing; no key can take the place of another key's rendition.
+
+def dirs_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_failed_misses_leave_nothing_on_disk(stack_factory, signed: bool) -> None:  # type: ignore[no-untyped-def]
+    source = world_readable_tempdir()
+    stack: Stack = stack_factory([source], signed=signed)
+    for i in range(20):
+        key = "/".join(["a"] * 150) + f"{i}.jpg"  # 150 directories deep each, as in the finding
+        assert stack.get(stack.url(key, width=100)).status == 404
+    (source / "bad.jpg").write_bytes(b"not an image")
+    assert stack.get(stack.url("bad.jpg", width=100)).status in (415, 422)
+    assert [d for d in dirs_under(stack.config.cache_dir) if d != "img"] == []
+
+
+def colliding_key(victim: str, name: str) -> str:
+    """An attacker's key in the victim's shard whose directories would hold the victim's rendition name."""
+    for i in range(1_000_000):
+        key = f"{victim}/{name}/z{i}"
+        if shard(key) == shard(victim):
+            return key
+    raise AssertionError("no colliding key found")
+
+
+def test_no_key_can_take_the_place_of_another_keys_rendition(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    victims, attackers = world_readable_tempdir(), world_readable_tempdir()
+    stack: Stack = stack_factory([victims, attackers], signed=False)
+    victim = "sub/panda.jpg"
+    attacker = colliding_key(victim, "w50.jpg")
+    for source, key in ((victims, victim), (attackers, attacker)):
+        (source / key).parent.mkdir(parents=True, exist_ok=True)
+        (source / key).write_bytes(small_jpeg())
+    # The attacker's key is served and cached, so its directories stay (a missing one leaves none at all).
+    assert stack.get(stack.url(attacker, width=40)).status == 200
+    first = stack.get(stack.url(victim, width=50))
+    assert first.status == 200 and first.headers["cache-control"].startswith("public")
+    misses = len(stack.sidecar_requests())
+    again = stack.get(stack.url(victim, width=50))
+    assert again.status == 200 and again.body == first.body
+    assert len(stack.sidecar_requests()) == misses, "the second request was not a hit"
+    assert stack.cache_file(stack.url(victim, width=50)).is_file()
+
+
+# Canonical form: every other spelling of a URL answers the same before and after the rendition exists.
+
+SPELLINGS = {
+    "%61": lambda p: p.replace("/panda", "/p%61nda"),
+    "%2F": lambda p: p.replace("sub/panda", "sub%2Fpanda"),
+    "//": lambda p: p.replace("/sub/", "//sub/"),
+    "/./": lambda p: p.replace("/sub/", "/sub/./"),
+    "x/../": lambda p: p.replace("/sub/", "/sub/x/../"),
+    "%2e%2e": lambda p: p.replace("/sub/", "/sub/x/%2e%2e/"),
+    "/img/../img/": lambda p: p.replace("/img/", "/img/../img/", 1),
+    "%2ejpg": lambda p: p[: -len(".jpg")] + "%2ejpg",
+    "%2e (a dot)": lambda p: p.replace("panda.jpg", "panda%2ejpg"),
+}
+
+
+def test_every_other_spelling_answers_the_same_before_and_after_the_rendition_exists(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    source = world_readable_tempdir()
+    (source / "sub").mkdir()
+    (source / "sub/panda.jpg").write_bytes(small_jpeg())
+    stack: Stack = stack_factory([source])
+    canonical = stack.url("sub/panda.jpg", width=77)
+    spellings = {name: spell(canonical) for name, spell in SPELLINGS.items()}
+    spellings["absolute-form"] = f"http://127.0.0.1:{stack.port}{canonical}"
+    assert all(s != canonical for name, s in spellings.items() if name != "absolute-form")
+    before = {name: stack.get(path).status for name, path in spellings.items()}
+    assert stack.get(canonical).status == 200
+    misses = len(stack.sidecar_requests())
+    assert stack.get(canonical).status == 200 and len(stack.sidecar_requests()) == misses  # a hit
+    after = {name: stack.get(path).status for name, path in spellings.items()}
+    assert after == before
+    print(before)
+    assert all(status in (400, 403, 404) for name, status in before.items() if name != "absolute-form"), before
