@@ -6,6 +6,8 @@ mark a source down for everyone.
 from __future__ import annotations
 
 import io
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from conftest import Stack, world_readable_tempdir
 from PIL import Image
 from servers import Origin, s3_env
 
+from sidecar.observe import memory
 from sidecar.url.grammar import shard
 
 
@@ -147,3 +150,66 @@ def test_every_other_spelling_answers_the_same_before_and_after_the_rendition_ex
     assert after == before
     print(before)
     assert all(status in (400, 403, 404) for name, status in before.items() if name != "absolute-form"), before
+
+
+# Pixels: the rendition's size is capped before any work, and the memory budget holds the worst URL.
+
+def tiny_gif() -> bytes:
+    out = io.BytesIO()
+    Image.new("P", (200, 150), 3).save(out, "GIF")
+    return out.getvalue()
+
+
+def test_huge_renditions_of_a_small_original_are_refused_before_any_work(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    source = world_readable_tempdir()
+    (source / "t.gif").write_bytes(tiny_gif())
+    stack: Stack = stack_factory([source], signed=False)
+    prefix = stack.url("t.gif", width=10).rsplit("/", 1)[0]
+    for name, status in [("w8192-h8192-pad-bg336699.avif", 400),  # the URL alone says 67 megapixels
+                         ("w8192-h8192-force-up.png", 400),
+                         ("w8192-up.png", 413),  # 8192×6144 once the original's size is known
+                         ("w4000-h4000.png", 200)]:  # fit: no more than the original's own 200×150
+        started = time.monotonic()
+        reply = stack.get(f"{prefix}/{name}")
+        assert reply.status == status, (name, reply.body)
+        assert time.monotonic() - started < 2, name
+    assert b"pixels" in stack.get(f"{prefix}/w8192-h8192-pad-bg336699.avif").body
+
+
+def noisy_jpeg(width: int, height: int) -> bytes:
+    image = Image.effect_noise((width, height), 60).convert("RGB")
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+
+
+def test_the_worst_allowed_urls_stay_within_the_memory_budget_under_concurrency(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    # A small deployment (16 megapixels in, a quarter of that out) so that the worst case runs in seconds:
+    # two transform threads, each at the limits (an original at max_pixels, a rendition at
+    # max_output_pixels, AVIF, the hungriest encoder), at once in one worker.
+    source = world_readable_tempdir()
+    (source / "big.jpg").write_bytes(noisy_jpeg(4000, 4000))
+    (source / "t.gif").write_bytes(tiny_gif())
+    stack: Stack = stack_factory([source], signed=False, extra=(
+        "max_pixels = 16000000\nmax_source_bytes = 16000000\nworkers = 1\nthreads = 2\n"
+        "memory_budget = 1073741824\nrequest_deadline = 120.0\n"))
+    config = stack.config
+    assert config.output_pixels == 4_000_000
+    worst = [stack.url("big.jpg", width=2000, height=2000, fit="pad", background="336699", format="avif"),
+             stack.url("big.jpg", width=2000, height=2000, fit="force", format="avif"),
+             stack.url("t.gif", width=2000, height=2000, fit="force", enlarge=True, format="avif"),
+             stack.url("big.jpg", width=2000, height=2000, fit="fill", enlarge=True, format="webp")]
+    with ThreadPoolExecutor(len(worst)) as pool:
+        statuses = list(pool.map(lambda path: stack.get(path, timeout=150).status, worst))
+    assert statuses == [200] * len(worst)
+    [worker] = stack.worker_pids()
+    peak = peak_rss(worker)
+    print(f"worker peak RSS {peak / 2**20:.0f} MiB; budget per worker {config.worker_bytes / 2**20:.0f} MiB")
+    assert peak <= config.worker_bytes
+    transform = memory.transform_bytes(config.max_pixels, config.max_source_bytes, config.output_pixels)
+    assert peak > memory.WORKER_BASE_BYTES / 2 + transform / 2, "the test did not reach the worst case"

@@ -51,7 +51,8 @@ def transform_settings(config: Config) -> Settings:
     """The parts of the config the transform needs."""
     return Settings(config.max_pixels, config.quality, config.background_rgb, avif_quality=config.avif_quality,
                     cmyk_profile=config.cmyk_profile, watermarks=config.watermarks, max_side=config.max_dimension,
-                    max_animation_pixels=config.max_animation_pixels, auto_sharpen=config.auto_sharpen)
+                    max_animation_pixels=config.max_animation_pixels, auto_sharpen=config.auto_sharpen,
+                    max_output_pixels=config.output_pixels)
 
 
 def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) -> list[str]:

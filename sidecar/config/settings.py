@@ -72,6 +72,7 @@ class Config:
     max_source_bytes: int = 50 * 1024 * 1024
     max_dimension: int = 8192
     max_animation_pixels: int = 500_000_000
+    max_output_pixels: int = 0
     max_url_length: int = 2048
     allowed_sizes: tuple[str, ...] = ()
     presets_only: bool = False
@@ -130,7 +131,15 @@ class Config:
     @property
     def limits(self) -> Limits:
         """What URLs this deployment serves (sizes, presets), checked before any work."""
-        return Limits.build(self.max_dimension, self.allowed_sizes, self.presets, self.presets_only)
+        return Limits.build(self.max_dimension, self.allowed_sizes, self.presets, self.presets_only,
+                            max_output_pixels=self.output_pixels)
+
+    @property
+    def output_pixels(self) -> int:
+        """The most pixels a rendition may have: `max_output_pixels`, or a quarter of `max_pixels` when
+        that is 0 (12.5 million by default: 4096×3052; the memory budget of the defaults then holds
+        the encoders' worst case, see `sidecar.observe.memory`)."""
+        return self.max_output_pixels or self.max_pixels // 4
 
     @property
     def worker_threads(self) -> int:
@@ -145,8 +154,8 @@ class Config:
 
     @property
     def worker_bytes(self) -> int:
-        """The most one worker process may hold: its base plus `threads` transforms at the pixel limit."""
-        return worker_bytes(self.threads, self.max_pixels, self.max_source_bytes)
+        """The most one worker process may hold: its base plus `threads` transforms at the pixel limits."""
+        return worker_bytes(self.threads, self.max_pixels, self.max_source_bytes, self.output_pixels)
 
     @property
     def worker_processes(self) -> int:
@@ -437,13 +446,14 @@ def _validate(config: Config, name: Any) -> None:
               f"{route_name}: the pattern is inside url_prefix, which canonical URLs own")
         check(route.preset is None or route.preset in config.presets, "routes",
               f"{route_name}: no preset named {route.preset!r} in [presets]")
-    for key in ("workers", "queue", "cache_max_bytes", "gc_interval", "open_file_cache_valid"):
+    for key in ("workers", "queue", "cache_max_bytes", "gc_interval", "open_file_cache_valid", "max_output_pixels"):
         check(getattr(config, key) >= 0, key, "must be 0 or more")
     mib = 1024 * 1024
     check(config.worker_processes * config.worker_bytes <= config.memory_budget, "memory_budget",
           f"{config.memory_budget // mib} MiB cannot hold {config.worker_processes} worker(s) of "
           f"{config.worker_bytes // mib} MiB each ({config.threads} transform(s) of max_pixels="
-          f"{config.max_pixels}); raise it, or lower workers, threads or max_pixels")
+          f"{config.max_pixels} and max_output_pixels={config.output_pixels}); raise it, or lower workers, "
+          "threads, max_pixels or max_output_pixels")
     check(64 <= config.max_url_length <= 8000, "max_url_length",
           "must be 64 to 8000 (nginx refuses request lines over 8k itself)")
     for size in config.allowed_sizes:

@@ -127,6 +127,10 @@ def plan_geometry(work: Work) -> None:
         width, height = height, width
     work.displayed_size = (width, height)
     work.plan = plan(*work.frame_size, work.ops, max_side=work.settings.max_side)
+    width, height = work.plan.canvas or work.plan.size
+    limit = work.settings.max_output_pixels
+    if limit is not None and width * height > limit:  # before any pixel is decoded
+        raise TooLarge(f"the rendition would have {width}x{height} pixels; at most {limit}")
 
 
 def _orientation(image: Image.Image, *, loaded: bool) -> int:

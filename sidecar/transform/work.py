@@ -32,6 +32,8 @@ class Settings:
     #: counting and walking frames costs too). None: no limit.
     max_animation_pixels: int | None = None
     auto_sharpen: bool = True
+    #: The most pixels a rendition may have (a `pad` canvas included). None: no limit.
+    max_output_pixels: int | None = None
 
 
 @dataclass(frozen=True)
