@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from sidecar.config import settings as config_module
@@ -13,6 +12,7 @@ from sidecar.config.settings import Config, ConfigError
 from sidecar.errors import BadRequest, SidecarError
 from sidecar.resources import samples_dir
 from sidecar.transform.pillow import WrongPillow, require_simd
+from sidecar.url.operations import FLAGS, flag_keywords
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,41 +74,14 @@ def parser() -> argparse.ArgumentParser:
     url = with_config("url", "print the signed path of a rendition (or, with --info, of the original's facts)")
     url.add_argument("key", help="the original's key (path in the sources)")
     url.add_argument("--info", action="store_true", help="the info JSON of the original instead of a rendition")
-    url.add_argument("--width", type=int)
-    url.add_argument("--height", type=int)
-    url.add_argument("--fit", choices=("fit", "fill", "force", "pad"))
-    url.add_argument("--gravity", choices=("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw", "sm"))
-    url.add_argument("--focus", type=_focus, metavar="X,Y", help="focal point in thousandths (fill only)")
-    url.add_argument("--enlarge", action="store_true", default=None, help="allow upscaling")
-    url.add_argument("--dpr", type=float, help="device pixel ratio, 1 to 4 in steps of 0.1")
-    url.add_argument("--client-hints", action="store_true", default=None,
-                     help="the width follows the client's Sec-CH-Width / Sec-CH-DPR (client_hints = true)")
-    url.add_argument("--rotate", type=int, choices=(90, 180, 270), help="clockwise")
-    url.add_argument("--flip", choices=("h", "v"), help="mirror left to right (h) or upside down (v)")
-    url.add_argument("--blur", type=float, metavar="SIGMA", help="Gaussian blur, 0.1 to 50")
-    url.add_argument("--sharpen", type=float, metavar="SIGMA",
-                     help="unsharp mask, 0.1 to 10; 0 switches the automatic sharpening off")
-    url.add_argument("--background", metavar="RRGGBB", help="flatten transparency on it; pad with it")
-    url.add_argument("--watermark", metavar="NAME", help="a watermark from [watermarks.NAME]")
-    url.add_argument("--format", choices=("jpeg", "jpg", "png", "webp", "avif", "auto"))
-    url.add_argument("--quality", type=_quality, metavar="N|keep")
-    url.add_argument("--preset")
-    url.add_argument("--expires-in", type=int, metavar="SECONDS",
-                     help="the URL stops working this many seconds from now (signed deployments)")
+    for op, flag in FLAGS:  # from the table of operations
+        if flag.switch:
+            url.add_argument(flag.name(op.name), action="store_true", default=None, help=flag.help)
+        else:
+            url.add_argument(flag.name(op.name), type=flag.type, choices=flag.choices, metavar=flag.metavar,
+                             help=flag.help)
+    url.add_argument("--preset", help="a preset from the config; the other options override its values")
     return top
-
-
-_RENDITION_FLAGS = ("width", "height", "fit", "gravity", "focus", "enlarge", "dpr", "client_hints", "rotate",
-                    "flip", "blur", "sharpen", "background", "watermark", "format", "quality", "preset", "expires_in")
-
-
-def _quality(value: str) -> int | str:
-    return value if value == "keep" else int(value)
-
-
-def _focus(value: str) -> tuple[int, int]:
-    x, _, y = value.partition(",")
-    return int(x), int(y)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,17 +270,13 @@ def _url(config: Config, args: argparse.Namespace) -> int:
 
     try:
         if args.info:
-            given = [name for name in _RENDITION_FLAGS if getattr(args, name) is not None]
+            given = [flag.name(op.name) for op, flag in FLAGS if getattr(args, flag.dest(op.name)) is not None]
+            given += ["--preset"] if args.preset is not None else []
             if given:
-                raise BadRequest(f"--info takes no rendition options (got --{given[0].replace('_', '-')})")
+                raise BadRequest(f"--info takes no rendition options (got {given[0]})")
             print(build_info_url(config, args.key))
             return 0
-        print(build_url(config, args.key, width=args.width, height=args.height, fit=args.fit,
-                        gravity=args.gravity, format=args.format, quality=args.quality, preset=args.preset,
-                        focus=args.focus, enlarge=args.enlarge, dpr=args.dpr, client_hints=args.client_hints,
-                        rotate=args.rotate, flip=args.flip, blur=args.blur, sharpen=args.sharpen,
-                        background=args.background, watermark=args.watermark,
-                        expires=None if args.expires_in is None else int(time.time()) + args.expires_in))
+        print(build_url(config, args.key, preset=args.preset, **flag_keywords(lambda dest: getattr(args, dest))))
     except SidecarError as exc:
         print(f"error: {exc.public}", file=sys.stderr)
         return 2
