@@ -19,13 +19,12 @@ import json
 import os
 from dataclasses import asdict, dataclass
 
-from sidecar.cache.store import Cache
+from sidecar.cache.store import SOURCE_RECORD, Cache
 from sidecar.transform.geometry import plan
 from sidecar.transform.pipeline import Settings, Source, output_format, quality_for
 from sidecar.url.grammar import Ops
 from sidecar.url.variants import cached_ops
 
-SOURCE_RECORD = ".source.json"
 MIN_RATIO = 2.0
 
 

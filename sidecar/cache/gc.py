@@ -23,9 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sidecar.cache.cascade import SOURCE_RECORD
 from sidecar.cache.singleflight import remove_if_unheld
-from sidecar.cache.store import LOCK_PREFIX, PURGED_MARKER, TEMP_PREFIX
+from sidecar.cache.store import LOCK_PREFIX, PURGED_MARKER, SOURCE_RECORD, TEMP_PREFIX
 
 LOW_WATERMARK = 0.9
 GC_LOCK = ".gc.lock"

@@ -21,6 +21,8 @@ from pathlib import Path
 TEMP_PREFIX = ".tmp-"
 LOCK_PREFIX = ".lock-"
 PURGED_MARKER = ".purged"
+#: The cascade's record of an original's facts, beside its renditions (`sidecar.cache.cascade`).
+SOURCE_RECORD = ".source.json"
 FILE_MODE = 0o644  # nginx's workers may run as another user (nobody, www-data)
 DIR_MODE = 0o755
 
