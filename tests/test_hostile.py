@@ -5,17 +5,22 @@ mark a source down for everyone.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import Stack, world_readable_tempdir
+from conftest import SAMPLES, Stack, world_readable_tempdir
 from PIL import Image
 from servers import Origin, s3_env
 
+from sidecar.config import settings as config_module
+from sidecar.config.settings import ConfigError
 from sidecar.observe import memory
+from sidecar.render import nginx as nginx_config
 from sidecar.url.grammar import shard
 
 
@@ -154,6 +159,9 @@ def test_every_other_spelling_answers_the_same_before_and_after_the_rendition_ex
 
 # Pixels: the rendition's size is capped before any work, and the memory budget holds the worst URL.
 
+PHOTO = "road-1920x1080.jpg"
+
+
 def tiny_gif() -> bytes:
     out = io.BytesIO()
     Image.new("P", (200, 150), 3).save(out, "GIF")
@@ -213,3 +221,60 @@ def test_the_worst_allowed_urls_stay_within_the_memory_budget_under_concurrency(
     assert peak <= config.worker_bytes
     transform = memory.transform_bytes(config.max_pixels, config.max_source_bytes, config.output_pixels)
     assert peak > memory.WORKER_BASE_BYTES / 2 + transform / 2, "the test did not reach the worst case"
+
+
+# Connections: a slow-header flood neither stops other clients' hits nor holds nginx past the timeout.
+
+FLOOD = 300  # bounded: loopback only, and every socket is closed when the test ends
+
+
+def closed_by_peer(conn: socket.socket) -> bool:
+    conn.settimeout(1)
+    try:
+        return conn.recv(1024) == b""  # a 408 would be data: nginx closes without answering
+    except ConnectionResetError:  # reset_timedout_connection
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_slow_header_flood_does_not_stop_another_clients_hits(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    stack: Stack = stack_factory([SAMPLES], extra="nginx_client_header_timeout = 2\n")
+    assert nginx_config.worker_connections(stack.config) >= 4 * FLOOD
+    hit = stack.url(PHOTO, width=64)
+    assert stack.get(hit).status == 200
+    flood: list[socket.socket] = []
+    try:
+        started = time.monotonic()
+        for _ in range(FLOOD):
+            conn = socket.create_connection(("127.0.0.1", stack.port), timeout=5)
+            conn.sendall(f"GET {hit} HTTP/1.1\r\nHost: x\r\n".encode())  # the header never ends
+            flood.append(conn)
+        for second in range(3):  # trickling keeps the flood alive as long as nginx lets it
+            for conn in flood:
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"X")
+            reply = stack.get(hit, timeout=2)
+            assert reply.status == 200 and reply.image().width == 64, f"a hit failed {second} s into the flood"
+            time.sleep(0.5)
+        # Past client_header_timeout (2 s) every flooding connection has been closed by nginx.
+        time.sleep(max(0.0, started + 2 + 1.5 - time.monotonic()))
+        assert sum(closed_by_peer(conn) for conn in flood) == FLOOD
+    finally:
+        for conn in flood:
+            conn.close()
+    assert stack.get(hit).status == 200
+
+
+def test_rendered_connection_hygiene_is_configurable(tmp_path: Path) -> None:
+    config = config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path), "SIDECAR_NGINX_LIMIT_CONN": "0",
+                                     "SIDECAR_NGINX_WORKER_CONNECTIONS": "4096",
+                                     "SIDECAR_NGINX_CLIENT_HEADER_TIMEOUT": "7"})
+    site = nginx_config.site(config)
+    assert "limit_conn resize_sidecar_conn" not in site and "client_header_timeout 7s;" in site
+    whole = nginx_config.standalone(config, tmp_path, user=None)
+    assert "worker_connections 4096;" in whole and "worker_rlimit_nofile 8192;" in whole
+    default = nginx_config.site(config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path)}))
+    assert "limit_conn resize_sidecar_conn 128;" in default and "reset_timedout_connection on;" in default
+    with pytest.raises(ConfigError, match="SIDECAR_NGINX_CLIENT_BODY_TIMEOUT"):
+        config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path), "SIDECAR_NGINX_CLIENT_BODY_TIMEOUT": "0"})

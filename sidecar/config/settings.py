@@ -93,6 +93,12 @@ class Config:
     purge_token: str = ""
     max_age: int = 365 * 24 * 3600
     nginx_workers: str = "auto"
+    #: Connection hygiene in the rendered nginx config (docs/security.md, "Connections").
+    nginx_worker_connections: int = 0  # 0: sized to the machine's open-file limit
+    nginx_limit_conn: int = 128  # requests in progress per client address; 0: no limit
+    nginx_client_header_timeout: int = 10
+    nginx_client_body_timeout: int = 10
+    nginx_reset_timedout_connection: bool = True
     source_connect_timeout: float = 2.0
     source_first_byte_timeout: float = 5.0
     source_body_timeout: float = 20.0
@@ -446,7 +452,8 @@ def _validate(config: Config, name: Any) -> None:
               f"{route_name}: the pattern is inside url_prefix, which canonical URLs own")
         check(route.preset is None or route.preset in config.presets, "routes",
               f"{route_name}: no preset named {route.preset!r} in [presets]")
-    for key in ("workers", "queue", "cache_max_bytes", "gc_interval", "open_file_cache_valid", "max_output_pixels"):
+    for key in ("workers", "queue", "cache_max_bytes", "gc_interval", "open_file_cache_valid", "max_output_pixels",
+                "nginx_limit_conn"):
         check(getattr(config, key) >= 0, key, "must be 0 or more")
     mib = 1024 * 1024
     check(config.worker_processes * config.worker_bytes <= config.memory_budget, "memory_budget",
@@ -489,6 +496,10 @@ def _validate(config: Config, name: Any) -> None:
           f"has {SOCKET_INSTANCE} but no instance name is set ({ENV_PREFIX}INSTANCE)")
     check(config.nginx_workers == "auto" or config.nginx_workers.isdigit(), "nginx_workers",
           "must be auto or a number")
+    check(config.nginx_worker_connections == 0 or 64 <= config.nginx_worker_connections <= 1_048_576,
+          "nginx_worker_connections", "must be 0 (sized to the machine) or 64 to 1048576")
+    for key in ("nginx_client_header_timeout", "nginx_client_body_timeout"):
+        check(1 <= getattr(config, key) <= 3600, key, "must be 1 to 3600 seconds")
     check(all(len(k) >= 16 for k in config.signing_keys), "signing_keys",
           "every key must be at least 16 characters")
     names = []

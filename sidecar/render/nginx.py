@@ -5,6 +5,7 @@ Templates (`nginx/*.conf`) use `{{ name }}` placeholders only; any logic stays h
 from __future__ import annotations
 
 import math
+import resource
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
                             r"[0-9]*\.?[0-9]+"),
         no_hint=Hint(dpr=config.client_hints_dprs[0]).suffix,
         hint_vary=", ".join(HINT_HEADERS), accept_ch=", ".join(HINT_HEADERS),
+        connection_zone=connection_zone(config), connection_limits=connection_limits(config),
     )
 
 
@@ -118,6 +120,42 @@ def _route_location(config: Config, route: Route) -> list[str]:
         f"        try_files {links}$uri @{UPSTREAM};",
         "    }",
     ]
+
+
+# Connection hygiene (issue 21): what one client may hold of nginx. Kept apart from the hit path's tuning
+# and from per-client request rates, which have their own blocks.
+MAX_AUTO_CONNECTIONS = 65536
+
+
+def connection_zone(config: Config) -> str:
+    """The http-level shared zone that counts each client address's requests in progress."""
+    if not config.nginx_limit_conn:
+        return "# nginx_limit_conn = 0: no per-client connection limit"
+    return f"limit_conn_zone $binary_remote_addr zone={UPSTREAM}_conn:10m;  # about 160,000 addresses"
+
+
+def connection_limits(config: Config) -> str:
+    """Server-level limits: header and body timeouts, resets, requests in progress per client address."""
+    lines = [
+        f"client_header_timeout {config.nginx_client_header_timeout}s;  # the whole header, however slowly it trickles",
+        f"client_body_timeout {config.nginx_client_body_timeout}s;",
+        f"reset_timedout_connection {'on' if config.nginx_reset_timedout_connection else 'off'};"
+        "  # no FIN_WAIT for a client that stopped reading",
+    ]
+    if config.nginx_limit_conn:
+        lines += [f"limit_conn {UPSTREAM}_conn {config.nginx_limit_conn};  # behind a front or a CDN: 0, or real_ip",
+                  "limit_conn_status 429;"]
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def worker_connections(config: Config) -> int:
+    """`nginx_worker_connections`, or sized to the machine: half its hard open-file limit (a proxied miss
+    holds two descriptors), from 1024 to `MAX_AUTO_CONNECTIONS`."""
+    if config.nginx_worker_connections:
+        return config.nginx_worker_connections
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    hard = MAX_AUTO_CONNECTIONS * 2 if hard == resource.RLIM_INFINITY else hard
+    return max(1024, min(MAX_AUTO_CONNECTIONS, hard // 2))
 
 
 def open_file_cache(valid: int) -> str:
@@ -184,4 +222,5 @@ def standalone(config: Config, prefix: Path, *, user: str | None, error_level: s
         user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
         priority=f"worker_priority {priority};" if priority else "# worker_priority: the default",
         workers=config.nginx_workers, prefix=prefix, error_level=error_level, site=indented,
+        worker_connections=worker_connections(config), worker_rlimit_nofile=2 * worker_connections(config),
     )
