@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pillow_avif  # noqa: F401  (decodes the AVIF answers, whichever test module runs alone)
 import pytest
 from PIL import Image
 from servers import BlackHole, MotoS3, Origin, upload

@@ -15,6 +15,9 @@ CURL = "*/*"
 
 @pytest.mark.parametrize("accept, content_type", [
     (CHROME, "image/avif"), (OLD_FIREFOX, "image/webp"), (CURL, "image/jpeg"), (None, "image/jpeg"),
+    # q=0 refuses a format (issue 21), whatever the spacing; any other q accepts it.
+    ("image/avif;q=0, image/webp", "image/webp"), ("image/avif ; q=0.0,image/webp;q=0.000,*/*", "image/jpeg"),
+    ("image/webp;q=0;level=1, image/avif;q=0.5", "image/avif"), ("image/avif;q=0.01", "image/avif"),
 ])
 def test_accept_picks_the_variant_and_hits_vary_too(stack: Stack, accept: str | None, content_type: str) -> None:
     path = stack.url(PHOTO, width=320, format="auto")
