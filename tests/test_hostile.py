@@ -278,3 +278,19 @@ def test_rendered_connection_hygiene_is_configurable(tmp_path: Path) -> None:
     assert "limit_conn resize_sidecar_conn 128;" in default and "reset_timedout_connection on;" in default
     with pytest.raises(ConfigError, match="SIDECAR_NGINX_CLIENT_BODY_TIMEOUT"):
         config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path), "SIDECAR_NGINX_CLIENT_BODY_TIMEOUT": "0"})
+
+
+def test_client_hint_files_per_auto_url_are_bounded_by_buckets_times_variants(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    source = world_readable_tempdir()
+    (source / "p.jpg").write_bytes(small_jpeg(400, 300))
+    stack: Stack = stack_factory([source], extra=(
+        "client_hints = true\nclient_hints_widths = [100, 200]\nclient_hints_dprs = [1.0, 2.0]\n"))
+    path = stack.url("p.jpg", width=150, client_hints=True, format="auto")
+    accepts = ["image/avif", "image/webp", "*/*", "image/avif;q=0,image/webp", "text/html", ""]
+    hints = [{}, {"Sec-CH-Width": "1"}, {"Sec-CH-Width": "150"}, {"Width": "99999"}, {"Sec-CH-DPR": "1.5"},
+             {"DPR": "7"}, {"Sec-CH-DPR": "x"}, {"Sec-CH-Width": "-3", "DPR": "2"}]
+    for accept in accepts:
+        for hint in hints:
+            assert stack.get(path, headers={"Accept": accept, **hint}).status == 200
+    files = [f for f in stack.cache_file(path).parent.iterdir() if not f.name.startswith(".")]
+    assert len(files) == (2 + 2) * 3, sorted(f.name for f in files)  # (widths + ratios) × three variants
