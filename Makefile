@@ -21,7 +21,7 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv bench-output-memory \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files
 
 run: install
@@ -125,6 +125,10 @@ bench-venv:
 
 bench-operations: install
 	$(PY) bench/operations.py
+
+# Peak memory per output pixel by encoder (pad and force-up of a small GIF): behind max_output_pixels.
+bench-output-memory: install
+	$(PY) bench/output_memory.py
 
 # The multi-node front's cost on hits and with a dead node (wrk drives the load).
 bench-front: install

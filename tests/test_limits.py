@@ -47,7 +47,7 @@ def test_output_pixels_default_to_a_quarter_of_max_pixels_and_count_in_the_memor
     assert config.output_pixels == config.max_pixels // 4
     assert config.memory_budget // config.worker_bytes == 2, "the defaults still hold two workers in the default budget"
     larger = config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path), "SIDECAR_MAX_OUTPUT_PIXELS": "50000000",
-                                     "SIDECAR_WORKERS": "1"})
+                                     "SIDECAR_WORKERS": "1", "SIDECAR_MEMORY_BUDGET": str(4 * 1024**3)})
     assert larger.worker_bytes > config.worker_bytes + 50_000_000 * 20  # the AVIF encoder's worst case
     with pytest.raises(ConfigError, match="max_output_pixels"):
         config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path), "SIDECAR_MAX_OUTPUT_PIXELS": "50000000",

@@ -3,7 +3,7 @@
 A transform's peak is dominated by pixels: while decoding, the decoded image, one converted copy (CMYK or
 palette to RGB) and the resized result (`BYTES_PER_PIXEL` per source pixel); while encoding, the rendition
 and the encoder's own buffers (`OUTPUT_BYTES_PER_PIXEL` per output pixel: AVIF's, the largest, measured
-21-30; WebP 10, JPEG 7, PNG 4; bench/output_memory.py), on top of the source's pixels still held by the
+21-34; WebP 10-13, JPEG 7, PNG 4-5; bench/output_memory.py), on top of the source's pixels still held by the
 resize (4 a pixel). Plus the original's bytes. The budget is checked with the worst case the limits
 allow (an original at `max_pixels` and `max_source_bytes`, a rendition at `max_output_pixels`, a `pad`
 canvas included), so the number of workers times `threads` is what bounds peak RSS, whatever the traffic. Misses waiting in the queue hold
@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 
 BYTES_PER_PIXEL = 14  # measured peak 6-14 per decoded pixel (docs/operations.md): decoded, converted and resized copies
-OUTPUT_BYTES_PER_PIXEL = 32  # measured AVIF peak 21-30 per output pixel (pad and force-up of a small GIF)
+OUTPUT_BYTES_PER_PIXEL = 36  # measured AVIF peak 21-34 per output pixel (pad and force-up of a small GIF)
 HELD_BYTES_PER_PIXEL = 4  # the decoded source while the resize makes the rendition
 WORKER_BASE_BYTES = 80 * 1024 * 1024  # an idle worker: interpreter, Pillow, uvloop (measured about 45 MB)
 
