@@ -5,7 +5,7 @@ import inspect
 import os
 from collections.abc import Mapping
 
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.errors import BadRequest
 from sidecar.url.canonical import FORMAT_NAMES
 from sidecar.url.grammar import Info, Ops, Rendition, Target
@@ -35,14 +35,14 @@ def build_url(config: Config, key: str, *, preset: str | None = None,
     fmt = str(base.pop("format", "") or _format_from_key(key))
     if fmt not in FORMAT_NAMES:
         raise BadRequest(f"unknown format {fmt!r}")
-    if base.get("watermark") is not None and base["watermark"] not in config.watermarks:
+    if base.get("watermark") is not None and base["watermark"] not in config.transform.watermarks:
         raise BadRequest(f"no watermark named {base['watermark']!r}")
-    if base.get("client_hints") and not config.client_hints:
+    if base.get("client_hints") and not config.urls.client_hints:
         raise BadRequest("client hints are off (client_hints = false)")
-    if keywords.get("expires") is not None and not config.signed:
+    if keywords.get("expires") is not None and not config.urls.signed:
         raise BadRequest("an expiry needs signing keys")
     rendition = Rendition(key, Ops(format=FORMAT_NAMES[fmt], **base))  # type: ignore[arg-type]
-    config.limits.check(rendition.ops)
+    config.url_limits.check(rendition.ops)
     return _signed(config, rendition)
 
 
@@ -60,17 +60,17 @@ def build_info_url(config: Config, key: str) -> str:
 
 
 def _signed(config: Config, target: Target) -> str:
-    signature = Signer(config.signing_keys).sign(target.payload) if config.signed else None
-    return target.path(config.url_prefix, signature)
+    signature = Signer(config.urls.signing_keys).sign(target.payload) if config.urls.signed else None
+    return target.path(config.urls.url_prefix, signature)
 
 
 def preset_fields(config: Config, preset: str | None) -> dict[str, object]:
     """The values a preset sets, as `build_url`'s `operations` (none for `None`)."""
     if preset is None:
         return {}
-    if preset not in config.presets:
+    if preset not in config.urls.presets:
         raise BadRequest(f"unknown preset {preset!r}")
-    return config.presets[preset].operations(preset)
+    return config.urls.presets[preset].operations(preset)
 
 
 def _format_from_key(key: str) -> str:

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from sidecar.config import settings as config_module
-from sidecar.config.settings import Config, ConfigError
+from sidecar import config as config_module
+from sidecar.config import Config, ConfigError
 from sidecar.errors import BadRequest, SidecarError
 from sidecar.resources import samples_dir
 from sidecar.transform.pillow import WrongPillow, require_simd
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(config: Config) -> int:
     require_simd()
-    if not config.sources:
+    if not config.fetch.sources:
         config = config.replace(sources=(str(samples_dir()),))
     from sidecar.runner import run
 
@@ -127,9 +127,9 @@ def _run(config: Config) -> int:
 
 def _serve(config: Config) -> int:
     require_simd()
-    if not config.sources:
+    if not config.fetch.sources:
         raise ConfigError("sources: at least one source is required (SIDECAR_SOURCES or sources = [...])")
-    if not config.signed and not config.allow_unsigned:
+    if not config.urls.signed and not config.urls.allow_unsigned:
         raise ConfigError("SIDECAR_SIGNING_KEYS: not set; refusing to serve unsigned URLs "
                           "(set allow_unsigned = true to do so on purpose)")
     from sidecar.log import log
@@ -139,8 +139,8 @@ def _serve(config: Config) -> int:
     if os.geteuid() == 0:
         log("warning_running_as_root", advice="run serve as an unprivileged user that can read the sources "
             "and write cache_dir")
-    if config.socket_mode & 0o002:
-        log("warning_socket_world_writable", socket_mode=oct(config.socket_mode),
+    if config.server.socket_mode & 0o002:
+        log("warning_socket_world_writable", socket_mode=oct(config.server.socket_mode),
             advice="any local user could bypass nginx; use 0660 and put nginx's user in the group")
     serve(config)
     return 0
@@ -158,6 +158,11 @@ def _nginx_config(config: Config, args: argparse.Namespace) -> int:
         print(nginx_config.front(config, args.front))
     else:
         print(nginx_config.site(config, upstream_include=args.upstream_include))
+        # Said, not done: this command only prints, often on another host or as another user than nginx's.
+        logs = config.observability.access_log.parent
+        if not logs.is_dir():
+            print(f"nginx-config: access_log's directory {logs} does not exist and nginx will not create it "
+                  f"(nginx -t fails until it does): mkdir -p {logs}", file=sys.stderr)
     return 0
 
 
@@ -184,14 +189,15 @@ def _deploy_config(config: Config, args: argparse.Namespace) -> int:
 def _gc(config: Config, dry_run: bool) -> int:
     from sidecar.cache.gc import collect
 
-    root = config.cache_dir / config.url_prefix.lstrip("/")
-    report = collect(root, config.cache_max_bytes, dry_run=dry_run)
+    root = config.cache.cache_dir / config.urls.url_prefix.lstrip("/")
+    report = collect(root, config.cache.cache_max_bytes, dry_run=dry_run)
     if report.skipped:
         print("gc: another collector is running; nothing done", file=sys.stderr)
         return 1
     mib = 1024 * 1024
     verb = "would evict" if dry_run else "evicted"
-    print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {config.cache_max_bytes / mib:.1f} MiB); "
+    budget = config.cache.cache_max_bytes
+    print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {budget / mib:.1f} MiB); "
           f"{verb} {report.evicted_files} files, {report.evicted_bytes / mib:.1f} MiB; "
           f"removed {report.stale_removed} stale temporary or lock files, {report.empty_dirs_removed} empty directories")
     return 0
@@ -203,7 +209,7 @@ def _purge(config: Config, keys: list[str]) -> int:
     status = 0
     for key in keys:
         try:
-            print(f"{key}: removed {purge(config.cache_dir, config.url_prefix, key)} renditions")
+            print(f"{key}: removed {purge(config.cache.cache_dir, config.urls.url_prefix, key)} renditions")
         except SidecarError as exc:
             print(f"{key}: {exc.public}", file=sys.stderr)
             status = 2
@@ -222,11 +228,11 @@ def _purge_ids(config: Config, ids: list[str]) -> int:
         print(f"purge: {exc}", file=sys.stderr)
         return 2
     for image_id, resolved in found.items():
-        links = purge_links(config.cache_dir, config.routes.values(), image_id)
+        links = purge_links(config.cache.cache_dir, config.urls.routes.values(), image_id)
         if resolved is None:
             print(f"{image_id}: gone; removed {links} links")
             continue
-        removed = purge(config.cache_dir, config.url_prefix, resolved.key)
+        removed = purge(config.cache.cache_dir, config.urls.url_prefix, resolved.key)
         print(f"{image_id} ({resolved.key}): removed {removed} renditions and {links} links")
     return 0
 
@@ -238,14 +244,14 @@ def _warm(config: Config, args: argparse.Namespace) -> int:
 
     require_simd()
     for preset in args.presets:
-        if preset not in config.presets:
+        if preset not in config.urls.presets:
             raise ConfigError(f"--preset: no preset {preset!r} in the config")
     if args.keys_file == "-":
         keys = list(read_keys(sys.stdin))
     else:
         with open(args.keys_file) as file:
             keys = list(read_keys(file))
-    concurrency = args.concurrency or config.worker_processes * config.worker_threads
+    concurrency = args.concurrency or config.worker_processes * config.processes.worker_threads
     summary = asyncio.run(warm(config, keys, args.presets, concurrency, ids=args.ids))
     print(summary.line())
     return 1 if summary.failed else 0
@@ -257,9 +263,9 @@ def _health(config: Config, ready: bool, timeout: float) -> int:
 
     path = READYZ if ready else HEALTHZ
     try:
-        status, body = ask(config.socket, path, timeout)
+        status, body = ask(config.server.socket, path, timeout)
     except (OSError, ValueError) as exc:
-        print(f"health: no answer on {config.socket}: {exc}", file=sys.stderr)
+        print(f"health: no answer on {config.server.socket}: {exc}", file=sys.stderr)
         return 1
     print(f"{status} {body.decode(errors='replace').strip()}")
     return 0 if status == 200 else 1

@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLES, SIGNING_KEY, Stack, make_stack, world_readable_tempdir
 from PIL import Image
 
-from sidecar.config import settings as config_module
+from sidecar import config as config_module
 from sidecar.render import nginx as nginx_config
 from sidecar.url.grammar import Ops, Rendition
 from sidecar.url.signing import Signer
@@ -78,7 +78,7 @@ def test_crafted_hints_make_at_most_one_file_per_width_and_ratio(hints: Stack) -
             assert hints.get(path, headers={name: value}).status == 200
     directory = hints.cache_file(path).parent
     made = {name.split(".")[-2] for name in os.listdir(directory) if name.startswith("w100-ch.")}
-    widths = {f"w{w}" for w in hints.config.client_hints_widths}
+    widths = {f"w{w}" for w in hints.config.urls.client_hints_widths}
     assert made <= widths | {"x1", "x1_5", "x2", "x3"} and len(made) <= 12
 
 

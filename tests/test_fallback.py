@@ -57,7 +57,7 @@ def test_missing_original_gets_the_fallback_with_404_a_short_lifetime_and_no_fil
     assert reply.image().size == (150, 100) and near(reply.image().getpixel((75, 50)), MAGENTA)
     assert "vary" not in reply.headers
     # A failed miss leaves nothing on disk, not even the directories its lock needed (issue 21).
-    assert not (stack.config.cache_dir / "img").exists() or not any((stack.config.cache_dir / "img").rglob("*"))
+    assert not (stack.config.cache.cache_dir / "img").exists() or not any((stack.config.cache.cache_dir / "img").rglob("*"))
     # The original turns up: the same URL is now the real image, never the fallback from before.
     shutil.copy(SAMPLES / PHOTO, source / "later.jpg")
     real = stack.get(path)
@@ -139,7 +139,7 @@ def test_renderings_are_remembered_until_the_file_changes(tmp_path: Path) -> Non
     import os
 
     from sidecar.app.fallback import Fallbacks
-    from sidecar.config.settings import load
+    from sidecar.config import load
     from sidecar.transform.pipeline import Settings
     from sidecar.url.grammar import Ops
 

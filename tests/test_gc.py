@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from sidecar import config as config_module
 from sidecar.app.admission import Admission
 from sidecar.cache.gc import NOTE_GRACE, collect
 from sidecar.cache.purge import purge
 from sidecar.cache.store import Cache
-from sidecar.config import settings as config_module
-from sidecar.config.settings import ConfigError
+from sidecar.config import ConfigError
 from sidecar.errors import Overloaded
 from sidecar.url.grammar import renditions_dir
 

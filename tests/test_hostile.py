@@ -17,8 +17,8 @@ from conftest import SAMPLES, Stack, world_readable_tempdir
 from PIL import Image
 from servers import Origin, s3_env
 
-from sidecar.config import settings as config_module
-from sidecar.config.settings import ConfigError
+from sidecar import config as config_module
+from sidecar.config import ConfigError
 from sidecar.observe import memory
 from sidecar.render import nginx as nginx_config
 from sidecar.url.grammar import shard
@@ -92,7 +92,7 @@ def test_failed_misses_leave_nothing_on_disk(stack_factory, signed: bool) -> Non
         assert stack.get(stack.url(key, width=100)).status == 404
     (source / "bad.jpg").write_bytes(b"not an image")
     assert stack.get(stack.url("bad.jpg", width=100)).status in (415, 422)
-    assert [d for d in dirs_under(stack.config.cache_dir) if d != "img"] == []
+    assert [d for d in dirs_under(stack.config.cache.cache_dir) if d != "img"] == []
 
 
 def colliding_key(victim: str, name: str) -> str:
@@ -207,7 +207,7 @@ def test_the_worst_allowed_urls_stay_within_the_memory_budget_under_concurrency(
         "max_pixels = 16000000\nmax_source_bytes = 16000000\nworkers = 1\nthreads = 2\n"
         "memory_budget = 1073741824\nrequest_deadline = 120.0\n"))
     config = stack.config
-    assert config.output_pixels == 4_000_000
+    assert config.limits.output_pixels == 4_000_000
     worst = [stack.url("big.jpg", width=2000, height=2000, fit="pad", background="336699", format="avif"),
              stack.url("big.jpg", width=2000, height=2000, fit="force", format="avif"),
              stack.url("t.gif", width=2000, height=2000, fit="force", enlarge=True, format="avif"),
@@ -219,7 +219,7 @@ def test_the_worst_allowed_urls_stay_within_the_memory_budget_under_concurrency(
     peak = peak_rss(worker)
     print(f"worker peak RSS {peak / 2**20:.0f} MiB; budget per worker {config.worker_bytes / 2**20:.0f} MiB")
     assert peak <= config.worker_bytes
-    transform = memory.transform_bytes(config.max_pixels, config.max_source_bytes, config.output_pixels)
+    transform = memory.transform_bytes(config.limits.max_pixels, config.limits.max_source_bytes, config.limits.output_pixels)
     assert peak > memory.WORKER_BASE_BYTES / 2 + transform / 2, "the test did not reach the worst case"
 
 

@@ -230,7 +230,7 @@ def test_info_of_a_broken_original_is_422_and_nothing_is_cached(stack_factory) -
 
     reply = stack.get(build_info_url(stack.config, "broken.jpg"))
     assert reply.status == 422 and reply.headers["cache-control"] == "no-store"
-    assert not any(stack.config.cache_dir.rglob("info.*"))
+    assert not any(stack.config.cache.cache_dir.rglob("info.*"))
     shutil.rmtree(source)
 
 

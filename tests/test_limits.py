@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from sidecar import config as config_module
 from sidecar.builder import build_url
-from sidecar.config import settings as config_module
-from sidecar.config.settings import ConfigError
+from sidecar.config import ConfigError
 from sidecar.errors import BadRequest
 from sidecar.url.grammar import Ops
 from sidecar.url.limits import Limits, parse_size
@@ -44,8 +44,8 @@ def test_output_pixels_are_capped_where_the_url_alone_fixes_them() -> None:
 
 def test_output_pixels_default_to_a_quarter_of_max_pixels_and_count_in_the_memory_budget(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path)})
-    assert config.output_pixels == config.max_pixels // 4
-    assert config.memory_budget // config.worker_bytes == 2, "the defaults still hold two workers in the default budget"
+    assert config.limits.output_pixels == config.limits.max_pixels // 4
+    assert config.processes.memory_budget // config.worker_bytes == 2, "the defaults still hold two workers in the default budget"
     larger = config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path), "SIDECAR_MAX_OUTPUT_PIXELS": "50000000",
                                      "SIDECAR_WORKERS": "1", "SIDECAR_MEMORY_BUDGET": str(4 * 1024**3)})
     assert larger.worker_bytes > config.worker_bytes + 50_000_000 * 20  # the AVIF encoder's worst case

@@ -14,7 +14,7 @@ from conftest import REPO
 
 from sidecar.builder import build_url
 from sidecar.cli import parser
-from sidecar.config.settings import Config, load
+from sidecar.config import Config, load
 from sidecar.errors import BadRequest
 from sidecar.url.grammar import Ops
 from sidecar.url.operations import (

@@ -128,7 +128,7 @@ def test_sigterm_drains_requests_in_flight(stack_factory) -> None:  # type: igno
         code = stack.sidecar.wait(30)
     assert [r.status for r in replies] == [200] * len(paths)
     assert all(r.image().size[0] == 1500 + i for i, r in enumerate(replies))
-    assert code == 0 and not stack.config.socket.exists()
+    assert code == 0 and not stack.config.server.socket.exists()
     assert stack.worker_pids() == []
 
 
@@ -179,8 +179,8 @@ def test_restart_on_a_socket_that_outlives_the_sidecar_loses_nothing(stack_facto
     stack.stop_sidecar()
     # What systemd's socket activation does: the socket stays open while the service restarts.
     listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
-    listener.bind(str(stack.config.socket))
-    os.chmod(stack.config.socket, 0o666)
+    listener.bind(str(stack.config.server.socket))
+    os.chmod(stack.config.server.socket, 0o666)
     listener.listen(1024)
     stack.listen_socket = listener
     try:
@@ -191,7 +191,7 @@ def test_restart_on_a_socket_that_outlives_the_sidecar_loses_nothing(stack_facto
             time.sleep(0.5)  # nobody accepts now: nginx's connections wait in the socket's backlog
             stack.start_sidecar()
             time.sleep(1)
-        assert stack.config.socket.exists(), "the sidecar removed a socket it did not create"
+        assert stack.config.server.socket.exists(), "the sidecar removed a socket it did not create"
         assert len(statuses) > 10
         assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
     finally:
