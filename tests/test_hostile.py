@@ -294,3 +294,20 @@ def test_client_hint_files_per_auto_url_are_bounded_by_buckets_times_variants(st
             assert stack.get(path, headers={"Accept": accept, **hint}).status == 200
     files = [f for f in stack.cache_file(path).parent.iterdir() if not f.name.startswith(".")]
     assert len(files) == (2 + 2) * 3, sorted(f.name for f in files)  # (widths + ratios) × three variants
+
+
+def test_old_urls_answer_every_spelling_the_same_before_and_after_their_link_exists(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    source = world_readable_tempdir()
+    (source / "sub").mkdir()
+    (source / "sub/panda.jpg").write_bytes(small_jpeg())
+    stack: Stack = stack_factory([source], signed=False,
+                                 extra='[routes.thumbs]\npattern = "/thumbs/{w}x{h}/{key}"\n')
+    old = "/thumbs/80x60/sub/panda.jpg"
+    spellings = {name: spell(old) for name, spell in SPELLINGS.items() if name not in ("/img/../img/", "%2ejpg")}
+    before = {name: stack.get(path).status for name, path in spellings.items()}
+    assert stack.get(old).status == 200
+    misses = len(stack.sidecar_requests())
+    assert stack.get(old).status == 200 and len(stack.sidecar_requests()) == misses  # the link: a hit
+    after = {name: stack.get(path).status for name, path in spellings.items()}
+    assert after == before, (before, after)
+    print(before)

@@ -88,12 +88,19 @@ _SHARD_MAP = (
 
 
 def route_maps(config: Config) -> str:
-    """The id shard, computed by nginx from the ID a route's location captured (none without routes)."""
-    if not any(route.by_id for route in config.urls.routes.values()):
-        return "# routes: none by id"
-    lines = [f"map ${NGINX_IDENTITY} ${NGINX_IDENTITY}_shard {{"]
-    lines += [f"    {regex:<16} {value};" for regex, value in _SHARD_MAP]
-    return "\n".join([*lines, "}"])
+    """The path a route's link is looked up by, and the id shard, computed by nginx from the ID a route's
+    location captured (none without routes)."""
+    if not config.urls.routes:
+        return "# routes: none"
+    # What the sidecar refuses (empty or dot segments, %2e included) must never find a link through
+    # nginx's normalised $uri either: such a URL would answer 404 before the link exists and 200 after.
+    lines = [f"map $request_uri ${UPSTREAM}_route_uri {{", "    default $uri;",
+             '    "~*^[^?]*(//|/\\.|/%2e)" "/.not-canonical";', "}"]
+    if any(route.by_id for route in config.urls.routes.values()):
+        lines += [f"map ${NGINX_IDENTITY} ${NGINX_IDENTITY}_shard {{"]
+        lines += [f"    {regex:<16} {value};" for regex, value in _SHARD_MAP]
+        lines += ["}"]
+    return "\n".join(lines)
 
 
 def route_locations(config: Config) -> str:
@@ -117,7 +124,7 @@ def _route_location(config: Config, route: Route) -> list[str]:
         "        types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; }",
         "        default_type application/octet-stream;",
         f'        add_header Cache-Control "public, max-age={config.cache.max_age}, immutable";',
-        f"        try_files {links}$uri @{UPSTREAM};",
+        f"        try_files {links}${UPSTREAM}_route_uri @{UPSTREAM};",
         "    }",
     ]
 
