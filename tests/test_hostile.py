@@ -31,8 +31,8 @@ def small_jpeg(width: int = 160, height: int = 120) -> bytes:
 
 
 def quick(**settings: object) -> str:
-    values: dict[str, object] = dict(source_connect_timeout=0.5, source_first_byte_timeout=1.0,
-                                     source_body_timeout=1.0, request_deadline=3.0, workers=1)
+    values: dict[str, object] = {"source_connect_timeout": 0.5, "source_first_byte_timeout": 1.0,
+                                 "source_body_timeout": 1.0, "request_deadline": 3.0, "workers": 1}
     values.update(settings)
     return "".join(f"{key} = {value!r}\n" for key, value in values.items())
 

@@ -64,6 +64,7 @@ def stack(db: Db) -> Iterator[Stack]:
 workers = 1
 queue = 512
 open_file_cache_valid = 0
+nginx_limit_conn = 0  # load tests: hundreds of requests in flight from one address
 resolver_query = "{QUERY}"
 resolver_pool_size = {POOL}
 resolver_timeout = {TIMEOUT}

@@ -38,7 +38,8 @@ def source_with_photo() -> Path:
 
 def test_identical_misses_make_one_fetch_and_one_transform(stack_factory) -> None:  # type: ignore[no-untyped-def]
     source = source_with_photo()
-    stack = stack_factory([source], extra="workers = 2\n")
+    # 200 requests in flight from one address: more than nginx_limit_conn lets one client hold.
+    stack = stack_factory([source], extra="workers = 2\nnginx_limit_conn = 0\n")
     assert len(stack.worker_pids()) == 2
     opens = Inotify(source / PHOTO, Inotify.OPEN)  # the kernel counts how often the original is opened
     try:

@@ -146,8 +146,8 @@ def connection_limits(config: Config) -> str:
     lines = [
         f"client_header_timeout {config.server.nginx_client_header_timeout}s;  # the whole header, however slowly it trickles",
         f"client_body_timeout {config.server.nginx_client_body_timeout}s;",
-        f"reset_timedout_connection {'on' if config.server.nginx_reset_timedout_connection else 'off'};"
-        "  # no FIN_WAIT for a client that stopped reading",
+        (f"reset_timedout_connection {'on' if config.server.nginx_reset_timedout_connection else 'off'};"
+         "  # no FIN_WAIT for a client that stopped reading"),
     ]
     if config.server.nginx_limit_conn:
         lines += [f"limit_conn {UPSTREAM}_conn {config.server.nginx_limit_conn};  # behind a front or a CDN: 0, or real_ip",

@@ -2,7 +2,7 @@
 
 `GET {base URL}{key}`: 200 is the original, 404 and 410 mean not found. A redirect or another 4xx (403
 for one object) is the origin refusing this key (`SourceRefused`): a client picks keys, so such answers
-never mark the origin down. 5xx, 429 (the origin throttling us), a refused or reset connection and
+never mark the origin down. 5xx, 408 and 429 (the origin timing out or throttling us), a refused or reset connection and
 timeouts mean the origin is unavailable. Redirects are not followed: a source is one place, and its
 timeouts would not cover a second host.
 """
@@ -45,7 +45,7 @@ class HttpSource:
             async with self._session.get(url, allow_redirects=False) as response:
                 if response.status in (404, 410):
                     raise NotFound()
-                if 300 <= response.status < 500 and response.status != 429:
+                if 300 <= response.status < 500 and response.status not in (408, 429):
                     raise SourceRefused(detail=f"{url}: HTTP {response.status}")
                 if response.status != 200:
                     raise SourceUnavailable(detail=f"{url}: HTTP {response.status}")

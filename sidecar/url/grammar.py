@@ -56,10 +56,34 @@ from sidecar.url.ops import Ops
 
 #: The URL's own names, and (for the modules and tests that import them from here) the value's and vocabulary's.
 __all__ = [
-    "AUTO_VARIANTS", "COMPASS", "DECIMAL", "EXTENSIONS", "FOCUS_SCALE", "FORMAT_EXTENSION", "INFO",
-    "INFO_EXTENSION", "MAX_DPR", "MAX_SEGMENT_BYTES", "MAX_SIDE", "MAX_URL_LENGTH", "Info", "Ops", "ParsedUrl",
-    "Rendition", "Target", "check_key", "check_length", "decimal_token", "hex_rgb", "is_decimal", "parse",
-    "parse_decimal", "shard", "RENDITIONS", "cache_name", "renditions_dir",
+    "AUTO_VARIANTS",
+    "COMPASS",
+    "DECIMAL",
+    "EXTENSIONS",
+    "FOCUS_SCALE",
+    "FORMAT_EXTENSION",
+    "INFO",
+    "INFO_EXTENSION",
+    "MAX_DPR",
+    "MAX_SEGMENT_BYTES",
+    "MAX_SIDE",
+    "MAX_URL_LENGTH",
+    "RENDITIONS",
+    "Info",
+    "Ops",
+    "ParsedUrl",
+    "Rendition",
+    "Target",
+    "cache_name",
+    "check_key",
+    "check_length",
+    "decimal_token",
+    "hex_rgb",
+    "is_decimal",
+    "parse",
+    "parse_decimal",
+    "renditions_dir",
+    "shard",
 ]
 
 MAX_URL_LENGTH = 2048
