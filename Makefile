@@ -21,7 +21,7 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv bench-output-memory \
+.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files
 
 run: install
@@ -102,6 +102,10 @@ bench-progressive: install
 	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) bench/progressive.py
 
+# Issue 15's grid: every photo (and a 48 MP one made from a photo) at widths 160-1399, ours vs libvips.
+bench-grid: install bench-venv
+	$(BENCH_VENV)/bin/python bench/grid.py
+
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
 	$(BENCH_VENV)/bin/python bench/pipeline.py
@@ -129,6 +133,12 @@ bench-operations: install
 # Peak memory per output pixel by encoder (pad and force-up of a small GIF): behind max_output_pixels.
 bench-output-memory: install
 	$(PY) bench/output_memory.py
+
+# What our nginx config costs per hit against plain static nginx, feature by feature (wrk, loopback).
+bench-hits: install
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+	$(PY) bench/hits.py
 
 # The multi-node front's cost on hits and with a dead node (wrk drives the load).
 bench-front: install

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -74,19 +75,20 @@ def work_vips(path: str, width: int, height: int | None) -> bytes:
     return thumb.jpegsave_buffer(Q=QUALITY, keep="none")
 
 
-def worker(name: str) -> None:
+def worker(name: str, work: Callable[[str, int, int | None], bytes] | None = None) -> None:
+    """Answer jobs from stdin: wall and CPU ms (all threads), bytes, and where the output is."""
     if name == "ours":
         sys.path.insert(0, str(REPO))
-    work = {"ours": work_ours, "pillow": work_pillow, "vips": work_vips}[name]
+    work = work or {"ours": work_ours, "pillow": work_pillow, "vips": work_vips}[name]
     out_dir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     for number, line in enumerate(sys.stdin):
         job = json.loads(line)
-        started = time.perf_counter()
-        data = work(job["path"], job["width"], job["height"])
-        elapsed = time.perf_counter() - started
+        started, cpu = time.perf_counter(), time.process_time()
+        data = work(job["path"], job["width"], job.get("height"))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         out = out_dir / f"{number}.jpg"
         out.write_bytes(data)
-        print(json.dumps({"ms": elapsed * 1000, "bytes": len(data), "out": str(out)}), flush=True)
+        print(json.dumps({"ms": elapsed * 1000, "cpu": cpu * 1000, "bytes": len(data), "out": str(out)}), flush=True)
 
 
 # --- the driver (bench/.venv: vanilla Pillow, numpy) ---------------------------------------------------

@@ -106,14 +106,15 @@ def test_cmyk_jpeg_comes_out_rgb_with_plausible_colours() -> None:
     assert sum(sweater) < 90, sweater
 
 
-def test_output_has_no_exif_comment_and_is_progressive() -> None:
+def test_output_has_no_exif_comment_and_is_baseline() -> None:
     exif = Image.Exif()
     exif[0x010F] = "CameraMaker"
     data = encoded(marked(), "JPEG", exif=exif.tobytes(), comment=b"secret comment")
     result = transform(data, Ops("jpeg", width=100), SETTINGS)
     image = decoded(result)
     assert b"secret comment" not in result.data and b"CameraMaker" not in result.data
-    assert not image.getexif() and image.info.get("progressive") == 1
+    # Baseline with optimised Huffman tables: progressive costs 2.9x the time for 3% (encode._JPEG_OPTIONS).
+    assert not image.getexif() and "progressive" not in image.info and "progression" not in image.info
 
 
 def test_format_comes_from_bytes_not_extension() -> None:

@@ -48,6 +48,7 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
         open_file_cache=open_file_cache(config.cache.open_file_cache_valid),
         route_maps=route_maps(config), route_locations=route_locations(config),
         access_log=config.observability.access_log, log_format=log_format(f"${UPSTREAM}_cache"),
+        hit_log_format=log_format(f"${UPSTREAM}_hit", request_id="-"),
         metrics_allow="\n".join(f"        allow {network};" for network in config.observability.metrics_allow)
         or "        # metrics_allow is empty: nobody",
         width_hints=_hint_map([(_integer_at_most(w), Hint(width=w).suffix) for w in config.urls.client_hints_widths],

@@ -1,4 +1,5 @@
-"""Decoding: from the original's bytes to pixels, as few as the rendition needs, in displayed orientation.
+"""Decoding: from the original's bytes to pixels, as few as the rendition needs, in stored orientation
+(EXIF orientation is applied to the small result: `orientation`).
 
 Formats are detected from the bytes (`sniff`), limits are checked from the header before any pixel is
 decoded, and JPEGs are decoded at a reduced scale (libjpeg's draft, or the DC scans alone).
@@ -29,12 +30,9 @@ pillow_heif.register_heif_opener()
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 Image.init()  # load every format plugin now: `Image.open(formats=...)` only knows loaded ones
 
-_TRANSPOSE = {
-    2: (Image.Transpose.FLIP_LEFT_RIGHT,), 3: (Image.Transpose.ROTATE_180,),
-    4: (Image.Transpose.FLIP_TOP_BOTTOM,), 5: (Image.Transpose.TRANSPOSE,),
-    6: (Image.Transpose.ROTATE_270,), 7: (Image.Transpose.TRANSVERSE,), 8: (Image.Transpose.ROTATE_90,),
-}
 _ORIENTATION_TAG = 0x0112
+#: A reduced JPEG decode keeps at least this many times the rendition's pixels per side.
+DRAFT_MARGIN = 2.0
 
 
 def read(work: Work) -> None:
@@ -92,7 +90,7 @@ def draft(work: Work) -> None:
     width, height = work.image.size
     # The plan is in the original's turned pixels; this file may be a smaller rendition of it.
     shown_w = height if (work.orientation in (5, 6, 7, 8)) != work.ops.turned else width
-    scale = min(1.0, 2 * work.plan.scale * work.frame_size[0] / shown_w)
+    scale = min(1.0, DRAFT_MARGIN * work.plan.scale * work.frame_size[0] / shown_w)
     needed = (max(1, round(width * scale)), max(1, round(height * scale)))
     with decoding():
         work.image.draft(work.image.mode, needed)
@@ -113,12 +111,6 @@ def decode(work: Work) -> None:
         work.orientation = late
         plan_geometry(work)
     work.icc = work.image.info.get("icc_profile") or work.icc
-
-
-def orient(work: Work) -> None:
-    """Apply EXIF orientation (values outside 1-8 count as 1); the output carries no EXIF at all."""
-    for method in _TRANSPOSE.get(work.orientation, ()):
-        work.image = work.image.transpose(method)
 
 
 def plan_geometry(work: Work) -> None:

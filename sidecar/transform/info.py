@@ -17,8 +17,8 @@ from sidecar.url.grammar import Ops
 
 THUMBNAIL = 100
 #: The steps that read and decode the original into sRGB pixels; nothing is restyled or encoded.
-STEPS = (pipeline.read, pipeline.check_limits, pipeline.draft, pipeline.decode, pipeline.orient,
-         pipeline.normalise, pipeline.geometry, pipeline.convert_colour)
+STEPS = (pipeline.read, pipeline.check_limits, pipeline.draft, pipeline.decode, pipeline.normalise,
+         pipeline.geometry, pipeline.orient, pipeline.convert_colour)
 HASH_SIDE = 32  # ThumbHash keeps only the lowest frequencies: more pixels change nothing but the time
 #: The LQIP: a tiny WebP as a data URI of at most this many characters, as large as fits.
 LQIP_LIMIT = 1024
