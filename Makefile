@@ -22,7 +22,7 @@ THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
 .PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
-        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files
+        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files soak bench-odd bench-vector
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -126,6 +126,22 @@ bench-venv:
 	fi
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP) $(BENCH_SCOREBOARD_PIP)
+
+# The soak test (not in `make test`): SOAK_SECONDS (default one hour) of mixed hits, misses and hostile
+# input at SOAK_RATE requests per second through nginx; RSS, open files and errors at the start and end.
+SOAK_SECONDS ?= 3600
+SOAK_RATE    ?= 20
+soak: install
+	$(PY) bench/soak.py --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
+
+# Every odd input through nginx: the shared corpus, tests/data/odd, the fuzz seeds, and ODD_EXTRA (a
+# directory, say Pillow's Tests/images); fails on any 5xx, hang, worker restart or `bug` log line.
+bench-odd: install
+	$(PY) bench/odd_inputs.py $(if $(ODD_EXTRA),--extra $(ODD_EXTRA))
+
+# SVG drawn at the rendition's size against drawn at its own size and resized: time, SSIM, bytes.
+bench-vector: install
+	$(PY) bench/vector.py
 
 bench-operations: install
 	$(PY) bench/operations.py

@@ -15,8 +15,8 @@ class LimitsSection:
     max_source_bytes: int = setting(50 * 1024 * 1024, "largest original file; checked while it streams, before "
                                     "it is all in memory")
     max_animation_pixels: int = setting(500_000_000, "frames × width × height an animated original (GIF, WebP, "
-                                        "APNG, multi-page TIFF) may hold, counted from its structure before "
-                                        "decoding")
+                                        "APNG, AVIF) may hold, counted from its structure before decoding (a "
+                                        "multi-page TIFF is a document: only its first page counts)")
     max_output_pixels: int = setting(0, "largest rendition in pixels (a `pad` canvas and the DPR included): a "
                                      "400 before any work where the URL alone fixes the size, a 413 from the "
                                      "original's header otherwise; 0: a quarter of `max_pixels`. The memory "

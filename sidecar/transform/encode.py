@@ -9,8 +9,8 @@ from sidecar.transform.work import Settings, Source, Work, decoding
 
 #: The output format an original already is, for passing it through.
 _SAME_FORMAT = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
-#: Sources whose `legacy` auto variant is PNG even without transparency (drawings, screenshots).
-_LOSSLESS_SOURCES = ("PNG", "GIF", "BMP")
+#: Sources whose `legacy` auto variant is PNG even without transparency (drawings, screenshots, icons).
+_LOSSLESS_SOURCES = ("PNG", "GIF", "BMP", "ICO", "CUR", "SVG")
 _AVIF_SPEED = 8  # libaom speed: 6 (its default) costs three times the time for 4% fewer bytes
 #: JPEG: baseline with optimised Huffman tables. Measured on the four photos at 160-1399 px (q82,
 #: docs/benchmarks.md): progressive takes 2.9x its time for 3% fewer bytes (and is bigger below ~400 px);

@@ -25,7 +25,8 @@ LQIP_LIMIT = 1024
 _LQIP_SIDES = (32, 24, 16, 12, 8)
 _LQIP_QUALITY = 40
 _FORMAT_NAMES = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp",
-                 "AVIF": "avif", "HEIF": "heif"}
+                 "AVIF": "avif", "HEIF": "heif", "ICO": "ico", "CUR": "cur", "JPEG2000": "jp2", "SVG": "svg",
+                 "PDF": "pdf"}
 
 
 def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:
