@@ -14,6 +14,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # The pipeline benchmark's own tools: vanilla Pillow, libvips and numpy live in bench/.venv, never in .venv.
 BENCH_VENV   := bench/.venv
 BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
+# bench-bytes' judge and encoder candidates (ssimulacra2 and pillow-jxl-plugin need plain Pillow: here only).
+BENCH_BYTES_PIP := ssimulacra2==0.3.0 pyjpegli==0.3.2 mozjpeg-lossless-optimization==1.3.2 pillow-jxl-plugin==1.3.8
 BENCH_APT    := imagemagick
 
 # The peer scoreboard's tools: thumbor in a venv of its own (it needs plain Pillow), Debian's image_filter.
@@ -21,8 +23,8 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
-        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files soak bench-odd bench-vector
+.PHONY: run test install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
+        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -109,6 +111,17 @@ bench-grid: install bench-venv
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
 	$(BENCH_VENV)/bin/python bench/pipeline.py
+
+# Animations: ours against libvips and gifsicle (a few minutes; prints two tables).
+bench-animation: BENCH_APT_NEEDED = gifsicle
+bench-animation: install bench-venv
+	$(BENCH_VENV)/bin/python bench/animation.py
+
+# Bytes at equal perceptual quality: ours (q82, qauto, WebP, AVIF), libvips q82 and the encoder candidates,
+# scored by SSIMULACRA2 and SSIM (about 20 minutes on a loaded machine; prints the tables of docs/benchmarks.md).
+bench-bytes: install bench-venv
+	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_BYTES_PIP)
+	$(BENCH_VENV)/bin/python bench/bytes.py
 
 # The peer scoreboard (a few minutes; prints one table, writes docs/scoreboard.png).
 bench-scoreboard: BENCH_APT_NEEDED = wrk libnginx-mod-http-image-filter

@@ -71,7 +71,7 @@ def test_non_canonical_or_invalid_ops_are_400(ops: str) -> None:
 @pytest.mark.parametrize("path", [
     "/img/00/00/k.jpg/w100.BBBBBBBBBBBBBBBB.jpg",                 # wrong shard
     f"/img/{shard('k.jpg')}/k.jpg/w100.BBBBBBBBBBBBBBBB.jpeg",     # non-canonical extension
-    f"/img/{shard('k.jpg')}/k.jpg/w100.BBBBBBBBBBBBBBBB.gif",
+    f"/img/{shard('k.jpg')}/k.jpg/w100.BBBBBBBBBBBBBBBB.tif",
     f"/img/{shard('a b')}/a+b/w100.BBBBBBBBBBBBBBBB.jpg",
     f"/img/{shard('a b')}/a%20b/w100.BBBBBBBBBBBBBBBB.jpg.jpg",
     f"/img/{shard('A')}/%41/w100.BBBBBBBBBBBBBBBB.jpg",           # needless escape
@@ -109,7 +109,11 @@ def test_ops_validate_at_construction() -> None:
     with pytest.raises(BadRequest):
         Ops("png", width=10, quality=80)
     with pytest.raises(BadRequest):
-        Ops("gif", width=10)
+        Ops("tiff", width=10)
+    with pytest.raises(BadRequest):
+        Ops("gif", width=10, quality=80)  # GIF is not lossy
+    with pytest.raises(BadRequest):
+        Ops("gif", frame=10_000)
     with pytest.raises(BadRequest):
         Ops("jpeg", width=True)  # type: ignore[arg-type]
     with pytest.raises(BadRequest):

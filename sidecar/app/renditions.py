@@ -24,6 +24,7 @@ from sidecar.log import log
 from sidecar.observe import memory
 from sidecar.observe.metrics import rendition_kind
 from sidecar.sources import SourceChain
+from sidecar.transform.animation import FIRST_FRAME
 from sidecar.transform.pipeline import Rendered, Settings, Source, transform
 from sidecar.url import grammar as url
 from sidecar.url.grammar import AUTO_VARIANTS
@@ -33,8 +34,9 @@ from sidecar.url.variants import Hint, hinted, variant_suffix
 
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cache.cascade`).
 CASCADE = "cascade"
-#: The formats an `.auto` rendition may get per variant: its file name ends with the one it got.
-AUTO_FORMATS = {"avif": ("avif",), "webp": ("webp",), "legacy": ("jpeg", "png")}
+#: The formats an `.auto` rendition may get per variant: its file name ends with the one it got (an
+#: animation is WebP for the jxl and avif variants, named `.anim.webp`, GIF for legacy).
+AUTO_FORMATS = {"jxl": ("jxl", "webp"), "avif": ("avif", "webp"), "webp": ("webp",), "legacy": ("jpeg", "png", "gif")}
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,26 @@ class Made:
     source: str
     suffix: str
     rendered: Rendered | None = None
+    #: `X-Image-Animation`: an animated original's rendition is its first frame (over the budget).
+    animation: str = ""
+    #: False when the URL's `mb{bytes}` could not be met (the file is the smallest we could make).
+    fits: bool = True
+
+
+#: On the response that made a rendition whose `mb{bytes}` could not be met (nginx serves later hits
+#: from its cache without it): the file is the smallest the sidecar could make, over the budget.
+OVER_BUDGET_HEADER = "X-Image-Over-Budget"
 
 
 def transform_settings(config: Config) -> Settings:
     """The parts of the config the transform needs."""
-    return Settings(config.limits.max_pixels, config.transform.quality, config.transform.background_rgb, avif_quality=config.transform.avif_quality,
-                    cmyk_profile=config.transform.cmyk_profile, watermarks=config.transform.watermarks, max_side=config.urls.max_dimension,
-                    max_animation_pixels=config.limits.max_animation_pixels, auto_sharpen=config.transform.auto_sharpen,
+    made = config.transform
+    auto = made.quality == "auto"
+    return Settings(config.limits.max_pixels, 82 if auto else made.quality,  # type: ignore[arg-type]
+                    made.background_rgb, avif_quality=made.avif_quality,
+                    cmyk_profile=made.cmyk_profile, watermarks=made.watermarks, max_side=config.urls.max_dimension,
+                    max_animation_pixels=config.limits.max_animation_pixels, auto_sharpen=made.auto_sharpen,
+                    auto_quality=auto, quality_target=made.quality_target, max_bytes_resize=made.max_bytes_resize,
                     max_output_pixels=config.limits.output_pixels)
 
 
@@ -59,7 +74,7 @@ def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) 
     """Every name the rendition at `base` (its URL's file path) may be published under, as nginx's
     `try_files` looks for them: an `.auto` one ends with the format it got, a client-hint one with its hint."""
     formats = AUTO_FORMATS[variant] if variant else (ops.format,)
-    return [base + variant_suffix(ops, hint, fmt) for fmt in formats]
+    return [base + variant_suffix(ops, hint, fmt, variant) for fmt in formats]
 
 
 class Renditions:
@@ -113,7 +128,9 @@ class Renditions:
         elif lead.found is not None:
             self.metrics.published_elsewhere.inc()
         made = lead.result
-        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else [])]
+        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else []),
+                   *([("X-Image-Animation", made.animation)] if made and made.animation == FIRST_FRAME else []),
+                   *([(OVER_BUDGET_HEADER, "1")] if made and not made.fits else [])]
         if made is not None and made.rendered is not None:
             return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
                                   *_vary(ops), *headers], made.rendered.data), None
@@ -146,10 +163,12 @@ class Renditions:
         kind = rendition_kind(source, rendered.original, ops.watermark is not None)
         self.metrics.renditions.labels(kind).inc()
         self.metrics.bytes_out.inc(len(rendered.data))
-        suffix = variant_suffix(rendition.ops, hint, rendered.format)
+        suffix = variant_suffix(rendition.ops, hint, rendered.format, variant)
+        if rendered.animation:
+            self.metrics.animations.labels(rendered.animation).inc()
         if await self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at):
-            return Made(source, suffix)
-        return Made(source, suffix, rendered)  # the client still gets its image, from memory
+            return Made(source, suffix, animation=rendered.animation, fits=rendered.fits)
+        return Made(source, suffix, rendered, rendered.animation, fits=rendered.fits)  # the client still gets its image, from memory
 
     async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
                       fetched_at: float) -> tuple[Rendered, str]:

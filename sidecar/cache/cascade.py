@@ -12,6 +12,10 @@ sharpening, background or watermark; the mild automatic sharpening is allowed: a
 halo shrinks below half a pixel, like the artefacts), and, when lossy, encoded at no lower quality
 than the target. A JPEG of an original with transparency is never used: it was flattened. Among those,
 the smallest is used.
+
+An animated original's renditions derive only from renditions that are what they are: an animation from
+an animation (never from a GIF: its palette would be quantised twice), a still of frame N from a still of
+the same frame (`animation.same_frames`).
 """
 from __future__ import annotations
 
@@ -20,8 +24,15 @@ import os
 from dataclasses import asdict, dataclass
 
 from sidecar.cache.store import SOURCE_RECORD, Cache
+from sidecar.transform import animation
 from sidecar.transform.geometry import plan
-from sidecar.transform.pipeline import Settings, Source, output_format, quality_for
+from sidecar.transform.pipeline import (
+    Settings,
+    Source,
+    output_format,
+    quality_for,
+    searches_quality,
+)
 from sidecar.url.grammar import Ops
 from sidecar.url.variants import cached_ops
 
@@ -51,7 +62,7 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     target = plan(width, height, ops, max_side=settings.max_side)
     if target.is_identity:
         return None  # the original itself is the answer (passed through or re-encoded)
-    target_format = output_format(ops.format, variant, source, opaque=ops.background is not None)
+    target_format = output_format(ops.format, variant, source, opaque=ops.background is not None, frame=ops.frame)
     wanted_quality = quality_for(ops.quality, target_format, settings, source.quality)
     best: tuple[int, str] | None = None
     try:
@@ -62,12 +73,18 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
         candidate = cached_ops(name)
         if candidate is None or not _full_frame(candidate) or (source.alpha and candidate.format == "jpeg"):
             continue
+        if source.frames > 1 and not animation.same_frames(candidate, ops, target_format, source.frames):
+            continue
+        if candidate.format == "jxl":
+            continue  # we write JPEG XL but do not read it (sniff.DECODABLE)
+        if candidate.max_bytes is not None or searches_quality(candidate, settings):
+            continue  # its quality is whatever fitted or passed: unknown, perhaps low
         size = plan(width, height, candidate, max_side=settings.max_side).size
         if size[0] / width < MIN_RATIO * target.scale or size[1] / height < MIN_RATIO * target.scale:
             continue
         if candidate.format != "png":
-            if (candidate.format == "avif") != (target_format == "avif"):
-                continue  # AVIF's quality scale is not JPEG's and WebP's: no comparing them
+            if _scale(candidate.format) != _scale(target_format):
+                continue  # AVIF's and JPEG XL's quality scales are not JPEG's and WebP's: no comparing them
             if quality_for(candidate.quality, candidate.format, settings, source.quality) < wanted_quality:
                 continue
         pixels = size[0] * size[1]
@@ -78,11 +95,16 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     return Candidate(f"{directory}/{best[1]}", source)
 
 
+def _scale(fmt: str) -> str:
+    return fmt if fmt in ("avif", "jxl") else "ijg"
+
+
 def _read_source(cache: Cache, directory: str) -> Source | None:
     try:
         raw = json.loads(cache.path(f"{directory}/{SOURCE_RECORD}").read_bytes())
         return Source(size=(int(raw["size"][0]), int(raw["size"][1])), format=str(raw["format"]),
-                      quality=None if raw["quality"] is None else int(raw["quality"]), alpha=bool(raw["alpha"]))
+                      quality=None if raw["quality"] is None else int(raw["quality"]), alpha=bool(raw["alpha"]),
+                      frames=int(raw.get("frames", 1)))
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
 

@@ -14,9 +14,11 @@ class LimitsSection:
     max_pixels: int = setting(50_000_000, "largest original, checked from the header before decoding")
     max_source_bytes: int = setting(50 * 1024 * 1024, "largest original file; checked while it streams, before "
                                     "it is all in memory")
-    max_animation_pixels: int = setting(500_000_000, "frames × width × height an animated original (GIF, WebP, "
-                                        "APNG, AVIF) may hold, counted from its structure before decoding (a "
-                                        "multi-page TIFF is a document: only its first page counts)")
+    max_animation_pixels: int = setting(500_000_000, "frames × width × height (each frame at least 65,536) an "
+                                        "animated original (GIF, WebP, APNG, AVIF) may hold to stay animated, "
+                                        "counted from its structure before decoding; over it, renditions are "
+                                        "its first frame (X-Image-Animation: first-frame); a multi-page TIFF is "
+                                        "a document: only its first page counts")
     max_output_pixels: int = setting(0, "largest rendition in pixels (a `pad` canvas and the DPR included): a "
                                      "400 before any work where the URL alone fixes the size, a 413 from the "
                                      "original's header otherwise; 0: a quarter of `max_pixels`. The memory "

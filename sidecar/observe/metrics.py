@@ -110,6 +110,8 @@ class Metrics:
         self.errors = counter("errors", "Error responses, by error class and status", ("error", "status"))
         # The miss path.
         self.renditions = counter("renditions", "Renditions made, by kind", ("kind",))
+        self.animations = counter("animations", "Renditions of animated originals: animated (kept whole) or "
+                                  "first-frame (over max_animation_pixels)", ("result",))
         self.transform_seconds = histogram("transform_seconds", "Time of one transform (in its thread)",
                                            ("kind",))
         self.bytes_in = counter("transform_input_bytes", "Bytes of originals (or cascade bases) transformed")
@@ -168,6 +170,8 @@ class Metrics:
             self.request_seconds.labels(route)
         for kind in KINDS:
             self.renditions.labels(kind)
+        for result in ("animated", "first-frame"):
+            self.animations.labels(result)
         for error in _error_classes():
             self.errors.labels(error.__name__, str(error.status))
         self.errors.labels("bug", "500")

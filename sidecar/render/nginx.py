@@ -172,7 +172,7 @@ def _route_location(config: Config, route: Route) -> list[str]:
     return [
         f'    location ~ "{route.regex(nginx=True)}" {{',
         f"        root {config.cache.cache_dir};",
-        "        types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; }",
+        "        types { image/jpeg jpg jpeg; image/png png; image/gif gif; image/webp webp; image/avif avif; image/jxl jxl; }",
         "        default_type application/octet-stream;",
         f'        add_header Cache-Control "public, max-age={config.cache.max_age}, immutable";',
         f"        try_files {links}${UPSTREAM}_route_uri @{UPSTREAM};",

@@ -12,7 +12,8 @@ from typing import Any
 
 from PIL import Image
 
-from sidecar.transform import colour, pipeline, thumbhash
+from sidecar.transform import animation, colour, pipeline, thumbhash
+from sidecar.transform.work import decoding
 from sidecar.url.grammar import Ops
 
 THUMBNAIL = 100
@@ -36,6 +37,11 @@ def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:
         step(work)
     rgba = work.image.convert("RGBA")
     width, height = work.displayed_size
+    frames = work.source.frames
+    duration, loop = None, None
+    if frames > 1 and animation.Budget(frames, (width, height)).within(settings.max_animation_pixels):
+        with decoding():
+            duration, loop = animation.timing(data, work.format, frames, work.delays)
     return {
         "format": _FORMAT_NAMES[work.format],
         "width": width,
@@ -44,6 +50,8 @@ def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:
         # An MPO's second picture (a stereo view, a preview) is no animation frame.
         "animated": work.frames > 1 and work.format != "JPEG",
         "frames": work.frames,
+        "duration_ms": duration,
+        "loop": loop,
         "colour_profile": colour.profile_name(work.icc),
         "quality": work.source_quality,
         "bytes": len(data),

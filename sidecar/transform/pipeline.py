@@ -2,8 +2,9 @@
 
 One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress:
 
-    read -> check_limits -> untouched -> draft -> decode -> normalise -> geometry -> orient
-         -> blur -> sharpen -> convert_colour -> background -> add_watermark -> encode -> never_bigger
+    read -> check_limits -> untouched -> draft -> decode -> every_frame -> encode -> never_bigger
+    every_frame: normalise -> geometry -> orient -> blur -> sharpen -> convert_colour -> background
+                 -> add_watermark  (`FRAME_STEPS`; on each frame of an animation kept whole)
 
 `untouched` ends the work early when the original already is the rendition (its bytes minus metadata,
 no pixel decoded); `never_bigger` swaps the encoded result for the original when that is smaller and
@@ -16,24 +17,35 @@ blocking: the server runs `transform` in its worker pool, never on the event loo
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Iterator
 
 from PIL import Image
 
-from sidecar.transform import colour, filters, orientation, parallel, smart, watermark
+from sidecar.transform import (
+    animation,
+    colour,
+    filters,
+    orientation,
+    parallel,
+    smart,
+    watermark,
+)
 from sidecar.transform.decode import check_limits, decode, draft, read
 from sidecar.transform.encode import (
     encode,
     never_bigger,
     output_format,
     quality_for,
+    searches_quality,
     untouched,
 )
 from sidecar.transform.geometry import COMPASS_FRACTIONS, Plan, plan
 from sidecar.transform.work import Rendered, Settings, Source, Work
 from sidecar.url.grammar import Ops, hex_rgb
 
-__all__ = ["STEPS", "Rendered", "Settings", "Source", "Work", "output_format", "quality_for", "transform"]
+__all__ = ["STEPS", "Rendered", "Settings", "Source", "Work", "output_format", "quality_for", "searches_quality",
+           "transform"]
 
 #: Automatic sharpening follows downscales to this fraction of the source's pixels per side, or less.
 AUTO_SHARPEN_SCALE = 0.5
@@ -52,7 +64,31 @@ def transform(data: bytes, ops: Ops, settings: Settings, *, variant: str | None 
         if work.done:
             break
     size = work.displayed_size if work.original else work.image.size
-    return Rendered(work.output, work.output_format, size, work.source, work.original)
+    return Rendered(work.output, work.output_format, size, work.source, work.original, work.animation, work.fits)
+
+
+def every_frame(work: Work) -> None:
+    """The pixel steps (`FRAME_STEPS`), on the decoded image; for an animation kept whole, then on each
+    later frame in turn, as `encode` pulls them (one source frame decoded at a time)."""
+    source = work.image
+    if work.animated:
+        work.frame_duration = animation.duration(source.info.get("duration"))
+    for step in FRAME_STEPS:
+        step(work)
+    if work.animated:
+        if work.image is source:
+            work.image = source.copy()  # seeking to the next frame changes the file's image in place
+        work.later_frames = _later_frames(work, source)
+
+
+def _later_frames(work: Work, source: Image.Image) -> Iterator[tuple[Image.Image, int]]:
+    """Frames 1 and on, through the same steps with the same plan (a smart crop stays where frame 0 put it)."""
+    for index, (frame, duration) in enumerate(animation.later_frames(source, source.size, work.frames), 1):
+        each = copy.copy(work)
+        each.image, each.frame_index = frame, index
+        for step in FRAME_STEPS:
+            step(each)
+        yield (each.image.copy() if each.image is source else each.image), duration
 
 
 def normalise(work: Work) -> None:
@@ -69,7 +105,7 @@ def geometry(work: Work) -> None:
     width, height = work.image.size
     shown = (height, width) if swapped else (width, height)
     frame_w, frame_h = work.frame_size
-    if work.ops.gravity == "sm":
+    if work.ops.gravity == "sm" and work.frame_index == 0:
         left, top, right, bottom = work.plan.box
         crop = ((right - left) / frame_w, (bottom - top) / frame_h)
         stored_crop = (crop[1], crop[0]) if swapped else crop
@@ -104,10 +140,13 @@ def blur(work: Work) -> None:
 
 
 def sharpen(work: Work) -> None:
-    """The URL's unsharp mask; without one, a mild one after a strong downscale (unless switched off)."""
+    """The URL's unsharp mask; without one, a mild one after a strong downscale of a still (unless switched
+    off)."""
     if work.ops.sharpen:
         work.image = filters.sharpen(work.image, work.ops.sharpen)
-    elif auto_sharpens(work.plan, work.ops, work.settings):
+    elif auto_sharpens(work.plan, work.ops, work.settings) and not work.animated:
+        # Not on animations: their frames are mostly paletted GIFs, whose dithering sharpening amplifies
+        # in every frame (11% more bytes, and the time, on a pan over a photo: docs/benchmarks.md).
         work.image = filters.auto_sharpen(work.image)
 
 
@@ -139,7 +178,10 @@ def auto_sharpens(planned: Plan, ops: Ops, settings: Settings) -> bool:
     return settings.auto_sharpen and ops.sharpen is None and planned.scale <= AUTO_SHARPEN_SCALE
 
 
+#: What is done to the pixels of each frame (of a still: of its one image), in order.
+FRAME_STEPS: tuple[Callable[[Work], None], ...] = (
+    normalise, geometry, orient, blur, sharpen, convert_colour, background, add_watermark,
+)
 STEPS: tuple[Callable[[Work], None], ...] = (
-    read, check_limits, untouched, draft, decode, normalise, geometry, orient, blur, sharpen,
-    convert_colour, background, add_watermark, encode, never_bigger,
+    read, check_limits, untouched, draft, decode, every_frame, encode, never_bigger,
 )

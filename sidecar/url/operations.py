@@ -23,8 +23,11 @@ from sidecar.url.canonical import (
     FITS,
     FORMAT_NAMES,
     MAX_BLUR,
+    MAX_FRAME,
+    MAX_MAX_BYTES,
     MAX_SHARPEN,
     MAX_SIDE,
+    MIN_MAX_BYTES,
     NAME,
     NO_OPS,
     NUMBER,
@@ -114,7 +117,7 @@ def _focus(text: str) -> tuple[int, int]:
 
 
 def _quality(text: str) -> int | str:
-    return text if text == "keep" else int(text)
+    return text if text in ("keep", "auto") else int(text)
 
 
 def _flip(value: object, fields: Mapping[str, object]) -> dict[str, object]:
@@ -199,13 +202,26 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("watermark", "lay the config's [watermarks.NAME] over the image",
               _token("wm", "wm{name}", rf"wm({NAME})", str, lambda v: f"wm{v}", "w300-wmlogo"),
               Flag("a watermark from [watermarks.NAME]", metavar="NAME")),
-    Operation("format", "the output format, as the extension: .jpg, .png, .webp, .avif, or .auto (by the "
-                        "client's Accept); by default the original's PNG, WebP or AVIF, else JPEG",
+    Operation("frame", f"a still of this frame of an animation, 0 (the first) to {MAX_FRAME} (past the last: the "
+                       "last); without it, .gif, .webp, .avif and .auto keep animations, .jpg and .png show frame 0",
+              _token("fr", f"fr{{0..{MAX_FRAME}}}", r"fr(0|[1-9][0-9]{0,3})", int, lambda v: f"fr{v}", "w300-fr0"),
+              Flag("a still of this frame of an animation (0 is the first)", type=int, metavar="N")),
+    Operation("format", "the output format, as the extension: .jpg, .png, .gif, .webp, .avif, .jxl, or .auto (by "
+                        "the client's Accept; animations: WebP, else GIF); by default the original's PNG, WebP or "
+                        "AVIF, else JPEG",
               None, Flag("the output format", choices=tuple(FORMAT_NAMES))),
-    Operation("quality", "the encoder's quality, 1 to 100, or keep the original's (lossy formats only)",
-              _token("q", "q{1..100}|qkeep", r"q(100|[1-9][0-9]?|keep)", _quality, lambda v: f"q{v}",
+    Operation("quality", "the encoder's quality, 1 to 100, keep the original's, or auto: the lowest that keeps "
+                         "the perceptual target quality_target (lossy formats only)",
+              _token("q", "q{1..100}|qkeep|qauto", r"q(100|[1-9][0-9]?|keep|auto)", _quality, lambda v: f"q{v}",
                      "w300-q70"),
-              Flag("encoder quality, or keep the original's", type=_quality, metavar="N|keep")),
+              Flag("encoder quality, keep the original's, or auto (searched)", type=_quality,
+                   metavar="N|keep|auto")),
+    Operation("max_bytes", f"the most bytes the rendition may have, {MIN_MAX_BYTES} to {MAX_MAX_BYTES}: the "
+                           "highest quality that fits (then smaller dimensions, if max_bytes_resize); when "
+                           "nothing fits, the smallest we can make",
+              _token("mb", f"mb{{{MIN_MAX_BYTES}..{MAX_MAX_BYTES}}}", r"mb([1-9][0-9]{2,8})", int,
+                     lambda v: f"mb{v}", "w300-mb20000"),
+              Flag("the most bytes the rendition may have", type=int, metavar="N")),
     Operation("fallback", "the preset whose fallback_image stands in for a missing or broken original "
                           "(presets with a fallback_image add it)",
               _token("fb", "fb{preset}", rf"fb({NAME})", str, lambda v: f"fb{v}", "w300-fbthumb"),
