@@ -164,6 +164,10 @@ bench-vector: install
 bench-operations: install
 	$(PY) bench/operations.py
 
+# Peak memory per output pixel by encoder (pad and force-up of a small GIF): behind max_output_pixels.
+bench-output-memory: install
+	$(PY) bench/output_memory.py
+
 # What our nginx config costs per hit against plain static nginx, feature by feature (wrk, loopback).
 bench-hits: install
 	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

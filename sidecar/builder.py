@@ -42,7 +42,7 @@ def build_url(config: Config, key: str, *, preset: str | None = None,
     if keywords.get("expires") is not None and not config.urls.signed:
         raise BadRequest("an expiry needs signing keys")
     rendition = Rendition(key, Ops(format=FORMAT_NAMES[fmt], **base))  # type: ignore[arg-type]
-    config.urls.limits.check(rendition.ops)
+    config.url_limits.check(rendition.ops)
     return _signed(config, rendition)
 
 

@@ -202,7 +202,7 @@ def _gc(config: Config, dry_run: bool) -> int:
     budget = config.cache.cache_max_bytes
     print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {budget / mib:.1f} MiB); "
           f"{verb} {report.evicted_files} files, {report.evicted_bytes / mib:.1f} MiB; "
-          f"removed {report.stale_removed} stale temporary or lock files")
+          f"removed {report.stale_removed} stale temporary or lock files, {report.empty_dirs_removed} empty directories")
     return 0
 
 

@@ -29,7 +29,7 @@ from sidecar.transform.faces import Face
 from sidecar.transform.pipeline import Rendered, Settings, Source, transform
 from sidecar.url import grammar as url
 from sidecar.url.grammar import AUTO_VARIANTS
-from sidecar.url.paths import HINT_HEADERS, INTERNAL_PREFIX
+from sidecar.url.paths import HINT_HEADERS, internal_path
 from sidecar.url.signing import Signer
 from sidecar.url.variants import Hint, hinted, variant_suffix
 
@@ -67,7 +67,8 @@ def transform_settings(config: Config) -> Settings:
                     made.background_rgb, avif_quality=made.avif_quality,
                     cmyk_profile=made.cmyk_profile, watermarks=made.watermarks, max_side=config.urls.max_dimension,
                     max_animation_pixels=config.limits.max_animation_pixels, auto_sharpen=made.auto_sharpen,
-                    auto_quality=auto, quality_target=made.quality_target, max_bytes_resize=made.max_bytes_resize)
+                    auto_quality=auto, quality_target=made.quality_target, max_bytes_resize=made.max_bytes_resize,
+                    max_output_pixels=config.limits.output_pixels)
 
 
 def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) -> list[str]:
@@ -83,7 +84,7 @@ class Renditions:
     def __init__(self, work: Work, sources: SourceChain, settings: Settings, signer: Signer | None) -> None:
         self.work, self.sources, self.settings, self.signer = work, sources, settings, signer
         self.config, self.cache, self.metrics = work.config, work.cache, work.metrics
-        self.limits = self.config.urls.limits
+        self.limits = self.config.url_limits
         self.fallbacks = Fallbacks(self.config, settings)
         for status in FALLBACK_STATUSES:  # series at zero before the first fallback (see Metrics.initialise)
             self.metrics.fallback_images.labels(str(status))
@@ -137,7 +138,7 @@ class Renditions:
         # Published by this flight, or by another worker's (then `found` names the file).
         suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
         # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
-        redirect = INTERNAL_PREFIX + target.path(self.config.urls.url_prefix, signature) + suffix
+        redirect = internal_path(base + suffix)
         return Response(200, [("X-Accel-Redirect", redirect), *headers]), base + suffix
 
     def _check(self, ops: url.Ops, variant: str | None) -> None:

@@ -29,7 +29,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 
-from sidecar.cache.store import Cache
+from sidecar.cache.store import FACES_RECORD, SOURCE_RECORD, Cache
 from sidecar.transform import animation
 from sidecar.transform.faces import Face
 from sidecar.transform.geometry import plan
@@ -43,8 +43,6 @@ from sidecar.transform.pipeline import (
 from sidecar.url.grammar import Ops
 from sidecar.url.variants import cached_ops
 
-SOURCE_RECORD = ".source.json"
-FACES_RECORD = ".faces.json"
 MIN_RATIO = 2.0
 
 

@@ -37,7 +37,7 @@ DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Renditions by how they were made (see `rendition_kind`).
 KINDS = ("resize", "watermark", "passthrough", "cascade")
-SOURCE_OUTCOMES = ("found", "not_found", "unavailable", "timeout", "skipped_down")
+SOURCE_OUTCOMES = ("found", "not_found", "refused", "unavailable", "timeout", "skipped_down")
 ROUTES = ("rendition", "admin")
 #: Miss latencies: from a cascade's few milliseconds to a deadline's tens of seconds.
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -159,6 +159,10 @@ def plan_geometry(work: Work) -> None:
     if work.format in SCALABLE and ops.target != (None, None):
         ops = replace(ops, enlarge=True)  # a drawing has no pixels of its own to run out of
     work.plan = plan(*work.frame_size, ops, max_side=work.settings.max_side)
+    width, height = work.plan.canvas or work.plan.size
+    limit = work.settings.max_output_pixels
+    if limit is not None and width * height > limit:  # before any pixel is decoded
+        raise TooLarge(f"the rendition would have {width}x{height} pixels; at most {limit}")
 
 
 def _declared_size(fmt: str, data: bytes) -> tuple[int, int] | None:

@@ -12,7 +12,15 @@ from typing import Any
 
 from PIL import Image
 
-from sidecar.transform import animation, colour, faces, orientation, pipeline, thumbhash, trim
+from sidecar.transform import (
+    animation,
+    colour,
+    faces,
+    orientation,
+    pipeline,
+    thumbhash,
+    trim,
+)
 from sidecar.transform.geometry import plan
 from sidecar.transform.work import decoding
 from sidecar.url.grammar import Ops

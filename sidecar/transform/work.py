@@ -34,6 +34,8 @@ class Settings:
     #: Frames times pixels per frame: the animations kept whole (over it: their first frame). None: no limit.
     max_animation_pixels: int | None = None
     auto_sharpen: bool = True
+    #: The most pixels a rendition may have (a `pad` canvas included). None: no limit.
+    max_output_pixels: int | None = None
     #: `quality = "auto"` in the config: renditions whose URL names no quality search for theirs.
     auto_quality: bool = False
     #: What the automatic quality keeps: the SSIM of the output against the unencoded rendition.
