@@ -39,7 +39,7 @@ from sidecar.config import Config
 from sidecar.observe.memory import rss_bytes
 from sidecar.render import nginx as nginx_config
 from sidecar.transform.pipeline import transform
-from sidecar.url.grammar import parse
+from sidecar.url.grammar import RENDITIONS, parse
 from tests.support.inotify import Inotify
 from tests.support.paths import REPO
 
@@ -166,6 +166,19 @@ def _nginx(prefix: Path) -> subprocess.Popen[bytes]:
     if nginx.poll() is not None:
         raise RuntimeError((prefix / "error.log").read_text())
     return nginx
+
+
+def url_tree(cache_dir: Path) -> Path:
+    """The cache's renditions hard-linked at their URL paths (`.../=/w400.jpg` at `.../w400.jpg`), beside the
+    cache: what a plain static nginx serves, for the comparison with ours (which finds the `=` name itself)."""
+    tree = cache_dir.parent / "url-tree"
+    for file in cache_dir.rglob("*"):
+        if file.is_file() and file.parent.name == RENDITIONS and not file.name.startswith("."):
+            url_path = tree / file.parent.parent.relative_to(cache_dir) / file.name
+            url_path.parent.mkdir(parents=True, exist_ok=True)
+            if not url_path.exists():
+                os.link(file, url_path)
+    return tree
 
 
 def plain_nginx_conf(prefix: Path, port: int, root: Path, log: bool = False) -> str:
@@ -330,7 +343,7 @@ def bench_hits(sidecar: Sidecar, renditions: Renditions, rounds: int) -> None:
     path = renditions.next(sidecar)
     assert load(sidecar.port, [path], 1).ok == 1
     results: dict[str, list[float]] = {"resize-sidecar nginx": [], "plain nginx": []}
-    with plain_nginx(sidecar.config.cache.cache_dir) as plain_port:
+    with plain_nginx(url_tree(sidecar.config.cache.cache_dir)) as plain_port:
         for _ in range(rounds):
             results["resize-sidecar nginx"].append(wrk(sidecar.port, path)[0])
             results["plain nginx"].append(wrk(plain_port, path)[0])

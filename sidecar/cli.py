@@ -77,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
     for op, flag in FLAGS:  # from the table of operations
         if flag.switch:
             url.add_argument(flag.name(op.name), action="store_true", default=None, help=flag.help)
+        elif flag.bare is not None:
+            url.add_argument(flag.name(op.name), type=flag.type, nargs="?", const=flag.bare,
+                             metavar=flag.metavar, help=flag.help)
         else:
             url.add_argument(flag.name(op.name), type=flag.type, choices=flag.choices, metavar=flag.metavar,
                              help=flag.help)
@@ -199,7 +202,7 @@ def _gc(config: Config, dry_run: bool) -> int:
     budget = config.cache.cache_max_bytes
     print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {budget / mib:.1f} MiB); "
           f"{verb} {report.evicted_files} files, {report.evicted_bytes / mib:.1f} MiB; "
-          f"removed {report.stale_removed} stale temporary or lock files")
+          f"removed {report.stale_removed} stale temporary or lock files, {report.empty_dirs_removed} empty directories")
     return 0
 
 

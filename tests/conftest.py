@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pillow_avif  # noqa: F401  (decodes the AVIF answers, whichever test module runs alone)
 import pytest
 
 from tests.support import verwalter

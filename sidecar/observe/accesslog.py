@@ -33,12 +33,14 @@ FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("bytes", "$body_bytes_sent", False),
     ("request_time", "$request_time", False),
     ("upstream_time", "$upstream_response_time", True),  # "-", or several times after a retry
-    ("cache", "$CACHE", True),  # hit, miss, or "-" for anything but a rendition
+    ("cache", "$CACHE", True),  # hit, miss, limited (429 by the per-client limit), or "-" for the rest
     ("source", "$upstream_http_x_image_source", True),
     ("user_agent", "$http_user_agent", True),
 )
 HIT = b'"cache":"hit"'
 MISS = b'"cache":"miss"'
+#: A would-be miss refused by the per-client limit (429): nginx answered it without the sidecar.
+LIMITED = b'"cache":"limited"'
 CHUNK = 1024 * 1024
 #: Polls a rotated-away file is still read, while nginx may not have reopened its log yet.
 ROTATED_POLLS = 5
@@ -65,6 +67,7 @@ def log_format(cache_variable: str, request_id: str = "$request_id") -> str:
 class Counts:
     hits: int = 0
     misses: int = 0
+    limited: int = 0
 
 
 class _Follower:
@@ -84,6 +87,7 @@ class _Follower:
                 self.rest = b""
             counts.hits += whole.count(HIT)
             counts.misses += whole.count(MISS)
+            counts.limited += whole.count(LIMITED)
 
     def truncated(self) -> bool:
         """Emptied under us: shorter than what we read, or, if it has grown past that again already, no

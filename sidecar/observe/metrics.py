@@ -37,7 +37,7 @@ DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Renditions by how they were made (see `rendition_kind`).
 KINDS = ("resize", "watermark", "passthrough", "cascade")
-SOURCE_OUTCOMES = ("found", "not_found", "unavailable", "timeout", "skipped_down")
+SOURCE_OUTCOMES = ("found", "not_found", "refused", "unavailable", "timeout", "skipped_down")
 ROUTES = ("rendition", "admin")
 #: Miss latencies: from a cascade's few milliseconds to a deadline's tens of seconds.
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -110,6 +110,8 @@ class Metrics:
         self.errors = counter("errors", "Error responses, by error class and status", ("error", "status"))
         # The miss path.
         self.renditions = counter("renditions", "Renditions made, by kind", ("kind",))
+        self.animations = counter("animations", "Renditions of animated originals: animated (kept whole) or "
+                                  "first-frame (over max_animation_pixels)", ("result",))
         self.transform_seconds = histogram("transform_seconds", "Time of one transform (in its thread)",
                                            ("kind",))
         self.bytes_in = counter("transform_input_bytes", "Bytes of originals (or cascade bases) transformed")
@@ -156,7 +158,8 @@ class Metrics:
         self.purged_files = counter("purged_files", "Renditions removed by purges")
         self.worker_restarts = counter("worker_restarts", "Worker processes that died and were started again")
         self.nginx_requests = counter("nginx_requests", "Rendition requests at nginx: hit (served from the "
-                                      "cache, never seen by Python) or miss (sent to the sidecar)", ("cache",))
+                                      "cache, never seen by Python), miss (sent to the sidecar) or limited "
+                                      "(a miss over its client's miss_rate, answered 429)", ("cache",))
         self.hit_ratio = gauge("hit_ratio", "Hits / (hits + misses) at nginx over the last 5 minutes",
                                mode="max")
 
@@ -167,6 +170,8 @@ class Metrics:
             self.request_seconds.labels(route)
         for kind in KINDS:
             self.renditions.labels(kind)
+        for result in ("animated", "first-frame"):
+            self.animations.labels(result)
         for error in _error_classes():
             self.errors.labels(error.__name__, str(error.status))
         self.errors.labels("bug", "500")
@@ -184,7 +189,7 @@ class Metrics:
         self.errors.labels(type(exc).__name__, str(exc.status)).inc()
 
     def initialise_supervisor(self) -> None:
-        for cache in ("hit", "miss"):
+        for cache in ("hit", "miss", "limited"):
             self.nginx_requests.labels(cache)
         self.worker_restarts.inc(0)
 

@@ -5,6 +5,7 @@ Templates (`nginx/*.conf`) use `{{ name }}` placeholders only; any logic stays h
 from __future__ import annotations
 
 import math
+import resource
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,7 +57,58 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
                             r"[0-9]*\.?[0-9]+"),
         no_hint=Hint(dpr=config.urls.client_hints_dprs[0]).suffix,
         hint_vary=", ".join(HINT_HEADERS), accept_ch=", ".join(HINT_HEADERS),
+        **miss_limit(config),
+        connection_zone=connection_zone(config), connection_limits=connection_limits(config),
     )
+
+
+# -- The per-client limit on misses (issue 16) --------------------------------------------------------
+# Only requests that reach the sidecar's named location are counted: hits are served by try_files
+# before it, so they are never limited. Past its burst, a client gets 429 with Retry-After from nginx,
+# and the access log marks the line `"cache":"limited"` for the metrics.
+MISS_ZONE = f"{UPSTREAM}_misses"
+MISS_ZONE_SIZE = "10m"  # about 80,000 clients (IPv6 keys); the least recently seen go first when full
+
+
+def miss_limit(config: Config) -> dict[str, str]:
+    """The template's three pieces: the zone (http level), the limit (in the sidecar's location) and
+    the named location that answers 429. All comments when `miss_rate` is 0."""
+    server = config.server
+    if not server.miss_rate:
+        off = "# miss_rate = 0: no per-client limit on misses"
+        return {"miss_limit_zone": off, "miss_limit": f"        {off}", "miss_limited_location": ""}
+    key = "$binary_remote_addr"
+    zone: list[str] = []
+    if server.trusted_proxies:
+        key = f"${UPSTREAM}_miss_client"
+        zone += [f"geo ${UPSTREAM}_trusted_proxy {{", "    default 0;",
+                 *(f"    {network} 1;" for network in server.trusted_proxies), "}",
+                 "# From a trusted proxy, the client is the last address of X-Forwarded-For (the one the proxy",
+                 "# added); anything before it is what the client claimed, and is ignored.",
+                 f'map "${UPSTREAM}_trusted_proxy:$http_x_forwarded_for" {key} {{',
+                 "    default $binary_remote_addr;",
+                 r'    "~^1:(.*,)?\s*(?<rs_forwarded_client>[^,\s]+)\s*$" $rs_forwarded_client;', "}"]
+    zone.append(f"limit_req_zone {key} zone={MISS_ZONE}:{MISS_ZONE_SIZE} rate={_nginx_rate(server.miss_rate)};")
+    limit = [f"limit_req zone={MISS_ZONE} burst={server.miss_burst} nodelay;", "limit_req_status 429;",
+             "limit_req_log_level warn;", f"error_page 429 = @{UPSTREAM}_limited;"]
+    limited = [f"    location @{UPSTREAM}_limited {{", "        default_type text/plain;",
+               f"        add_header Retry-After {retry_after(server.miss_rate)} always;",
+               '        add_header Cache-Control "no-store" always;',
+               '        return 429 "too many new renditions from this client: retry later\\n";', "    }"]
+    return {"miss_limit_zone": "\n".join(zone),
+            "miss_limit": "\n".join(f"        {line}" for line in
+                                    ["# Per-client limit on misses (miss_rate, miss_burst):", *limit]),
+            "miss_limited_location": "\n".join(limited)}
+
+
+def retry_after(rate: float) -> int:
+    """Seconds until a client over its limit may make one more miss."""
+    return max(1, math.ceil(1 / rate))
+
+
+def _nginx_rate(rate: float) -> str:
+    """nginx takes whole requests per second or per minute."""
+    return f"{int(rate)}r/s" if rate >= 1 and rate == int(rate) else f"{round(rate * 60)}r/m"
 
 
 def front(config: Config, nodes: Sequence[str]) -> str:
@@ -87,12 +139,19 @@ _SHARD_MAP = (
 
 
 def route_maps(config: Config) -> str:
-    """The id shard, computed by nginx from the ID a route's location captured (none without routes)."""
-    if not any(route.by_id for route in config.urls.routes.values()):
-        return "# routes: none by id"
-    lines = [f"map ${NGINX_IDENTITY} ${NGINX_IDENTITY}_shard {{"]
-    lines += [f"    {regex:<16} {value};" for regex, value in _SHARD_MAP]
-    return "\n".join([*lines, "}"])
+    """The path a route's link is looked up by, and the id shard, computed by nginx from the ID a route's
+    location captured (none without routes)."""
+    if not config.urls.routes:
+        return "# routes: none"
+    # What the sidecar refuses (empty or dot segments, %2e included) must never find a link through
+    # nginx's normalised $uri either: such a URL would answer 404 before the link exists and 200 after.
+    lines = [f"map $request_uri ${UPSTREAM}_route_uri {{", "    default $uri;",
+             '    "~*^[^?]*(//|/\\.|/%2e)" "/.not-canonical";', "}"]
+    if any(route.by_id for route in config.urls.routes.values()):
+        lines += [f"map ${NGINX_IDENTITY} ${NGINX_IDENTITY}_shard {{"]
+        lines += [f"    {regex:<16} {value};" for regex, value in _SHARD_MAP]
+        lines += ["}"]
+    return "\n".join(lines)
 
 
 def route_locations(config: Config) -> str:
@@ -113,12 +172,48 @@ def _route_location(config: Config, route: Route) -> list[str]:
     return [
         f'    location ~ "{route.regex(nginx=True)}" {{',
         f"        root {config.cache.cache_dir};",
-        "        types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; }",
+        "        types { image/jpeg jpg jpeg; image/png png; image/gif gif; image/webp webp; image/avif avif; image/jxl jxl; }",
         "        default_type application/octet-stream;",
         f'        add_header Cache-Control "public, max-age={config.cache.max_age}, immutable";',
-        f"        try_files {links}$uri @{UPSTREAM};",
+        f"        try_files {links}${UPSTREAM}_route_uri @{UPSTREAM};",
         "    }",
     ]
+
+
+# Connection hygiene (issue 21): what one client may hold of nginx. Kept apart from the hit path's tuning
+# and from per-client request rates, which have their own blocks.
+MAX_AUTO_CONNECTIONS = 65536
+
+
+def connection_zone(config: Config) -> str:
+    """The http-level shared zone that counts each client address's requests in progress."""
+    if not config.server.nginx_limit_conn:
+        return "# nginx_limit_conn = 0: no per-client connection limit"
+    return f"limit_conn_zone $binary_remote_addr zone={UPSTREAM}_conn:10m;  # about 160,000 addresses"
+
+
+def connection_limits(config: Config) -> str:
+    """Server-level limits: header and body timeouts, resets, requests in progress per client address."""
+    lines = [
+        f"client_header_timeout {config.server.nginx_client_header_timeout}s;  # the whole header, however slowly it trickles",
+        f"client_body_timeout {config.server.nginx_client_body_timeout}s;",
+        (f"reset_timedout_connection {'on' if config.server.nginx_reset_timedout_connection else 'off'};"
+         "  # no FIN_WAIT for a client that stopped reading"),
+    ]
+    if config.server.nginx_limit_conn:
+        lines += [f"limit_conn {UPSTREAM}_conn {config.server.nginx_limit_conn};  # behind a front or a CDN: 0, or real_ip",
+                  "limit_conn_status 429;"]
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def worker_connections(config: Config) -> int:
+    """`nginx_worker_connections`, or sized to the machine: half its hard open-file limit (a proxied miss
+    holds two descriptors), from 1024 to `MAX_AUTO_CONNECTIONS`."""
+    if config.server.nginx_worker_connections:
+        return config.server.nginx_worker_connections
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    hard = MAX_AUTO_CONNECTIONS * 2 if hard == resource.RLIM_INFINITY else hard
+    return max(1024, min(MAX_AUTO_CONNECTIONS, hard // 2))
 
 
 def open_file_cache(valid: int) -> str:
@@ -185,4 +280,5 @@ def standalone(config: Config, prefix: Path, *, user: str | None, error_level: s
         user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
         priority=f"worker_priority {priority};" if priority else "# worker_priority: the default",
         workers=config.server.nginx_workers, prefix=prefix, error_level=error_level, site=indented,
+        worker_connections=worker_connections(config), worker_rlimit_nofile=2 * worker_connections(config),
     )

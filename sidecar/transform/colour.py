@@ -17,15 +17,25 @@ conversion between two grid points; photos hardly have them (`bench/grid.py` rep
 from __future__ import annotations
 
 import io
+import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, ImageChops, ImageCms, ImageFilter
 
+from sidecar.errors import Undecodable
 from sidecar.transform import parallel
 
 _SRGB = ImageCms.createProfile("sRGB")
-_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+#: Modes with a direct conversion to a resizable one (premultiplied alpha is unpremultiplied).
+_CONVERT_TO = {
+    "1": "L", "La": "LA", "PA": "RGBA", "RGBa": "RGBA", "RGBX": "RGB", "YCbCr": "RGB", "LAB": "RGB",
+    "HSV": "RGB",
+}
+_RAW_ORDER = {"I;16B": "I;16B", "I;16N": "I;16B" if sys.byteorder == "big" else "I;16"}
+RESIZABLE = ("L", "LA", "RGB", "RGBA", "CMYK")
 LUT_SIZE = 33
 #: How closely a profile's table must follow LittleCMS (8-bit levels, the largest of the channels): this
 #: share of the probe's colours within CLOSE, and every one within WORST.
@@ -45,18 +55,33 @@ _LUT_PROBE = _grid([round((i + 0.5) * 255 / (LUT_SIZE - 1)) for i in range(LUT_S
 
 
 def resizable(image: Image.Image) -> Image.Image:
-    """The same pixels in a mode that resizes by interpolation: L, LA, RGB, RGBA or CMYK."""
-    if image.mode in _WIDE_MODES:
-        # 16-bit greyscale: scale to 8 bits instead of clipping at 255.
-        return image.point(lambda value: value * (1 / 256)).convert("L")
-    if image.mode == "1":
-        return image.convert("L")
-    if image.mode in ("P", "PA"):
-        alpha = image.mode == "PA" or "transparency" in image.info
-        return image.convert("RGBA" if alpha else "RGB")
-    if image.mode not in ("L", "LA", "RGB", "RGBA", "CMYK"):
-        return image.convert("RGBA" if "A" in image.mode else "RGB")
-    return image
+    """The same pixels in a mode that resizes by interpolation: L, LA, RGB, RGBA or CMYK.
+
+    Every mode Pillow decodes to has a way here; one it does not know (a future one) is Undecodable
+    (422), never an error of ours.
+    """
+    mode = image.mode
+    if mode in RESIZABLE:
+        return image
+    if mode in _SIXTEEN_BIT or mode == "I":
+        # 16-bit greyscale (and 32-bit integers, read as 16-bit): scale to 8 bits instead of clipping
+        # at 255. `point` takes only I and I;16, and Pillow's I;16N -> I conversion clips, so the
+        # byte-order variants are reread as I;16 from their raw bytes.
+        wide = image if mode in ("I", "I;16") else Image.frombytes(
+            "I;16", image.size, image.tobytes(), "raw", _RAW_ORDER.get(mode, "I;16"))
+        return wide.point(lambda value: value * (1 / 256)).convert("L")
+    if mode == "F":
+        # Floating point: 0..1 is the usual convention for normalised data; anything else is clipped.
+        low, high = cast("tuple[float, float]", image.getextrema())  # one band: two floats
+        scale = 255.0 if 0.0 <= low and high <= 1.0 else 1.0
+        return image.point(lambda value: value * scale).convert("L")
+    if mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    target = _CONVERT_TO.get(mode, "RGBA" if "A" in mode.upper() else "RGB")
+    try:
+        return image.convert(target)
+    except ValueError as exc:
+        raise Undecodable(f"pixel mode {mode} is not supported", detail=str(exc)) from None
 
 
 def is_srgb(icc: bytes | None) -> bool:

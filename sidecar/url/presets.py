@@ -24,15 +24,18 @@ class Preset:
     gravity: str = "ce"
     format: str | None = None
     quality: int | str | None = None
+    max_bytes: int | None = None
     enlarge: bool | None = None
     dpr: float | None = None
     client_hints: bool | None = None
     rotate: int | None = None
     flip: bool | None = None
+    trim: int | None = None
     blur: float | None = None
     sharpen: float | None = None
     background: str | None = None
     watermark: str | None = None
+    frame: int | None = None
     fallback_image: Path | None = None
 
     def operations(self, name: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`.auto` renditions through the real nginx: Accept picks one of three variants, every answer varies."""
+"""`.auto` renditions through the real nginx: Accept picks one of four variants, every answer varies."""
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import sidecar.transform.pipeline  # noqa: F401  (registers the AVIF and JPEG XL codecs, to decode the answers)
 from sidecar.app.handler import Handler
 from sidecar.errors import BadRequest
 from sidecar.sources import SourceChain
@@ -17,10 +18,14 @@ SCREEN = "device-screen-706x1442.png"  # RGBA
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 OLD_FIREFOX = "image/webp,*/*"
 CURL = "*/*"
+SAFARI = "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5"
 
 
 @pytest.mark.parametrize("accept, content_type", [
-    (CHROME, "image/avif"), (OLD_FIREFOX, "image/webp"), (CURL, "image/jpeg"), (None, "image/jpeg"),
+    (SAFARI, "image/jxl"), (CHROME, "image/avif"), (OLD_FIREFOX, "image/webp"), (CURL, "image/jpeg"), (None, "image/jpeg"),
+    # q=0 refuses a format (issue 21), whatever the spacing; any other q accepts it.
+    ("image/avif;q=0, image/webp", "image/webp"), ("image/avif ; q=0.0,image/webp;q=0.000,*/*", "image/jpeg"),
+    ("image/webp;q=0;level=1, image/avif;q=0.5", "image/avif"), ("image/avif;q=0.01", "image/avif"),
 ])
 def test_accept_picks_the_variant_and_hits_vary_too(stack: Stack, accept: str | None, content_type: str) -> None:
     path = stack.url(PHOTO, width=320, format="auto")
@@ -47,15 +52,15 @@ def test_legacy_variant_of_a_transparent_png_is_png(stack: Stack) -> None:
         assert reply.image().mode == "RGBA" and reply.headers["vary"] == "Accept"
 
 
-def test_crafted_accept_headers_make_at_most_three_files(stack: Stack) -> None:
+def test_crafted_accept_headers_make_at_most_four_files(stack: Stack) -> None:
     path = stack.url(PHOTO, width=128, format="auto")
     accepts = [CHROME, OLD_FIREFOX, CURL, "image/avif;q=0.1, image/webp", "IMAGE/WEBP", "text/html",
                "image/avif" + ",x" * 200, "", "image/jxl,image/heic", f"{os.urandom(8).hex()}/*"]
     for accept in accepts:
         assert stack.get(path, headers={"Accept": accept}).status == 200
-    directory = stack.config.cache.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
+    directory = stack.cache_file(path).parent
     made = sorted(name for name in os.listdir(directory) if name.startswith("w128."))
-    assert [name.rsplit(".", 1)[1] for name in made] == ["avif", "jpg", "webp"]
+    assert [name.rsplit(".", 1)[1] for name in made] == ["avif", "jpg", "jxl", "webp"]
 
 
 def test_fixed_formats_do_not_vary(stack: Stack) -> None:

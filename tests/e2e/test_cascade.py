@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from PIL import Image
 
+from sidecar.cache import cascade
+from sidecar.cache.store import Cache
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url.grammar import Ops
 from tests.support.paths import SAMPLES
 from tests.support.stack import Stack, Stacks
+from tests.unit.test_aware_crops import (  # the same pictures as the unit tests
+    jpeg,
+    photo,
+    with_heads,
+)
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255), max_side=8192)
@@ -61,3 +69,18 @@ def test_the_generation_rule_sends_close_sizes_to_the_original(stack_factory: St
     assert source_of(other, other.url(PHOTO, width=100))[0] == "local"
 
 
+def test_face_gravity_reuses_the_faces_and_trim_never_derives(stack_factory: Stacks, tmp_path: Path) -> None:
+    picture, _ = with_heads(photo(), [(1300, 250, 3.0)])
+    (tmp_path / "face.jpg").write_bytes(jpeg(picture))
+    stack = stack_factory([tmp_path])
+    assert source_of(stack, stack.url("face.jpg", width=1000))[0] == "local"
+    assert source_of(stack, stack.url("face.jpg", width=200, height=400, fit="fill", gravity="fc"))[0] == "local"
+    directory = next(stack.config.cache.cache_dir.rglob(cascade.FACES_RECORD)).parent
+    faces = cascade.read_faces(Cache(directory), ".")
+    assert faces is not None and len(faces) == 1
+    kind, image = source_of(stack, stack.url("face.jpg", width=100, height=200, fit="fill", gravity="fc"))
+    assert kind == "cascade"
+    direct_ops = Ops("jpeg", width=100, height=200, fit="fill", gravity="fc")
+    direct_image = Image.open(io.BytesIO(transform(jpeg(picture), direct_ops, SETTINGS).data)).convert("RGB")
+    assert mean_abs_diff(image, direct_image) < 4
+    assert source_of(stack, stack.url("face.jpg", width=300, trim=True))[0] == "local"

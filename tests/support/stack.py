@@ -25,6 +25,7 @@ from sidecar import config as config_module
 from sidecar.builder import build_url
 from sidecar.config import Config
 from sidecar.render import nginx as nginx_config
+from sidecar.url.grammar import cache_name
 from tests.support.paths import REPO
 from tests.support.processes import (
     children,
@@ -85,6 +86,10 @@ class Stack:
     socket_activated: bool = False  # systemd-socket-activate binds the socket; the first connection starts us
     sidecar: subprocess.Popen[bytes] | None = None
     nginx: subprocess.Popen[bytes] | None = None
+
+    def cache_file(self, path: str) -> Path:
+        """Where the rendition of the canonical URL path `path` (as sent) is cached."""
+        return self.config.cache.cache_dir / cache_name(path.split("?", 1)[0]).lstrip("/")
 
     @property
     def log_path(self) -> Path:
@@ -295,7 +300,10 @@ def write_config(root: Path, port: int, env: dict[str, str], extra: str, cache_d
         f'metrics_dir = "{root / "metrics"}"\n'
         'socket_mode = "0666"\n'  # as root (CI), nginx's workers are nobody
         f'listen = "127.0.0.1:{port}"\n'
-        'nginx_workers = "1"\n' + extra
+        'nginx_workers = "1"\n'
+        # Tests send everything from one address as fast as they can: that is not a client to hold to
+        # a share. tests/e2e/test_miss_limit.py sets its own.
+        + ("" if "miss_rate" in extra else "miss_rate = 0\n") + extra
     )
     return config_module.load(toml, env=env)
 

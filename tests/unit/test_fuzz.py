@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from sidecar.errors import BadRequest
 from sidecar.url.grammar import COMPASS, FORMAT_EXTENSION, Ops, Rendition
 from tests.support.corpus import require_corpus
-from tests.support.fuzz_targets import OPS, image_target, seeds, url_target
+from tests.support.fuzz_targets import (
+    OPS,
+    hostile_animations,
+    image_target,
+    seeds,
+    url_target,
+)
 from tests.support.paths import DATA
 
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "4"))
@@ -81,21 +87,77 @@ def test_built_urls_round_trip_and_their_mutants_are_canonical_or_refused() -> N
     for_a_while(run)
 
 
+def mutated(seed: bytes, data: st.DataObject, changes: int) -> bytes:
+    """`seed` with up to `changes` bytes changed, and maybe cut short."""
+    out = bytearray(seed)
+    for _ in range(data.draw(st.integers(0, changes))):
+        at = data.draw(st.integers(0, len(out) - 1))
+        out[at] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del out[data.draw(st.integers(0, len(out))):]
+    return bytes(out)
+
+
 def test_the_transform_takes_mutated_corpus_files() -> None:
     originals = seeds(require_corpus())
 
     @BATCH
     @given(st.sampled_from(originals), st.integers(0, 255), st.data())
     def run(seed: bytes, pick: int, data: st.DataObject) -> None:
-        mutated = bytearray(seed)
-        for _ in range(data.draw(st.integers(0, 8))):
-            at = data.draw(st.integers(0, len(mutated) - 1))
-            mutated[at] = data.draw(st.integers(0, 255))
-        if data.draw(st.booleans()):
-            del mutated[data.draw(st.integers(0, len(mutated))):]
-        image_target(bytes([pick]) + bytes(mutated))
+        image_target(bytes([pick]) + mutated(seed, data, 8))
 
     for_a_while(run)
+
+
+def test_the_transform_takes_mutated_hostile_animations() -> None:
+    animations = list(hostile_animations().values())
+
+    @BATCH
+    @given(st.sampled_from(animations), st.integers(0, 255), st.data())
+    def run(seed: bytes, pick: int, data: st.DataObject) -> None:
+        image_target(bytes([pick]) + mutated(seed, data, 6))
+
+    for_a_while(run)
+
+
+SVG_ELEMENTS = ("svg", "g", "rect", "circle", "path", "text", "use", "image", "filter", "feGaussianBlur",
+                "linearGradient", "pattern", "mask", "clipPath", "script", "foreignObject", "style", "a")
+SVG_ATTRIBUTES = ("width", "height", "viewBox", "x", "y", "r", "d", "href", "xlink:href", "style", "fill",
+                  "stdDeviation", "transform", "onload", "patternUnits", "id")
+SVG_VALUES = ("0", "1", "-1", "1e9", "100%", "0 0 1 1", "0 0 0 0", "#a", "url(#a)", "url(http://127.0.0.1:9/)",
+              "/etc/passwd", "file:///etc/hostname", "data:image/png;base64,iVBORw0KGgo=", "M0 0L1e9 1e9Z",
+              "scale(1e30)", "@import url(x.css)", "&#x41;", "999999")
+
+
+@st.composite
+def svg_documents(draw: st.DrawFn, depth: int = 0) -> str:
+    """SVG-like markup: real elements, hostile and ordinary attribute values, nested a few levels."""
+    tag = "svg" if depth == 0 else draw(st.sampled_from(SVG_ELEMENTS))
+    attributes = draw(st.dictionaries(st.sampled_from(SVG_ATTRIBUTES), st.sampled_from(SVG_VALUES) | st.text(
+        st.characters(codec="ascii", exclude_characters='"<&'), max_size=12), max_size=5))
+    namespaces = ' xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"' if depth == 0 else ""
+    children = draw(st.lists(svg_documents(depth + 1), max_size=3)) if depth < 3 else []
+    text = " ".join(f'{name}="{value}"' for name, value in attributes.items())
+    return f"<{tag}{namespaces} {text}>{''.join(children)}</{tag}>"
+
+
+def test_the_svg_decoder_takes_hostile_markup() -> None:
+    @BATCH
+    @given(svg_documents(), st.integers(0, 255), st.booleans())
+    def run(markup: str, pick: int, doctype: bool) -> None:
+        prolog = '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY e "x">]>' if doctype else ""
+        image_target(bytes([pick]) + (prolog + markup).encode())
+
+    for_a_while(run)
+
+
+@pytest.mark.parametrize("name", sorted(hostile_animations()))
+def test_every_hostile_animation_with_every_operation_is_an_image_or_a_4xx(name: str) -> None:
+    data = hostile_animations()[name]
+    for pick in range(len(OPS)):
+        image_target(bytes([pick]) + data)
+
+
 
 
 DC_CRASHES = DATA / "dcjpeg-crashes"
