@@ -170,7 +170,7 @@ soak: install
 # Every odd input through nginx: the shared corpus, tests/data/odd, the fuzz seeds, and ODD_EXTRA (a
 # directory, say Pillow's Tests/images); fails on any 5xx, hang, worker restart or `bug` log line.
 bench-odd: install
-	$(PY) bench/odd_inputs.py $(if $(ODD_EXTRA),--extra $(ODD_EXTRA))
+	$(PY) -m bench.odd_inputs $(if $(ODD_EXTRA),--extra $(ODD_EXTRA))
 
 # SVG drawn at the rendition's size against drawn at its own size and resized: time, SSIM, bytes.
 bench-vector: install
