@@ -71,7 +71,7 @@ def test_disk_full_and_read_only_cache_still_serve_from_memory(stack_factory: St
 
 
 def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack_factory: Stacks) -> None:
-    stack = stack_factory([SAMPLES], extra="workers = 1\n")
+    stack = stack_factory([SAMPLES], extra="workers = 1\nrequest_deadline = 600\n")  # big PNGs, however slow
     for attempt in range(10):  # a loaded machine may take a few tries to kill the worker mid-write
         path = stack.url(PHOTO, width=2600 - attempt, format="png")  # about 7 MB to write
         final = on_disk(stack, path)
@@ -110,7 +110,7 @@ def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack
 def test_a_rendition_appears_whole_through_nginx(stack_factory: Stacks) -> None:
     # The kernel reports every create and write of a name: the renditions' names may only ever
     # appear by a rename, so neither nginx nor anyone else can read part of one.
-    stack = stack_factory([SAMPLES])
+    stack = stack_factory([SAMPLES], extra="request_deadline = 600\n")  # a big PNG, however slow
     paths = [stack.url(PHOTO, width=2400, format="png"), stack.url(PHOTO, width=300), stack.url(ROAD, width=100)]
     directories = {on_disk(stack, path).parent for path in paths}
     watches = []
