@@ -23,14 +23,19 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
+.PHONY: run test lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector
 
 run: install
 	$(VENV)/bin/resize-sidecar run
 
-test: install
+test: install lint
 	$(PY) -m pytest
+
+# Static checks: ruff (pyproject.toml's rules) and mypy (no untyped definitions in sidecar/).
+lint: install
+	$(PY) -m ruff check sidecar bench fuzz
+	$(PY) -m mypy sidecar
 
 # The load benchmark (a few minutes; prints one table). wrk is only needed here, not by the tests.
 bench-load: install
