@@ -23,13 +23,13 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test test-fast mutation install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
+.PHONY: run test test-fast mutation lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector
 
 run: install
 	$(VENV)/bin/resize-sidecar run
 
-test: install
+test: install lint
 	$(PY) -m pytest
 
 # The fast tier alone (tests/unit/: no processes, no sockets), for the inner loop: about ten seconds.
@@ -46,6 +46,11 @@ mutation: install
 	rm -rf mutants && mkdir -p build
 	FUZZ_SECONDS=0 SIDECAR_CORPUS=$${SIDECAR_CORPUS:-$(abspath ..)/shared/corpus} $(PY) -m mutmut run --max-children 2 > build/mutmut.log 2>&1 || { tail -c 3000 build/mutmut.log; exit 1; }
 	$(PY) -m tests.support.mutation_report
+
+# Static checks: ruff (pyproject.toml's rules) and mypy (no untyped definitions in sidecar/).
+lint: install
+	$(PY) -m ruff check sidecar bench fuzz
+	$(PY) -m mypy sidecar
 
 # The load benchmark (a few minutes; prints one table). wrk is only needed here, not by the tests.
 bench-load: install

@@ -395,7 +395,7 @@ def bench_latency(sidecar: Sidecar, renditions: Renditions, sources: Path, count
             best_remote = min(best_remote, result.latencies[0])
         local.append(best_local)
         remote.append(best_remote)
-    ratios = [r / l for r, l in zip(remote, local)]
+    ratios = [far / near for far, near in zip(remote, local)]
     row("latency", f"in-process pipeline, median of {count} renditions", f"{statistics.median(local) * 1000:6.1f} ms")
     row("latency", "end-to-end miss at concurrency 1, median", f"{statistics.median(remote) * 1000:6.1f} ms")
     row("latency", "end-to-end / in-process, median of ratios", f"{statistics.median(ratios):.2f}x", "<= 1.15x")
@@ -425,7 +425,7 @@ def bench_hits_under_load(variants: dict[str, Sidecar], renditions: Renditions) 
         stop = threading.Event()
         misses = Load()
 
-        def keep_busy() -> None:
+        def keep_busy(stop: threading.Event = stop, sidecar: Sidecar = sidecar, misses: Load = misses) -> None:
             while not stop.is_set():
                 part = load(sidecar.port, renditions.batch(sidecar, 32), 16)
                 misses.latencies += part.latencies

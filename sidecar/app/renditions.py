@@ -169,7 +169,8 @@ class Renditions:
             self.metrics.animations.labels(rendered.animation).inc()
         if await self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at):
             return Made(source, suffix, animation=rendered.animation, fits=rendered.fits)
-        return Made(source, suffix, rendered, rendered.animation, fits=rendered.fits)  # the client still gets its image, from memory
+        # The client still gets its image, from memory.
+        return Made(source, suffix, rendered, rendered.animation, fits=rendered.fits)
 
     async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
                       fetched_at: float) -> tuple[Rendered, str]:

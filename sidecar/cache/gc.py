@@ -9,7 +9,8 @@ eviction becomes oldest-first.
 Sizes are disk usage (allocated blocks), not file lengths, and count everything the cache holds:
 renditions, directories and the small files beside renditions, so `cache_max_bytes` bounds what the
 disk really holds. A pass over budget removes renditions until the cache is at `LOW_WATERMARK` of it, so
-passes are rare. Every pass removes empty directories (what a miss or an eviction left), deepest first. Temporary and lock files that no process holds a
+passes are rare. Every pass removes empty directories (what a miss or an eviction left), deepest first. Temporary and
+lock files that no process holds a
 flock on belong to a process that died mid-write; they are removed on every pass, the first of which
 runs when the sidecar starts.
 """

@@ -6,7 +6,8 @@ and the encoder's own buffers (`OUTPUT_BYTES_PER_PIXEL` per output pixel: AVIF's
 21-34; WebP 10-13, JPEG 7, PNG 4-5; bench/output_memory.py), on top of the source's pixels still held by the
 resize (4 a pixel). Plus the original's bytes. The budget is checked with the worst case the limits
 allow (an original at `max_pixels` and `max_source_bytes`, a rendition at `max_output_pixels`, a `pad`
-canvas included), so the number of workers times `threads` is what bounds peak RSS, whatever the traffic. Misses waiting in the queue hold
+canvas included), so the number of workers times `threads` is what bounds peak RSS, whatever the traffic. Misses
+waiting in the queue hold
 nothing but their connection.
 
 glibc keeps freed heap memory for reuse; after a large image it may hold hundreds of megabytes that no

@@ -213,7 +213,7 @@ class _Own:
         self.registry = registry
 
     def collect(self) -> Iterator[Metric]:
-        return self.registry.collect()
+        yield from self.registry.collect()
 
 
 def _error_classes() -> Iterator[type[SidecarError]]:

@@ -172,7 +172,8 @@ def _route_location(config: Config, route: Route) -> list[str]:
     return [
         f'    location ~ "{route.regex(nginx=True)}" {{',
         f"        root {config.cache.cache_dir};",
-        "        types { image/jpeg jpg jpeg; image/png png; image/gif gif; image/webp webp; image/avif avif; image/jxl jxl; }",
+        "        types { image/jpeg jpg jpeg; image/png png; image/gif gif; image/webp webp; image/avif avif; "
+        "image/jxl jxl; }",
         "        default_type application/octet-stream;",
         f'        add_header Cache-Control "public, max-age={config.cache.max_age}, immutable";',
         f"        try_files {links}${UPSTREAM}_route_uri @{UPSTREAM};",
@@ -195,13 +196,15 @@ def connection_zone(config: Config) -> str:
 def connection_limits(config: Config) -> str:
     """Server-level limits: header and body timeouts, resets, requests in progress per client address."""
     lines = [
-        f"client_header_timeout {config.server.nginx_client_header_timeout}s;  # the whole header, however slowly it trickles",
+        (f"client_header_timeout {config.server.nginx_client_header_timeout}s;"
+         "  # the whole header, however slowly it trickles"),
         f"client_body_timeout {config.server.nginx_client_body_timeout}s;",
         (f"reset_timedout_connection {'on' if config.server.nginx_reset_timedout_connection else 'off'};"
          "  # no FIN_WAIT for a client that stopped reading"),
     ]
     if config.server.nginx_limit_conn:
-        lines += [f"limit_conn {UPSTREAM}_conn {config.server.nginx_limit_conn};  # behind a front or a CDN: 0, or real_ip",
+        lines += [f"limit_conn {UPSTREAM}_conn {config.server.nginx_limit_conn};"
+                  "  # behind a front or a CDN: 0, or real_ip",
                   "limit_conn_status 429;"]
     return "\n".join(f"    {line}" for line in lines)
 

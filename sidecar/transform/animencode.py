@@ -43,7 +43,8 @@ def encode(frames: Iterable[tuple[Image.Image, int]], fmt: str, quality: int, lo
     return _gif_animation(converted, loop, transparent=mode == "RGBA")
 
 
-def _chain(first: tuple[Image.Image, int], rest: Iterator[tuple[Image.Image, int]]) -> Iterator[tuple[Image.Image, int]]:
+def _chain(first: tuple[Image.Image, int],
+           rest: Iterator[tuple[Image.Image, int]]) -> Iterator[tuple[Image.Image, int]]:
     yield first
     yield from rest
 

@@ -105,7 +105,8 @@ def avif_declared_size(data: bytes) -> tuple[int, int] | None:
     largest: tuple[int, int] | None = None
     pos = data.find(b"ispe", 0, 65536)
     while pos >= 4 and pos + 16 <= len(data):
-        width, height = int.from_bytes(data[pos + 8 : pos + 12], "big"), int.from_bytes(data[pos + 12 : pos + 16], "big")
+        width = int.from_bytes(data[pos + 8 : pos + 12], "big")
+        height = int.from_bytes(data[pos + 12 : pos + 16], "big")
         if largest is None or width * height > largest[0] * largest[1]:
             largest = (width, height)
         pos = data.find(b"ispe", pos + 4, 65536)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image
 
@@ -95,15 +95,16 @@ def dominant_colour(rgba: Image.Image) -> str | None:
     Median cut into a few colours, then the most common: an average would give the grey that a red and
     a blue half make, which is in neither.
     """
-    visible = [pixel[:3] for pixel in rgba.get_flattened_data() if pixel[3] >= 128]
+    pixels = cast("list[tuple[int, int, int, int]]", list(rgba.get_flattened_data()))  # RGBA: 4-tuples
+    visible = [pixel[:3] for pixel in pixels if pixel[3] >= 128]
     if not visible:
         return None
     opaque = Image.new("RGB", (len(visible), 1))
     opaque.putdata(visible)
     palette = opaque.quantize(colors=6, method=Image.Quantize.MEDIANCUT)
-    counts = palette.getcolors() or []
+    counts = cast("list[tuple[int, int]]", palette.getcolors() or [])  # (count, palette index) of a P image
     _, index = max(counts)
-    red, green, blue = palette.getpalette()[3 * index : 3 * index + 3]  # type: ignore[index]
+    red, green, blue = (palette.getpalette() or [])[3 * index : 3 * index + 3]
     return f"#{red:02x}{green:02x}{blue:02x}"
 
 
@@ -112,7 +113,8 @@ def lqip(rgba: Image.Image) -> str:
     uri = ""
     for side in _LQIP_SIDES:
         small = _shrunk(rgba, side)
-        if "A" in small.getbands() and small.getextrema()[3][0] == 255:
+        extrema = cast("tuple[tuple[int, int], ...]", small.getextrema())  # per band, for a multi-band image
+        if "A" in small.getbands() and extrema[3][0] == 255:
             small = small.convert("RGB")  # no transparency: spare the alpha plane's bytes
         out = io.BytesIO()
         small.save(out, format="WEBP", quality=_LQIP_QUALITY, method=6)

@@ -2,7 +2,8 @@
 
 JPEG: every APPn segment but JFIF (APP0), ICC (APP2 "ICC_PROFILE") and Adobe (APP14, which says how
 to read the colour channels) is dropped, and so are comments; the compressed data is copied as it is.
-PNG: text, EXIF and time chunks are dropped. WebP: passed only when it has no EXIF or XMP chunk at all (animated: and every frame decodes).
+PNG: text, EXIF and time chunks are dropped. WebP: passed only when it has no EXIF or XMP chunk at all (animated: and
+every frame decodes).
 GIF: comments and application extensions but the loop count (NETSCAPE2.0) are dropped, and every
 frame must decode (LZW data has no checksum).
 The ICC profile is the one piece of metadata kept: it is what makes the original's colours right.

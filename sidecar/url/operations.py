@@ -271,7 +271,7 @@ def read_segment(segment: str) -> dict[str, object]:
     fields: dict[str, object] = {}
     position = 0
     for text in [] if segment == NO_OPS else segment.split("-"):
-        for op, token, place in _PLACES:
+        for op, token, place in _PLACES:  # noqa: B007 (the match's row is read after the loop)
             match = token.pattern.fullmatch(text)
             if match:
                 break
