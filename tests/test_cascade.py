@@ -1,12 +1,17 @@
 """The cascade through the real nginx: a smaller rendition made from a larger cached one, when allowed."""
 from __future__ import annotations
 
+import asyncio
 import io
+from pathlib import Path
 
+import pytest
 from conftest import SAMPLES, Stack
 from PIL import Image
 
-from sidecar.transform.pipeline import Settings, transform
+from sidecar.cache import cascade
+from sidecar.cache.store import Cache
+from sidecar.transform.pipeline import Settings, Source, transform
 from sidecar.url.grammar import Ops
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
@@ -60,25 +65,32 @@ def test_the_generation_rule_sends_close_sizes_to_the_original(stack_factory) ->
     assert source_of(other, other.url(PHOTO, width=100))[0] == "local"
 
 
-def test_restyled_renditions_are_no_base_but_hinted_ones_are(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from sidecar.cache import cascade
-    from sidecar.cache.store import Cache
-    from sidecar.transform.pipeline import Source
-
-    cache = Cache(tmp_path)
-    directory = "/img/ab/cd/photo.jpg"
-    cascade.record(cache, directory, Source((4000, 2000), "JPEG", 90, False))
+def test_restyled_renditions_are_no_base_but_hinted_ones_are() -> None:
+    directory, photo = "/img/ab/cd/photo.jpg", Source((4000, 2000), "JPEG", 90, False)
     target = Ops("jpeg", width=400)
+    names = [cascade.SOURCE_RECORD, ".lock-w400.jpg"]
     for name in ("w2000-r90.jpg", "w2000-flip.jpg", "w2000-bl2.jpg", "w2000-sh1.jpg", "w2000-bg000000.jpg",
                  "w2000-h1000-pad.jpg", f"info.{'B' * 16}.json"):
-        cache.write(f"{directory}/{name}", b"x")
-        assert cascade.find(cache, directory, target, None, SETTINGS) is None, name
-    cache.write(f"{directory}/w100-ch.{'B' * 16}.jpg.w1920.jpg", b"x")  # a 1920-wide plain fit
-    cache.write(f"{directory}/w2000-sh0.jpg", b"x")
-    found = cascade.find(cache, directory, target, None, SETTINGS)
-    assert found is not None and found.file_path.endswith(".w1920.jpg")  # the smaller of the two
+        names.append(name)
+        assert cascade.choose(directory, photo, names, target, None, SETTINGS) is None, name
+    names += [f"w100-ch.{'B' * 16}.jpg.w1920.jpg", "w2000-sh0.jpg"]  # a 1920-wide plain fit, a 2000-wide one
+    found = cascade.choose(directory, photo, names, target, None, SETTINGS)
+    assert found == cascade.Candidate(f"{directory}/w100-ch.{'B' * 16}.jpg.w1920.jpg", photo)  # the smaller
+    assert cascade.choose(directory, photo, names, Ops("jpeg"), None, SETTINGS) is None  # the original's size
     # A JPEG of an original with transparency was flattened: no base for anything.
-    cascade_dir = "/img/ab/cd/logo.png"
-    cascade.record(cache, cascade_dir, Source((4000, 2000), "PNG", None, True))
-    cache.write(f"{cascade_dir}/w2000.jpg", b"x")
-    assert cascade.find(cache, cascade_dir, Ops("png", width=400), None, SETTINGS) is None
+    logo = Source((4000, 2000), "PNG", None, True)
+    assert cascade.choose("/img/ab/cd/logo.png", logo, ["w2000.jpg"], Ops("png", width=400), None, SETTINGS) is None
+    assert cascade.choose("/img/ab/cd/logo.png", logo, ["w2000.png"], Ops("png", width=400), None, SETTINGS)
+
+
+def test_the_record_of_an_original_round_trips_and_refuses_anything_else(tmp_path: Path) -> None:
+    photo, directory = Source((4000, 2000), "JPEG", None, False), "/img/ab/cd/photo.jpg"
+    cache = Cache(tmp_path)
+    asyncio.run(cascade.record(cache, directory, photo))
+    assert cascade.parse_record((tmp_path / directory.lstrip("/") / cascade.SOURCE_RECORD).read_bytes()) == photo
+    asyncio.run(cache.write(f"{directory}/w2000.jpg", b"x"))
+    found = asyncio.run(cascade.find(cache, directory, Ops("jpeg", width=400), None, SETTINGS))
+    assert found == cascade.Candidate(f"{directory}/w2000.jpg", photo)
+    for bad in (b"", b"[]", b'{"size": [1]}', b'{"size": [1, 2], "format": "JPEG"}', b"\xff"):
+        with pytest.raises(ValueError):
+            cascade.parse_record(bad)

@@ -32,7 +32,7 @@ class Handler:
     def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor) -> None:
         self.config, self.sources = config, sources
         self.metrics = sources.metrics  # the process's one Metrics object
-        self.cache = Cache(config.cache_dir)
+        self.cache = Cache(config.cache_dir, io)
         self.work = Work(config, self.cache, self.metrics, cpu, io)
         self.signer = Signer(config.signing_keys) if config.signed else None
         settings = transform_settings(config)

@@ -153,13 +153,11 @@ class Renditions:
     async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
                       fetched_at: float) -> tuple[Rendered, str]:
         """The rendition, derived from a larger cached one when the cascade allows, else from the original."""
-        loop = asyncio.get_running_loop()
         directory = f"{self.config.url_prefix}/{rendition.original_dir}"
-        found = await loop.run_in_executor(self.work.io, cascade.find, self.cache, directory, ops, variant,
-                                           self.settings)
+        found = await cascade.find(self.cache, directory, ops, variant, self.settings)
         if found is not None:
             try:
-                data = await loop.run_in_executor(self.work.io, self.cache.path(found.file_path).read_bytes)
+                data = await self.cache.read(found.file_path)
             except OSError:
                 found = None  # purged in between: go to the original
             else:
@@ -169,7 +167,7 @@ class Renditions:
         original = await self.sources.fetch(rendition.key, deadline)
         rendered = await self._transform(original.data, ops, variant)
         try:
-            await loop.run_in_executor(self.work.io, cascade.record, self.cache, directory, rendered.source, fetched_at)
+            await cascade.record(self.cache, directory, rendered.source, fetched_at)
         except (OSError, Superseded) as exc:
             log("cache_write_failed", path=directory, error=str(exc))
         return rendered, original.source

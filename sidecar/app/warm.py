@@ -86,7 +86,7 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
                 parsed = parse(path, prefix=config.url_prefix, signed=config.signed)
                 base = parsed.target.file_path(config.url_prefix, parsed.signature)
                 names = file_names(base, parsed.target.ops, None, variant)  # type: ignore[attr-defined]
-                if await asyncio.get_running_loop().run_in_executor(io, _any_exists, handler.cache, names):
+                if await _any_exists(handler.cache, names):
                     summary.cached += 1
                 else:
                     response = await handler.handle("GET", path, variant)
@@ -113,8 +113,11 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
     return summary
 
 
-def _any_exists(cache: Cache, names: list[str]) -> bool:
-    return any(cache.exists(name) for name in names)
+async def _any_exists(cache: Cache, names: list[str]) -> bool:
+    for name in names:
+        if await cache.exists(name):
+            return True
+    return False
 
 
 class Progress:

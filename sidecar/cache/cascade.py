@@ -16,8 +16,9 @@ the smallest is used.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
+
+import aiofiles.os
 
 from sidecar.cache.store import Cache
 from sidecar.transform.geometry import plan
@@ -35,19 +36,27 @@ class Candidate:
     source: Source
 
 
-def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
-    """Remember the original's facts beside its renditions (blocking; once per original). Not if the
-    original was purged after `fetched_at` (raises `cache.Superseded`)."""
+async def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
+    """Remember the original's facts beside its renditions (once per original). Not if the original was
+    purged after `fetched_at` (raises `cache.Superseded`)."""
     path = f"{directory}/{SOURCE_RECORD}"
-    if not cache.exists(path):
-        cache.write(path, json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
+    if not await cache.exists(path):
+        await cache.write(path, json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
 
 
-def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: Settings) -> Candidate | None:
-    """The smallest cached rendition in `directory` that `ops` may be derived from, if any (blocking)."""
-    source = _read_source(cache, directory)
-    if source is None:
+async def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: Settings) -> Candidate | None:
+    """The smallest cached rendition in `directory` that `ops` may be derived from, if any (see `choose`)."""
+    try:
+        source = parse_record(await cache.read(f"{directory}/{SOURCE_RECORD}"))
+        names = await aiofiles.os.listdir(cache.path(directory), executor=cache.io)
+    except (OSError, ValueError):
         return None
+    return choose(directory, source, names, ops, variant, settings)
+
+
+def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: str | None,
+           settings: Settings) -> Candidate | None:
+    """Of the files `names` in `directory`, the smallest rendition that `ops` may be derived from. Pure."""
     width, height = source.size
     target = plan(width, height, ops, max_side=settings.max_side)
     if target.is_identity:
@@ -55,10 +64,6 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     target_format = output_format(ops.format, variant, source, opaque=ops.background is not None)
     wanted_quality = quality_for(ops.quality, target_format, settings, source.quality)
     best: tuple[int, str] | None = None
-    try:
-        names = os.listdir(cache.path(directory))
-    except OSError:
-        return None
     for name in names:
         candidate = cached_ops(name)
         if candidate is None or not _full_frame(candidate) or (source.alpha and candidate.format == "jpeg"):
@@ -79,13 +84,14 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     return Candidate(f"{directory}/{best[1]}", source)
 
 
-def _read_source(cache: Cache, directory: str) -> Source | None:
+def parse_record(data: bytes) -> Source:
+    """The original's facts from its record; raises ValueError when it is not one."""
     try:
-        raw = json.loads(cache.path(f"{directory}/{SOURCE_RECORD}").read_bytes())
+        raw = json.loads(data)
         return Source(size=(int(raw["size"][0]), int(raw["size"][1])), format=str(raw["format"]),
                       quality=None if raw["quality"] is None else int(raw["quality"]), alpha=bool(raw["alpha"]))
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        return None
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"not a record of an original: {exc}") from None
 
 
 def _full_frame(ops: Ops) -> bool:
