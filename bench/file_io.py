@@ -31,11 +31,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 LARGE = REPO / "samples" / "road-1920x1080.jpg"
 HUNG_TIMEOUT = 0.2  # the FIFO source's first-byte timeout
-ROWS = {  # row: (original, concurrency, requests per round)
-    "small": ("small", 1, 30),
-    "small c16": ("small", 16, 96),
-    "large": ("large", 1, 12),
-    "large c16": ("large", 16, 48),
+#: row: (original, width, concurrency, requests per round, keys). "new" keys were never asked for: the
+#: first miss of an original also writes its record for the cascade. "seen" ones are the first row's keys
+#: again, at a size no rendition of theirs can be derived from: the original is fetched, the record is there.
+ROWS = {
+    "small (640x480), new original": ("small", 100, 1, 30, "new"),
+    "small, new original, c16": ("small", 100, 16, 96, "new"),
+    "small, another size of a seen one": ("small", 400, 1, 30, "seen"),
+    "large (1920x1080), new original": ("large", 320, 1, 12, "new"),
+    "large, new original, c16": ("large", 320, 16, 48, "new"),
 }
 FALL_THROUGHS = 8  # per round; each leaves one thread stuck in the FIFO source until the end of the round
 
@@ -56,9 +60,10 @@ async def child(root: Path) -> dict[str, list[float]]:
     handler = Handler(config, await open_chain(config, Metrics()), cpu, pool)
     samples: dict[str, list[float]] = {row: [] for row in ROWS}
     counters = {kind: iter(range(10**9)) for kind in ("small", "large")}
+    seen = iter(range(1, 10**9))  # the first row's keys (0 is the warm-up's)
 
-    async def miss(kind: str) -> float:
-        path = build_url(config, f"{kind}-{next(counters[kind])}.jpg", width=100 if kind == "small" else 320)
+    async def miss(kind: str, width: int, keys: str) -> float:
+        path = build_url(config, f"{kind}-{next(counters[kind] if keys == 'new' else seen)}.jpg", width=width)
         started = time.perf_counter()
         response = await handler.handle("GET", path)
         elapsed = (time.perf_counter() - started) * 1000
@@ -67,15 +72,17 @@ async def child(root: Path) -> dict[str, list[float]]:
         return elapsed
 
     for kind in ("small", "large"):  # imports, pools, the decoder's first call
-        await miss(kind)
-    for row, (kind, concurrency, count) in ROWS.items():
+        await miss(kind, 100, "new")
+    for row, (kind, width, concurrency, count, keys) in ROWS.items():
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(kind: str = kind, gate: asyncio.Semaphore = gate) -> float:
+        async def one(kind: str = kind, width: int = width, keys: str = keys, gate: asyncio.Semaphore = gate) -> float:
             async with gate:
-                return await miss(kind)
+                return await miss(kind, width, keys)
 
+        cpu_started = time.process_time()
         samples[row] = list(await asyncio.gather(*(one() for _ in range(count))))
+        samples[f"{row}: CPU per miss"] = [(time.process_time() - cpu_started) / count * 1000]
 
     chain = await open_chain(load(None, env={**env, "SIDECAR_SOURCES": f"{hung},{originals}",
                                              "SIDECAR_SOURCE_FIRST_BYTE_TIMEOUT": str(HUNG_TIMEOUT),
@@ -113,7 +120,7 @@ def prepare(root: Path) -> None:
     Image.new("RGB", (640, 480), (90, 140, 200)).save(root / "originals" / "small.jpg", quality=85)
     shutil.copy(LARGE, root / "originals" / "large.jpg")
     for kind in ("small", "large"):
-        for i in range(1 + sum(count for k, _, count in ROWS.values() if k == kind)):  # 1: the warm-up
+        for i in range(1 + sum(count for k, _, _, count, keys in ROWS.values() if k == kind and keys == "new")):
             os.link(root / "originals" / f"{kind}.jpg", root / "originals" / f"{kind}-{i}.jpg")
     os.mkfifo(root / "hung" / "small-0.jpg")
 

@@ -86,10 +86,11 @@ def test_restyled_renditions_are_no_base_but_hinted_ones_are() -> None:
 def test_the_record_of_an_original_round_trips_and_refuses_anything_else(tmp_path: Path) -> None:
     photo, directory = Source((4000, 2000), "JPEG", None, False), "/img/ab/cd/photo.jpg"
     cache = Cache(tmp_path)
+    assert asyncio.run(cascade.recorded(cache, directory)) is None
     asyncio.run(cascade.record(cache, directory, photo))
-    assert cascade.parse_record((tmp_path / directory.lstrip("/") / cascade.SOURCE_RECORD).read_bytes()) == photo
+    assert asyncio.run(cascade.recorded(cache, directory)) == photo
     asyncio.run(cache.write(f"{directory}/w2000.jpg", b"x"))
-    found = asyncio.run(cascade.find(cache, directory, Ops("jpeg", width=400), None, SETTINGS))
+    found = asyncio.run(cascade.find(cache, directory, photo, Ops("jpeg", width=400), None, SETTINGS))
     assert found == cascade.Candidate(f"{directory}/w2000.jpg", photo)
     for bad in (b"", b"[]", b'{"size": [1]}', b'{"size": [1, 2], "format": "JPEG"}', b"\xff"):
         with pytest.raises(ValueError):

@@ -126,8 +126,9 @@ def local_source(root: Path, max_bytes: int, timeout: float) -> LocalSource:
                        threads=2)
 
 
-def test_a_local_original_is_read_whole_in_chunks(tmp_path: Path) -> None:
-    data = os.urandom(2 * CHUNK + 12345)
+@pytest.mark.parametrize("size", [0, 100, CHUNK, 2 * CHUNK + 12345])
+def test_a_local_original_is_read_whole_in_chunks(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
     (tmp_path / "big.bin").write_bytes(data)
 
     async def fetch() -> bytes:

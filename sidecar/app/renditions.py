@@ -141,36 +141,50 @@ class Renditions:
         """Wait for a slot, render `ops` (hints resolved) and publish: the leader's work, once per file."""
         async with self.admission:
             fetched_at = time.time()
-            rendered, source = await self._render(rendition, ops, variant, deadline, fetched_at)
+            rendered, source, recorded = await self._render(rendition, ops, variant, deadline)
         kind = rendition_kind(source, rendered.original, ops.watermark is not None)
         self.metrics.renditions.labels(kind).inc()
         self.metrics.bytes_out.inc(len(rendered.data))
         suffix = variant_suffix(rendition.ops, hint, rendered.format)
-        if await self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at):
+        publishing = self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at)
+        if recorded:
+            published = await publishing
+        else:  # the original's record for the cascade, written at the same time
+            published, _ = await asyncio.gather(publishing, self._record(rendition, rendered.source, fetched_at))
+        if published:
             return Made(source, suffix)
         return Made(source, suffix, rendered)  # the client still gets its image, from memory
 
-    async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
-                      fetched_at: float) -> tuple[Rendered, str]:
-        """The rendition, derived from a larger cached one when the cascade allows, else from the original."""
-        directory = f"{self.config.url_prefix}/{rendition.original_dir}"
-        found = await cascade.find(self.cache, directory, ops, variant, self.settings)
+    async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None,
+                      deadline: float) -> tuple[Rendered, str, bool]:
+        """The rendition, derived from a larger cached one when the cascade allows, else from the original;
+        where it came from (`X-Image-Source`); and whether the original's record was there already."""
+        directory = self._directory(rendition)
+        known = await cascade.recorded(self.cache, directory)
+        found = None if known is None else await cascade.find(self.cache, directory, known, ops, variant,
+                                                               self.settings)
         if found is not None:
             try:
                 data = await self.cache.read(found.file_path)
             except OSError:
-                found = None  # purged in between: go to the original
+                pass  # purged in between: go to the original
             else:
                 rendered = await self._transform(data, ops, variant, found.source)
                 log("cascade", key=rendition.key, ops=ops.segment, base=found.file_path)
-                return rendered, CASCADE
+                return rendered, CASCADE, True
         original = await self.sources.fetch(rendition.key, deadline)
-        rendered = await self._transform(original.data, ops, variant)
+        return await self._transform(original.data, ops, variant), original.source, known is not None
+
+    async def _record(self, rendition: url.Rendition, source: Source, fetched_at: float) -> None:
+        directory = self._directory(rendition)
         try:
-            await cascade.record(self.cache, directory, rendered.source, fetched_at)
+            await cascade.record(self.cache, directory, source, fetched_at)
         except (OSError, Superseded) as exc:
             log("cache_write_failed", path=directory, error=str(exc))
-        return rendered, original.source
+
+    def _directory(self, rendition: url.Rendition) -> str:
+        """Where every rendition of `rendition`'s original lives, with the original's record."""
+        return f"{self.config.url_prefix}/{rendition.original_dir}"
 
     async def _transform(self, data: bytes, ops: url.Ops, variant: str | None,
                          derived_from: Source | None = None) -> Rendered:

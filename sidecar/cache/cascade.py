@@ -37,19 +37,26 @@ class Candidate:
 
 
 async def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
-    """Remember the original's facts beside its renditions (once per original). Not if the original was
-    purged after `fetched_at` (raises `cache.Superseded`)."""
-    path = f"{directory}/{SOURCE_RECORD}"
-    if not await cache.exists(path):
-        await cache.write(path, json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
+    """Remember the original's facts beside its renditions (when `recorded` found none). Not if the
+    original was purged after `fetched_at` (raises `cache.Superseded`)."""
+    await cache.write(f"{directory}/{SOURCE_RECORD}", json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
 
 
-async def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: Settings) -> Candidate | None:
-    """The smallest cached rendition in `directory` that `ops` may be derived from, if any (see `choose`)."""
+async def recorded(cache: Cache, directory: str) -> Source | None:
+    """The original's facts recorded in `directory`, if they are (and are readable)."""
     try:
-        source = parse_record(await cache.read(f"{directory}/{SOURCE_RECORD}"))
-        names = await aiofiles.os.listdir(cache.path(directory), executor=cache.io)
+        return parse_record(await cache.read(f"{directory}/{SOURCE_RECORD}"))
     except (OSError, ValueError):
+        return None
+
+
+async def find(cache: Cache, directory: str, source: Source, ops: Ops, variant: str | None,
+               settings: Settings) -> Candidate | None:
+    """The smallest cached rendition in `directory` (the renditions of the original `source` describes)
+    that `ops` may be derived from, if any (see `choose`)."""
+    try:
+        names = await aiofiles.os.listdir(cache.path(directory), executor=cache.io)
+    except OSError:
         return None
     return choose(directory, source, names, ops, variant, settings)
 

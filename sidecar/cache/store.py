@@ -45,6 +45,7 @@ class Cache:
     def __init__(self, root: Path, io: Executor | None = None) -> None:
         self.root, self.io = root, io
         self._makedirs = aiofiles.os.wrap(self.makedirs)
+        self._publish = aiofiles.os.wrap(_publish)
 
     def path(self, file_path: str) -> Path:
         """Where the decoded URL path `file_path` (as nginx's `$uri`) lives on disk."""
@@ -67,17 +68,14 @@ class Cache:
         final = self.path(file_path)
         file, temp = await self._temp(final.parent)
         try:
-            await file.write(data)
-            await file.flush()  # before the rename: nginx may open the file as soon as it has its name
-            if fetched_at is not None and await self._purged_since(final.parent, fetched_at):
-                raise Superseded(str(final))
-            # Renamed while still flocked, so the sweep cannot take it between the write and the rename.
-            await aiofiles.os.replace(temp, final, executor=self.io)
+            try:
+                await file.write(data)
+            finally:
+                await file.close()  # flushes; if that fails, the write failed and nothing is published
+            await self._publish(temp, final, fetched_at, executor=self.io)
         except BaseException:
             await aiofiles.os.unlink(temp, executor=self.io)
             raise
-        finally:
-            await file.close()
 
     async def link(self, link_path: str, target_path: str) -> None:
         """Make `link_path` a relative symlink to the file at `target_path` (both decoded URL paths),
@@ -104,13 +102,6 @@ class Cache:
             return file, temp
         raise OSError(f"cannot keep a temporary file in {directory}")
 
-    async def _purged_since(self, directory: Path, moment: float) -> bool:
-        try:
-            marker = await aiofiles.os.stat(directory / PURGED_MARKER, executor=self.io)
-        except FileNotFoundError:
-            return False
-        return marker.st_mtime >= moment
-
     def makedirs(self, directory: Path) -> None:
         """Make `directory` and its missing parents. Blocking: for callers in a thread (the flights'
         locking); `write` and `link` run it in the cache's threads through aiofiles."""
@@ -126,6 +117,21 @@ class Cache:
             except FileExistsError:
                 if not path.is_dir():
                     raise
+
+
+def _publish(temp: Path, final: Path, fetched_at: float | None) -> None:
+    """Rename `temp` to `final`, unless the original was purged after `fetched_at`: the check and the
+    rename in one trip to the cache's threads, as close together as they can be."""
+    if fetched_at is not None and purged_since(final.parent, fetched_at):
+        raise Superseded(str(final))
+    os.replace(temp, final)
+
+
+def purged_since(directory: Path, moment: float) -> bool:
+    try:
+        return os.stat(directory / PURGED_MARKER).st_mtime >= moment
+    except FileNotFoundError:
+        return False
 
 
 def _open_temp(path: str, flags: int) -> int:

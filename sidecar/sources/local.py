@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import os
+import stat
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import aiofiles
 import aiofiles.os
@@ -24,6 +27,13 @@ CHUNK = 1024 * 1024
 #: How long closing the source waits for files whose reads were cut to close.
 CLOSE_GRACE = 0.5
 _NOT_FOUND = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG}
+
+
+@dataclass
+class _Opened:
+    """What opening a file found out (in the source's threads)."""
+
+    size: int | None = None
 
 
 class LocalSource:
@@ -47,18 +57,13 @@ class LocalSource:
         self._closing: set[asyncio.Task[None]] = set()
 
     async def fetch(self, key: str) -> bytes:
-        file = await self._open(key)
+        opened = _Opened()
+        file = await self._open(key, opened)
         try:
-            data = await read_capped(self._chunks(file, key), max_bytes=self.max_bytes, timeout=self.read_timeout,
-                                     what=self.name, stall=self.open_timeout)
-        except (SourceTimeout, asyncio.CancelledError):  # a read may be stuck in a dead mount
-            self._close_soon(file)
-            raise
-        except BaseException:
-            await _close(file)
-            raise
-        await _close(file)
-        return data
+            return await read_capped(self._chunks(file, key, opened.size), max_bytes=self.max_bytes,
+                                     timeout=self.read_timeout, what=self.name, stall=self.open_timeout)
+        finally:
+            self._close_soon(file)  # nobody needs to wait for it; a read cut by its timeout may hold it
 
     async def probe(self) -> None:
         """The directory can be listed, within the open timeout (a dead NFS mount cannot)."""
@@ -68,9 +73,10 @@ class LocalSource:
         except TimeoutError:
             raise SourceTimeout(detail=f"{self.name}: listing took longer than {self.open_timeout}s") from None
 
-    async def _open(self, key: str) -> AsyncBufferedReader:
+    async def _open(self, key: str, opened: _Opened) -> AsyncBufferedReader:
         # A hung NFS mount costs this request its timeout; the stuck thread is ours, not the loop's.
-        opening = asyncio.ensure_future(aiofiles.open(key, "rb", opener=self._opener, executor=self._executor))
+        opener = functools.partial(self._opener, opened)
+        opening = asyncio.ensure_future(aiofiles.open(key, "rb", opener=opener, executor=self._executor))
         try:
             return await asyncio.wait_for(asyncio.shield(opening), self.open_timeout)
         except BaseException as exc:  # a timeout here, or the request's deadline cancelling us
@@ -79,9 +85,9 @@ class LocalSource:
                 raise SourceTimeout(detail=f"{self.name}: open took longer than {self.open_timeout}s") from None
             raise
 
-    def _opener(self, key: str, flags: int) -> int:
+    def _opener(self, opened: _Opened, key: str, flags: int) -> int:
         """Open `key` for aiofiles (in our threads), with the checks that go with it: inside the root, not
-        already over the size cap."""
+        already over the size cap. Notes a regular file's size in `opened`."""
         if not os.path.isdir(self.root):
             raise SourceUnavailable(detail=f"{self.name} is not a directory")
         path = os.path.realpath(os.path.join(self.root, key))
@@ -92,13 +98,19 @@ class LocalSource:
         except OSError as exc:
             raise _classify(exc, path) from None
         try:
-            check_length(os.fstat(fd).st_size, self.max_bytes)
+            facts = os.fstat(fd)
+            check_length(facts.st_size, self.max_bytes)
         except BaseException:
             os.close(fd)
             raise
+        opened.size = facts.st_size if stat.S_ISREG(facts.st_mode) else None
         return fd
 
-    async def _chunks(self, file: AsyncBufferedReader, key: str) -> AsyncIterator[bytes]:
+    async def _chunks(self, file: AsyncBufferedReader, key: str, size: int | None) -> AsyncIterator[bytes]:
+        """The file's chunks, each read within the first-byte timeout. `size` is a regular file's size
+        when it was opened: a short read that reaches it is the end, without one more trip to the
+        threads to hear so (a pipe's reads are short all along)."""
+        done = 0
         while True:
             async with asyncio.timeout(self.open_timeout):  # a read that stalls, like a socket's
                 try:
@@ -108,6 +120,9 @@ class LocalSource:
             if not chunk:
                 return
             yield chunk
+            done += len(chunk)
+            if size is not None and done >= size and len(chunk) < CHUNK:
+                return
 
     def _list(self) -> None:
         try:
@@ -117,7 +132,7 @@ class LocalSource:
             raise SourceUnavailable(detail=f"{self.name}: {exc.strerror}") from None
 
     def _close_soon(self, file: AsyncBufferedReader) -> None:
-        """Close `file` in our threads, without waiting: after a read stuck in a dead mount, the close
+        """Close `file` in our threads, without waiting. After a read stuck in a dead mount, the close
         waits for that read (the buffer's lock), so the descriptor is never reused under it."""
         closing = asyncio.ensure_future(_close(file))
         self._closing.add(closing)
