@@ -47,7 +47,10 @@ FALL_THROUGHS = 8  # per round; each leaves one thread stuck in the FIFO source 
 async def child(root: Path) -> dict[str, list[float]]:
     from sidecar.app.handler import Handler
     from sidecar.builder import build_url
-    from sidecar.config.settings import load
+    try:
+        from sidecar.config import load
+    except ImportError:  # before the config's sections (issue 14)
+        from sidecar.config.settings import load  # type: ignore[attr-defined, no-redef]
     from sidecar.observe.metrics import Metrics
     from sidecar.sources import open_chain
 

@@ -35,10 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from sidecar import config as config_module  # noqa: E402
 from sidecar.app.renditions import transform_settings  # noqa: E402
 from sidecar.builder import build_url  # noqa: E402
-from sidecar.config import settings as config_module  # noqa: E402
-from sidecar.config.settings import Config  # noqa: E402
+from sidecar.config import Config  # noqa: E402
 from sidecar.observe.memory import rss_bytes  # noqa: E402
 from sidecar.render import nginx as nginx_config  # noqa: E402
 from sidecar.transform.pipeline import transform  # noqa: E402
@@ -85,7 +85,7 @@ class Sidecar:
 
     @property
     def port(self) -> int:
-        return int(self.config.listen.rsplit(":", 1)[1])
+        return int(self.config.server.listen.rsplit(":", 1)[1])
 
     def url(self, key: str, **ops: object) -> str:
         return build_url(self.config, key, **ops)  # type: ignore[arg-type]
@@ -325,7 +325,7 @@ def bench_hits(sidecar: Sidecar, renditions: Renditions, rounds: int) -> None:
     path = renditions.next(sidecar)
     assert load(sidecar.port, [path], 1).ok == 1
     results: dict[str, list[float]] = {"resize-sidecar nginx": [], "plain nginx": []}
-    with plain_nginx(sidecar.config.cache_dir) as plain_port:
+    with plain_nginx(sidecar.config.cache.cache_dir) as plain_port:
         for _ in range(rounds):
             results["resize-sidecar nginx"].append(wrk(sidecar.port, path)[0])
             results["plain nginx"].append(wrk(plain_port, path)[0])
@@ -363,12 +363,12 @@ def bench_latency(sidecar: Sidecar, renditions: Renditions, sources: Path, count
     local: list[float] = []
     remote: list[float] = []
     for _ in range(count):
-        base = parse(renditions.next(sidecar), prefix=sidecar.config.url_prefix, signed=False).target
+        base = parse(renditions.next(sidecar), prefix=sidecar.config.urls.url_prefix, signed=False).target
         data = (sources / base.key).read_bytes()
         best_local = best_remote = float("inf")
         for quality in (80, 81, 82):
             ops = dict(width=base.ops.width, format=base.ops.format, quality=quality)
-            rendition = parse(sidecar.url(base.key, **ops), prefix=sidecar.config.url_prefix, signed=False).target
+            rendition = parse(sidecar.url(base.key, **ops), prefix=sidecar.config.urls.url_prefix, signed=False).target
             started = time.perf_counter()
             transform(data, rendition.ops, settings)
             best_local = min(best_local, time.perf_counter() - started)
@@ -388,7 +388,7 @@ def bench_identical(sidecar: Sidecar, renditions: Renditions, sources: Path) -> 
     from conftest import Inotify
 
     path = renditions.next(sidecar)
-    key = parse(path, prefix=sidecar.config.url_prefix, signed=False).target.key
+    key = parse(path, prefix=sidecar.config.urls.url_prefix, signed=False).target.key
     before = sidecar.metric("resize_sidecar_renditions_total")
     opens = Inotify(sources / key, Inotify.OPEN)
     result = load(sidecar.port, [path] * 200, 200)
@@ -448,7 +448,7 @@ def bench_memory(renditions: Renditions, sources: Path, misses: int) -> None:
             row("memory", f"{misses:,} misses, {name}",
                 f"RSS after 10%: {marks[name][0] / MIB:4.0f} MiB, after 100%: {marks[name][-1] / MIB:4.0f} MiB, "
                 f"peak {peaks[name] / MIB:4.0f} MiB (malloc_trim gave memory back {released} times)",
-                f"budget {sidecar.config.memory_budget // MIB} MiB")
+                f"budget {sidecar.config.processes.memory_budget // MIB} MiB")
     finally:
         for sidecar in variants.values():
             sidecar.stop()

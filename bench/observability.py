@@ -60,7 +60,7 @@ NGINXES: list = []  # type: ignore[type-arg]
 def bench_hits(sidecar: Sidecar, rounds: int) -> None:
     path = sidecar.url(sorted(n for n in os.listdir(REPO / "samples") if n.endswith(".jpg"))[0], width=300)
     assert load(sidecar.port, [path], 1).ok == 1
-    log = sidecar.config.access_log
+    log = sidecar.config.observability.access_log
     variants = {
         "JSON access log, buffer=32k flush=1s (shipped)": sidecar.port,
         "JSON access log, unbuffered": nginx_variant(sidecar, "unbuffered",

@@ -29,7 +29,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from servers import MotoS3Process, upload  # noqa: E402  (tests/servers.py: the tests' servers)
 
-from sidecar.config.settings import load  # noqa: E402
+from sidecar.config import load  # noqa: E402
 from sidecar.sources import SourceChain, open_chain  # noqa: E402
 
 ORIGINALS = {"small.jpg": None, "large.jpg": REPO / "samples" / "redpanda-nikond80-3872x2592.jpg"}

@@ -4,7 +4,7 @@ The public Python API is small: `load_config` and `build_url` (for the main appl
 """
 from sidecar._version import __version__
 from sidecar.builder import build_info_url, build_url
-from sidecar.config.settings import Config
-from sidecar.config.settings import load as load_config
+from sidecar.config import Config
+from sidecar.config import load as load_config
 
 __all__ = ["Config", "__version__", "build_info_url", "build_url", "load_config"]

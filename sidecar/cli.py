@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
-from sidecar.config import settings as config_module
-from sidecar.config.settings import Config, ConfigError
+from sidecar import config as config_module
+from sidecar.config import Config, ConfigError
 from sidecar.errors import BadRequest, SidecarError
 from sidecar.resources import samples_dir
 from sidecar.transform.pillow import WrongPillow, require_simd
+from sidecar.url.operations import FLAGS, flag_keywords
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,41 +74,14 @@ def parser() -> argparse.ArgumentParser:
     url = with_config("url", "print the signed path of a rendition (or, with --info, of the original's facts)")
     url.add_argument("key", help="the original's key (path in the sources)")
     url.add_argument("--info", action="store_true", help="the info JSON of the original instead of a rendition")
-    url.add_argument("--width", type=int)
-    url.add_argument("--height", type=int)
-    url.add_argument("--fit", choices=("fit", "fill", "force", "pad"))
-    url.add_argument("--gravity", choices=("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw", "sm"))
-    url.add_argument("--focus", type=_focus, metavar="X,Y", help="focal point in thousandths (fill only)")
-    url.add_argument("--enlarge", action="store_true", default=None, help="allow upscaling")
-    url.add_argument("--dpr", type=float, help="device pixel ratio, 1 to 4 in steps of 0.1")
-    url.add_argument("--client-hints", action="store_true", default=None,
-                     help="the width follows the client's Sec-CH-Width / Sec-CH-DPR (client_hints = true)")
-    url.add_argument("--rotate", type=int, choices=(90, 180, 270), help="clockwise")
-    url.add_argument("--flip", choices=("h", "v"), help="mirror left to right (h) or upside down (v)")
-    url.add_argument("--blur", type=float, metavar="SIGMA", help="Gaussian blur, 0.1 to 50")
-    url.add_argument("--sharpen", type=float, metavar="SIGMA",
-                     help="unsharp mask, 0.1 to 10; 0 switches the automatic sharpening off")
-    url.add_argument("--background", metavar="RRGGBB", help="flatten transparency on it; pad with it")
-    url.add_argument("--watermark", metavar="NAME", help="a watermark from [watermarks.NAME]")
-    url.add_argument("--format", choices=("jpeg", "jpg", "png", "webp", "avif", "auto"))
-    url.add_argument("--quality", type=_quality, metavar="N|keep")
-    url.add_argument("--preset")
-    url.add_argument("--expires-in", type=int, metavar="SECONDS",
-                     help="the URL stops working this many seconds from now (signed deployments)")
+    for op, flag in FLAGS:  # from the table of operations
+        if flag.switch:
+            url.add_argument(flag.name(op.name), action="store_true", default=None, help=flag.help)
+        else:
+            url.add_argument(flag.name(op.name), type=flag.type, choices=flag.choices, metavar=flag.metavar,
+                             help=flag.help)
+    url.add_argument("--preset", help="a preset from the config; the other options override its values")
     return top
-
-
-_RENDITION_FLAGS = ("width", "height", "fit", "gravity", "focus", "enlarge", "dpr", "client_hints", "rotate",
-                    "flip", "blur", "sharpen", "background", "watermark", "format", "quality", "preset", "expires_in")
-
-
-def _quality(value: str) -> int | str:
-    return value if value == "keep" else int(value)
-
-
-def _focus(value: str) -> tuple[int, int]:
-    x, _, y = value.partition(",")
-    return int(x), int(y)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(config: Config) -> int:
     require_simd()
-    if not config.sources:
+    if not config.fetch.sources:
         config = config.replace(sources=(str(samples_dir()),))
     from sidecar.runner import run
 
@@ -154,9 +127,9 @@ def _run(config: Config) -> int:
 
 def _serve(config: Config) -> int:
     require_simd()
-    if not config.sources:
+    if not config.fetch.sources:
         raise ConfigError("sources: at least one source is required (SIDECAR_SOURCES or sources = [...])")
-    if not config.signed and not config.allow_unsigned:
+    if not config.urls.signed and not config.urls.allow_unsigned:
         raise ConfigError("SIDECAR_SIGNING_KEYS: not set; refusing to serve unsigned URLs "
                           "(set allow_unsigned = true to do so on purpose)")
     from sidecar.log import log
@@ -166,8 +139,8 @@ def _serve(config: Config) -> int:
     if os.geteuid() == 0:
         log("warning_running_as_root", advice="run serve as an unprivileged user that can read the sources "
             "and write cache_dir")
-    if config.socket_mode & 0o002:
-        log("warning_socket_world_writable", socket_mode=oct(config.socket_mode),
+    if config.server.socket_mode & 0o002:
+        log("warning_socket_world_writable", socket_mode=oct(config.server.socket_mode),
             advice="any local user could bypass nginx; use 0660 and put nginx's user in the group")
     serve(config)
     return 0
@@ -185,6 +158,11 @@ def _nginx_config(config: Config, args: argparse.Namespace) -> int:
         print(nginx_config.front(config, args.front))
     else:
         print(nginx_config.site(config, upstream_include=args.upstream_include))
+        # Said, not done: this command only prints, often on another host or as another user than nginx's.
+        logs = config.observability.access_log.parent
+        if not logs.is_dir():
+            print(f"nginx-config: access_log's directory {logs} does not exist and nginx will not create it "
+                  f"(nginx -t fails until it does): mkdir -p {logs}", file=sys.stderr)
     return 0
 
 
@@ -211,14 +189,15 @@ def _deploy_config(config: Config, args: argparse.Namespace) -> int:
 def _gc(config: Config, dry_run: bool) -> int:
     from sidecar.cache.gc import collect
 
-    root = config.cache_dir / config.url_prefix.lstrip("/")
-    report = collect(root, config.cache_max_bytes, dry_run=dry_run)
+    root = config.cache.cache_dir / config.urls.url_prefix.lstrip("/")
+    report = collect(root, config.cache.cache_max_bytes, dry_run=dry_run)
     if report.skipped:
         print("gc: another collector is running; nothing done", file=sys.stderr)
         return 1
     mib = 1024 * 1024
     verb = "would evict" if dry_run else "evicted"
-    print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {config.cache_max_bytes / mib:.1f} MiB); "
+    budget = config.cache.cache_max_bytes
+    print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {budget / mib:.1f} MiB); "
           f"{verb} {report.evicted_files} files, {report.evicted_bytes / mib:.1f} MiB; "
           f"removed {report.stale_removed} stale temporary or lock files")
     return 0
@@ -230,7 +209,7 @@ def _purge(config: Config, keys: list[str]) -> int:
     status = 0
     for key in keys:
         try:
-            print(f"{key}: removed {purge(config.cache_dir, config.url_prefix, key)} renditions")
+            print(f"{key}: removed {purge(config.cache.cache_dir, config.urls.url_prefix, key)} renditions")
         except SidecarError as exc:
             print(f"{key}: {exc.public}", file=sys.stderr)
             status = 2
@@ -249,11 +228,11 @@ def _purge_ids(config: Config, ids: list[str]) -> int:
         print(f"purge: {exc}", file=sys.stderr)
         return 2
     for image_id, resolved in found.items():
-        links = purge_links(config.cache_dir, config.routes.values(), image_id)
+        links = purge_links(config.cache.cache_dir, config.urls.routes.values(), image_id)
         if resolved is None:
             print(f"{image_id}: gone; removed {links} links")
             continue
-        removed = purge(config.cache_dir, config.url_prefix, resolved.key)
+        removed = purge(config.cache.cache_dir, config.urls.url_prefix, resolved.key)
         print(f"{image_id} ({resolved.key}): removed {removed} renditions and {links} links")
     return 0
 
@@ -265,14 +244,14 @@ def _warm(config: Config, args: argparse.Namespace) -> int:
 
     require_simd()
     for preset in args.presets:
-        if preset not in config.presets:
+        if preset not in config.urls.presets:
             raise ConfigError(f"--preset: no preset {preset!r} in the config")
     if args.keys_file == "-":
         keys = list(read_keys(sys.stdin))
     else:
         with open(args.keys_file) as file:
             keys = list(read_keys(file))
-    concurrency = args.concurrency or config.worker_processes * config.worker_threads
+    concurrency = args.concurrency or config.worker_processes * config.processes.worker_threads
     summary = asyncio.run(warm(config, keys, args.presets, concurrency, ids=args.ids))
     print(summary.line())
     return 1 if summary.failed else 0
@@ -284,9 +263,9 @@ def _health(config: Config, ready: bool, timeout: float) -> int:
 
     path = READYZ if ready else HEALTHZ
     try:
-        status, body = ask(config.socket, path, timeout)
+        status, body = ask(config.server.socket, path, timeout)
     except (OSError, ValueError) as exc:
-        print(f"health: no answer on {config.socket}: {exc}", file=sys.stderr)
+        print(f"health: no answer on {config.server.socket}: {exc}", file=sys.stderr)
         return 1
     print(f"{status} {body.decode(errors='replace').strip()}")
     return 0 if status == 200 else 1
@@ -297,17 +276,13 @@ def _url(config: Config, args: argparse.Namespace) -> int:
 
     try:
         if args.info:
-            given = [name for name in _RENDITION_FLAGS if getattr(args, name) is not None]
+            given = [flag.name(op.name) for op, flag in FLAGS if getattr(args, flag.dest(op.name)) is not None]
+            given += ["--preset"] if args.preset is not None else []
             if given:
-                raise BadRequest(f"--info takes no rendition options (got --{given[0].replace('_', '-')})")
+                raise BadRequest(f"--info takes no rendition options (got {given[0]})")
             print(build_info_url(config, args.key))
             return 0
-        print(build_url(config, args.key, width=args.width, height=args.height, fit=args.fit,
-                        gravity=args.gravity, format=args.format, quality=args.quality, preset=args.preset,
-                        focus=args.focus, enlarge=args.enlarge, dpr=args.dpr, client_hints=args.client_hints,
-                        rotate=args.rotate, flip=args.flip, blur=args.blur, sharpen=args.sharpen,
-                        background=args.background, watermark=args.watermark,
-                        expires=None if args.expires_in is None else int(time.time()) + args.expires_in))
+        print(build_url(config, args.key, preset=args.preset, **flag_keywords(lambda dest: getattr(args, dest))))
     except SidecarError as exc:
         print(f"error: {exc.public}", file=sys.stderr)
         return 2

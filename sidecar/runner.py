@@ -12,7 +12,7 @@ import sys
 import uvloop
 
 from sidecar.builder import build_url
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.log import log
 from sidecar.render import nginx as nginx_config
 from sidecar.server.signals import stop_event
@@ -37,19 +37,19 @@ def nginx_priority() -> int:
 
 
 def example_url(config: Config) -> str | None:
-    for root in config.sources:
+    for root in config.fetch.sources:
         names = sorted(os.listdir(root)) if os.path.isdir(root) else []
         for name in sorted(names, key=lambda n: not n.lower().endswith((".jpg", ".jpeg"))):
             if name.lower().endswith((".jpg", ".jpeg", ".png", ".webp")):
-                return f"http://{config.listen}{build_url(config, name, width=400)}"
+                return f"http://{config.server.listen}{build_url(config, name, width=400)}"
     return None
 
 
 async def _run(config: Config) -> int:
-    prefix = config.socket.parent / "nginx"
+    prefix = config.server.socket.parent / "nginx"
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
-    config.access_log.parent.mkdir(parents=True, exist_ok=True)
+    config.observability.access_log.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(nginx_config.standalone(config, prefix, user=invoking_user(), priority=nginx_priority()))
     stop = stop_event()
     loop = asyncio.get_running_loop()
@@ -64,7 +64,7 @@ async def _run(config: Config) -> int:
             stopped.cancel()
             return 1
         url = example_url(config)
-        print(f"resize-sidecar is serving on http://{config.listen} (nginx config: {conf})", flush=True)
+        print(f"resize-sidecar is serving on http://{config.server.listen} (nginx config: {conf})", flush=True)
         if url:
             print(f"try: {url}", flush=True)
         await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -80,7 +80,7 @@ async def _run(config: Config) -> int:
 
 
 def run(config: Config) -> int:
-    if not config.signed:
+    if not config.urls.signed:
         print("warning: no SIDECAR_SIGNING_KEYS set: serving unsigned URLs, so anyone can ask for any size",
               file=sys.stderr)
     # Sources are read in the worker processes, which exit past stuck reads themselves (`sidecar.server.worker`).

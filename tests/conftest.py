@@ -21,9 +21,9 @@ import pytest
 from PIL import Image
 from servers import BlackHole, MotoS3, Origin, upload
 
+from sidecar import config as config_module
 from sidecar.builder import build_url
-from sidecar.config import settings as config_module
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.render import nginx as nginx_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,7 +147,7 @@ class Stack:
 
     def access_log(self) -> list[dict[str, object]]:
         """nginx's JSON access log lines so far (nginx flushes its buffer every second)."""
-        path = self.config.access_log
+        path = self.config.observability.access_log
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
     def worker_pids(self) -> list[int]:
@@ -202,7 +202,7 @@ class Stack:
         elif self.socket_activated:
             # systemd's own tool: it binds, waits for a connection, then execs the service with LISTEN_FDS=1
             # and LISTEN_PID=its own pid (exec keeps the pid). -E NAME passes our variables on.
-            command = ["systemd-socket-activate", "-l", str(self.config.socket), *(f"-E{name}" for name in env),
+            command = ["systemd-socket-activate", "-l", str(self.config.server.socket), *(f"-E{name}" for name in env),
                        *command]
         with open(self.log_path, "ab") as log:
             self.sidecar = subprocess.Popen(
@@ -211,8 +211,9 @@ class Stack:
                 pass_fds=(3,) if inherited is not None else (),
             )
         if self.socket_activated:  # nothing runs before the first connection: only the socket is there
-            wait_for(lambda: self.config.socket.exists() or self.sidecar.poll() is not None, 20, "the socket")
-            os.chmod(self.config.socket, self.config.socket_mode)  # SocketMode=: nginx's workers are nobody
+            wait_for(lambda: self.config.server.socket.exists() or self.sidecar.poll() is not None, 20, "the socket")
+            # SocketMode=: nginx's workers are nobody
+            os.chmod(self.config.server.socket, self.config.server.socket_mode)
         else:
             workers = self.config.worker_processes
             wait_for(lambda: len(self.sidecar_events("worker_ready")) >= ready_before + workers

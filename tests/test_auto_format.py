@@ -47,7 +47,7 @@ def test_crafted_accept_headers_make_at_most_three_files(stack: Stack) -> None:
                "image/avif" + ",x" * 200, "", "image/jxl,image/heic", f"{os.urandom(8).hex()}/*"]
     for accept in accepts:
         assert stack.get(path, headers={"Accept": accept}).status == 200
-    directory = stack.config.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
+    directory = stack.config.cache.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
     made = sorted(name for name in os.listdir(directory) if name.startswith("w128."))
     assert [name.rsplit(".", 1)[1] for name in made] == ["avif", "jpg", "webp"]
 

@@ -28,7 +28,7 @@ def renditions_under(path: Path) -> list[str]:
 
 
 def on_disk(stack: Stack, path: str) -> Path:
-    return stack.config.cache_dir / path.lstrip("/")
+    return stack.config.cache.cache_dir / path.lstrip("/")
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ def test_purge_and_gc_commands(stack_factory) -> None:  # type: ignore[no-untype
     assert result.returncode == 0, result.stderr
     assert f"{PHOTO}: removed {len(kept) + 1} renditions" in result.stdout
     assert f"{ROAD}: removed 0 renditions" in result.stdout
-    assert renditions_under(stack.config.cache_dir) == []
+    assert renditions_under(stack.config.cache.cache_dir) == []
     assert run_cli("purge", "../etc", *config).returncode == 2
 
 
@@ -185,8 +185,8 @@ def test_background_collector_keeps_the_budget(stack_factory) -> None:  # type: 
     for width in (300, 310, 320, 330):
         assert stack.get(stack.url(PHOTO, width=width)).status == 200
     wait_for(lambda: stack.metric("resize_sidecar_gc_evicted_files_total") >= 2, 10, "the collector to evict")
-    kept = renditions_under(stack.config.cache_dir)
-    assert sum(os.stat(stack.config.cache_dir / f).st_blocks * 512 for f in kept) <= 60_000
+    kept = renditions_under(stack.config.cache.cache_dir)
+    assert sum(os.stat(stack.config.cache.cache_dir / f).st_blocks * 512 for f in kept) <= 60_000
 
 
 def test_warm_makes_presets_for_a_list_of_keys(stack_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -127,6 +127,29 @@ def test_production_nginx_config_passes_nginx_t(tmp_path: Path, args: tuple[str,
     assert check.returncode == 0, check.stderr
 
 
+def test_nginx_config_says_to_create_the_access_logs_directory(tmp_path: Path) -> None:
+    """nginx opens `access_log` but never creates its directory. With the default config (var/log under the
+    working directory) nginx-config says so in one line on stderr; once it is created, nginx -t passes."""
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+
+    def render() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, "nginx-config"], env=env, cwd=work, capture_output=True, text=True, timeout=60,
+                              check=False)
+
+    site = render()
+    assert site.returncode == 0, site.stderr
+    [note] = site.stderr.splitlines()
+    assert f"{work / 'var/log'} does not exist" in note and note.endswith(f"mkdir -p {work / 'var/log'}")
+    assert nginx_t(tmp_path, site.stdout).returncode != 0  # what the newcomer met
+    subprocess.run(["mkdir", "-p", note.rsplit("mkdir -p ", 1)[1]], check=True)
+    again = render()
+    assert again.returncode == 0 and again.stderr == "" and again.stdout == site.stdout
+    check = nginx_t(tmp_path, again.stdout)
+    assert check.returncode == 0, check.stderr
+
+
 @pytest.mark.parametrize("args, named", [
     (("--front", "10.0.0.11"), "--front"),
     (("--front", "10.0.0.11:0"), "--front"),

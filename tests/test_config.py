@@ -5,30 +5,31 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config.settings import ConfigError, instance_name, load, to_environ
+from sidecar.config import ConfigError, instance_name, load, to_environ
 
 
 def test_defaults_are_valid_and_paths_absolute() -> None:
     config = load(None, env={})
-    assert config.listen == "127.0.0.1:8080" and config.max_pixels == 50_000_000
-    assert config.cache_dir.is_absolute() and config.socket.is_absolute()
-    assert not config.signed
+    assert config.server.listen == "127.0.0.1:8080" and config.limits.max_pixels == 50_000_000
+    assert config.cache.cache_dir.is_absolute() and config.server.socket.is_absolute()
+    assert not config.urls.signed
 
 
 def test_precedence(tmp_path: Path) -> None:
     toml = tmp_path / "s.toml"
     toml.write_text('quality = 70\nmax_pixels = 1000\ncache_dir = "cache"\nsources = ["originals"]\n')
     config = load(toml, env={"SIDECAR_QUALITY": "60"}, flags={"listen": "127.0.0.1:9000", "quality": None})
-    assert config.quality == 60 and config.max_pixels == 1000 and config.listen == "127.0.0.1:9000"
-    assert config.cache_dir == tmp_path / "cache"  # relative to the file
-    assert config.sources == (str(tmp_path / "originals"),)
+    assert config.transform.quality == 60 and config.limits.max_pixels == 1000
+    assert config.server.listen == "127.0.0.1:9000"
+    assert config.cache.cache_dir == tmp_path / "cache"  # relative to the file
+    assert config.fetch.sources == (str(tmp_path / "originals"),)
 
 
 def test_env_lists_bools_and_modes() -> None:
     config = load(None, env={"SIDECAR_SOURCES": "/a, /b", "SIDECAR_ALLOW_UNSIGNED": "yes",
                              "SIDECAR_SOCKET_MODE": "0666", "SIDECAR_SIGNING_KEYS": "k" * 16 + ",old-" + "k" * 16})
-    assert config.sources == ("/a", "/b") and config.allow_unsigned and config.socket_mode == 0o666
-    assert config.signing_keys == ("k" * 16, "old-" + "k" * 16) and config.signed
+    assert config.fetch.sources == ("/a", "/b") and config.urls.allow_unsigned and config.server.socket_mode == 0o666
+    assert config.urls.signing_keys == ("k" * 16, "old-" + "k" * 16) and config.urls.signed
 
 
 @pytest.mark.parametrize("env, named", [
@@ -111,7 +112,7 @@ def test_flag_errors_name_the_flag() -> None:
 def test_presets(tmp_path: Path) -> None:
     toml = tmp_path / "s.toml"
     toml.write_text("[presets.thumb]\nwidth = 200\nheight = 200\nfit = 'fill'\nformat = 'webp'\n")
-    preset = load(toml, env={}).presets["thumb"]
+    preset = load(toml, env={}).urls.presets["thumb"]
     assert (preset.width, preset.height, preset.fit, preset.format) == (200, 200, "fill", "webp")
 
 
@@ -123,9 +124,9 @@ def test_watermarks_and_new_preset_fields(tmp_path: Path) -> None:
     toml.write_text("[watermarks.logo]\nimage = 'logo.png'\nposition = 'ne'\nopacity = 0.3\n"
                     "[presets.hero]\nwidth = 800\ndpr = 2.0\nenlarge = true\nwatermark = 'logo'\nformat = 'auto'\n")
     config = load(toml, env={})
-    mark = config.watermarks["logo"]
+    mark = config.transform.watermarks["logo"]
     assert mark.image == tmp_path / "logo.png" and mark.position == "ne" and mark.opacity == 0.3
-    preset = config.presets["hero"]
+    preset = config.urls.presets["hero"]
     assert (preset.dpr, preset.enlarge, preset.watermark, preset.format) == (2.0, True, "logo", "auto")
     from sidecar.builder import build_url
 
@@ -141,7 +142,7 @@ def test_watermarks_and_new_preset_fields(tmp_path: Path) -> None:
 def test_instance_names_become_one_safe_file_name(lithos_name: str, file_name: str) -> None:
     assert instance_name(lithos_name) == file_name
     config = load(None, env={"SIDECAR_SOCKET": "/run/s/{instance}.sock", "SIDECAR_INSTANCE": lithos_name})
-    assert config.socket == Path(f"/run/s/{file_name}.sock")
+    assert config.server.socket == Path(f"/run/s/{file_name}.sock")
 
 
 def test_the_environment_form_of_a_config_loads_back_the_same(tmp_path: Path) -> None:
@@ -169,10 +170,11 @@ def test_fallbacks_hints_and_restyling_presets(tmp_path: Path) -> None:
                     "[presets.card]\nwidth = 300\nheight = 300\nfit = 'pad'\nbackground = 'f0f0f0'\n"
                     "client_hints = true\nrotate = 90\nsharpen = 0.5\nfallback_image = 'missing.png'\n")
     config = load(toml, env={})
-    assert config.fallback_image == tmp_path / "missing.png"  # relative to the file, like every path
-    assert config.presets["card"].fallback_image == tmp_path / "missing.png"
-    assert (config.client_hints, config.client_hints_widths, config.client_hints_dprs, config.auto_sharpen) == \
+    assert config.cache.fallback_image == tmp_path / "missing.png"  # relative to the file, like every path
+    assert config.urls.presets["card"].fallback_image == tmp_path / "missing.png"
+    urls = config.urls
+    assert (urls.client_hints, urls.client_hints_widths, urls.client_hints_dprs, config.transform.auto_sharpen) == \
         (True, (400, 800), (1.0, 2.0), False)
     assert build_url(config, "a.jpg", preset="card").endswith("/a.jpg/w300-h300-pad-ch-r90-sh0_5-bgf0f0f0-fbcard.jpg")
     env = load(None, env={"SIDECAR_CLIENT_HINTS_WIDTHS": "100, 200", "SIDECAR_CLIENT_HINTS_DPRS": "1,1.5"})
-    assert env.client_hints_widths == (100, 200) and env.client_hints_dprs == (1.0, 1.5)
+    assert env.urls.client_hints_widths == (100, 200) and env.urls.client_hints_dprs == (1.0, 1.5)

@@ -4,7 +4,6 @@ installs it."""
 from __future__ import annotations
 
 import configparser
-import dataclasses
 import os
 import re
 import shutil
@@ -18,7 +17,7 @@ import lithos_schema
 import pytest
 from conftest import REPO, SAMPLES, make_stack, wait_for, world_readable_tempdir
 
-from sidecar.config import settings as config_module
+from sidecar import config as config_module
 from sidecar.observe.memory import WORKER_BASE_BYTES
 from sidecar.render import units as deploy_config
 from sidecar.server.listen import adopt, inherited_count
@@ -50,18 +49,18 @@ def unit(path: Path) -> configparser.ConfigParser:
 
 def test_units_say_what_the_config_says(production: config_module.Config) -> None:
     service, sock = unit(UNITS / "resize-sidecar.service")["Service"], unit(UNITS / "resize-sidecar.socket")["Socket"]
-    assert sock["ListenStream"] == str(production.socket)  # where nginx-config points nginx
+    assert sock["ListenStream"] == str(production.server.socket)  # where nginx-config points nginx
     assert sock["SocketMode"] == "0660" and sock["SocketGroup"] == "www-data"
     assert service["ExecStart"] == f"{deploy_config.DEFAULT_EXECUTABLE} serve --config /etc/resize-sidecar/sidecar.toml"
     assert service["User"] == "resize-sidecar"
-    assert service["ReadWritePaths"] == str(production.cache_dir)  # the one writable path on disk,
-    assert Path("/run", service["RuntimeDirectory"]) == production.metrics_dir  # and the metrics' tmpfs
+    assert service["ReadWritePaths"] == str(production.cache.cache_dir)  # the one writable path on disk,
+    assert Path("/run", service["RuntimeDirectory"]) == production.observability.metrics_dir  # and the metrics' tmpfs
     assert service["ProtectSystem"] == "strict" and service["NoNewPrivileges"] == "yes"
     # SIGTERM to the supervisor only (it drains its workers), and time for the drain before SIGKILL.
     assert service["KillMode"] == "mixed"
-    assert int(service["TimeoutStopSec"].rstrip("s")) >= production.drain_timeout + 5
+    assert int(service["TimeoutStopSec"].rstrip("s")) >= production.processes.drain_timeout + 5
     # The cgroup holds the budget the workers are sized by, plus the supervisor.
-    assert int(service["MemoryMax"].rstrip("M")) * 1024**2 >= production.memory_budget + WORKER_BASE_BYTES
+    assert int(service["MemoryMax"].rstrip("M")) * 1024**2 >= production.processes.memory_budget + WORKER_BASE_BYTES
     assert service["Restart"] == "on-failure"
 
 
@@ -104,33 +103,36 @@ def test_lithos_container_config_follows_lithos_rules(production: config_module.
     assert lithos_schema.check_container(container) == []
     assert container["kind"] == "Daemon" and container["arguments"] == ["serve"]
     assert container["user-id"] >= 1  # never root
-    assert float(container["kill-timeout"]) >= production.drain_timeout + 5
+    assert float(container["kill-timeout"]) >= production.processes.drain_timeout + 5
     memory = lithos_schema.size(container["memory-limit"])
-    assert memory >= production.memory_budget + WORKER_BASE_BYTES
+    assert memory >= production.processes.memory_budget + WORKER_BASE_BYTES
     assert memory >= production.worker_processes * production.worker_bytes + WORKER_BASE_BYTES
     assert container["fileno-limit"] >= 4096
     volumes = container["volumes"]
     assert volumes["/tmp"].tag == "Tmpfs"  # the image's root is read-only
-    socket_volume, cache_volume = volumes[str(production.socket.parent)], volumes[str(production.cache_dir)]
+    socket_volume = volumes[str(production.server.socket.parent)]
+    cache_volume = volumes[str(production.cache.cache_dir)]
     assert socket_volume.tag == cache_volume.tag == "Persistent"
-    assert volumes[str(production.access_log.parent)].tag == "Readonly"  # nginx's logs, followed for hits
+    assert volumes[str(production.observability.access_log.parent)].tag == "Readonly"  # nginx's logs, followed for hits
 
 
 def test_lithos_environ_carries_every_setting(production: config_module.Config) -> None:
     environ = lithos_schema.load(LITHOS.read_text())["environ"]
-    names = {f"SIDECAR_{f.name.upper()}" for f in dataclasses.fields(config_module.Config)
-             if f.name not in config_module.SECRET_KEYS | config_module.TABLES
-             and getattr(production, f.name) is not None}  # unset optional settings (fallback_image) stay unset
+    names = {row.env for row in config_module.SETTINGS.values()
+             if row.name not in config_module.SECRET_KEYS | config_module.TABLES
+             # unset optional settings (fallback_image) stay unset
+             and getattr(getattr(production, row.section), row.name) is not None}
     assert names <= set(environ), names - set(environ)
     # Lithos substitutes the instance's name; two instances get two sockets.
     sockets = set()
     for instance in ("resize-sidecar/sidecar.0", "resize-sidecar/sidecar.1"):
         env = {k: v.replace("@{lithos:name}", instance) for k, v in environ.items()}
         seen = config_module.load(None, env=env)
-        sockets.add(seen.socket)
-        assert seen.socket.parent == production.socket.parent
-        assert seen.metrics_dir.parent == Path("/tmp")  # the container's own tmpfs
-        assert seen.replace(socket=production.socket, instance="", metrics_dir=production.metrics_dir) == production
+        sockets.add(seen.server.socket)
+        assert seen.server.socket.parent == production.server.socket.parent
+        assert seen.observability.metrics_dir.parent == Path("/tmp")  # the container's own tmpfs
+        assert seen.replace(socket=production.server.socket, instance="",
+                            metrics_dir=production.observability.metrics_dir) == production
     assert sockets == {Path("/run/resize-sidecar/resize-sidecar_sidecar.0.sock"),
                        Path("/run/resize-sidecar/resize-sidecar_sidecar.1.sock")}
 
@@ -153,10 +155,10 @@ def test_socket_activation_the_first_connection_starts_the_sidecar_on_systemds_s
         reply = stack.get(stack.url("road-1920x1080.jpg", width=160))
         assert reply.status == 200 and reply.image().size == (160, 90)
         [listening] = stack.sidecar_events("listening")
-        assert listening["inherited"] is True and listening["socket"] == str(stack.config.socket)
+        assert listening["inherited"] is True and listening["socket"] == str(stack.config.server.socket)
         stack.stop_sidecar()
         # The socket is systemd's: it outlives the service, so the next start finds it where nginx looks.
-        assert stack.config.socket.exists()
+        assert stack.config.server.socket.exists()
         assert stack.sidecar_events("stopped")
     finally:
         stack.stop()

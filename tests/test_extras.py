@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, encoded, opened
 from PIL import Image, ImageDraw
 
-from sidecar.config.settings import Watermark
+from sidecar.config import Watermark
 from sidecar.errors import BadRequest
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url.grammar import Ops

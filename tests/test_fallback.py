@@ -56,7 +56,7 @@ def test_missing_original_gets_the_fallback_with_404_a_short_lifetime_and_no_fil
     assert reply.headers["cache-control"] == "public, max-age=30"
     assert reply.image().size == (150, 100) and near(reply.image().getpixel((75, 50)), MAGENTA)
     assert "vary" not in reply.headers
-    file = stack.config.cache_dir / path.lstrip("/")
+    file = stack.config.cache.cache_dir / path.lstrip("/")
     # The single-flight lock (issue 5) sits beside the rendition's name, so its directory may stay behind, empty.
     assert not file.exists() and (not file.parent.exists() or not any(file.parent.iterdir()))
     # The original turns up: the same URL is now the real image, never the fallback from before.
@@ -87,7 +87,7 @@ def test_undecodable_original_gets_the_fallback_with_422(fallback_stack: tuple[S
     reply = stack.get(path)
     assert reply.status == 422 and reply.headers["content-type"] == "image/png"
     assert near(reply.image().convert("RGB").getpixel((60, 40)), MAGENTA)
-    assert not (stack.config.cache_dir / path.lstrip("/")).exists()
+    assert not (stack.config.cache.cache_dir / path.lstrip("/")).exists()
 
 
 def test_a_preset_fallback_is_found_by_its_token(fallback_stack: tuple[Stack, Path]) -> None:
@@ -140,7 +140,7 @@ def test_renderings_are_remembered_until_the_file_changes(tmp_path: Path) -> Non
     import os
 
     from sidecar.app.fallback import Fallbacks
-    from sidecar.config.settings import load
+    from sidecar.config import load
     from sidecar.transform.pipeline import Settings
     from sidecar.url.grammar import Ops
 

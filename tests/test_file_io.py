@@ -20,7 +20,7 @@ from PIL import Image
 
 from sidecar.app.handler import Handler
 from sidecar.builder import build_info_url, build_url
-from sidecar.config.settings import Config, load
+from sidecar.config import Config, load
 from sidecar.config.sources import parse_source
 from sidecar.errors import SourceTimeout, TooLarge
 from sidecar.observe.accesslog import AccessLogTail, Counts

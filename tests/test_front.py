@@ -51,7 +51,7 @@ def get_all(front: Stack, paths: list[str]) -> list[Reply]:
 
 def holders(nodes: list[Stack], path: str) -> list[int]:
     """The nodes whose cache holds the rendition at `path` (the URL path is the cache path)."""
-    return [i for i, node in enumerate(nodes) if Path(node.config.cache_dir, unquote(path).lstrip("/")).is_file()]
+    return [i for i, node in enumerate(nodes) if Path(node.config.cache.cache_dir, unquote(path).lstrip("/")).is_file()]
 
 
 def misses(node: Stack) -> list[str]:

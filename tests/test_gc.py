@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from sidecar import config as config_module
 from sidecar.app.admission import Admission
 from sidecar.cache.gc import collect
 from sidecar.cache.purge import purge
 from sidecar.cache.store import Cache
-from sidecar.config import settings as config_module
-from sidecar.config.settings import ConfigError
+from sidecar.config import ConfigError
 from sidecar.errors import Overloaded
 
 

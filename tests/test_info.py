@@ -216,7 +216,7 @@ def test_info_through_nginx_is_signed_cached_and_json(stack: Stack) -> None:
     assert len(stack.sidecar_requests()) == before + 1, "the second request was not a hit"
     assert stack.metric("resize_sidecar_info_documents_total") == documents + 1
     assert stack.metric("resize_sidecar_cache_writes_total", result="written") == writes + 1
-    assert (stack.config.cache_dir / path.lstrip("/")).is_file()  # the URL path is the cache path
+    assert (stack.config.cache.cache_dir / path.lstrip("/")).is_file()  # the URL path is the cache path
     forged = path.rsplit(".", 2)[0] + ".AAAAAAAAAAAAAAAA.json"
     assert stack.get(forged).status == 403
     assert stack.get(build_info_url(stack.config, "missing.jpg")).status == 404
@@ -230,7 +230,7 @@ def test_info_of_a_broken_original_is_422_and_nothing_is_cached(stack_factory) -
 
     reply = stack.get(build_info_url(stack.config, "broken.jpg"))
     assert reply.status == 422 and reply.headers["cache-control"] == "no-store"
-    assert not any(stack.config.cache_dir.rglob("info.*"))
+    assert not any(stack.config.cache.cache_dir.rglob("info.*"))
     shutil.rmtree(source)
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from sidecar import config as config_module
 from sidecar.builder import build_url
-from sidecar.config import settings as config_module
-from sidecar.config.settings import ConfigError
+from sidecar.config import ConfigError
 from sidecar.errors import BadRequest
 from sidecar.url.grammar import Ops
 from sidecar.url.limits import Limits, parse_size

@@ -40,7 +40,7 @@ def test_hit_needs_no_sidecar_at_all(stack_factory) -> None:  # type: ignore[no-
     path = stack.url(PHOTO, width=120, height=120, fit="fill")
     assert stack.get(path).status == 200
     stack.stop_sidecar()
-    assert not stack.config.socket.exists()
+    assert not stack.config.server.socket.exists()
     hit = stack.get(path)
     assert hit.status == 200 and hit.image().size == (120, 120)
     other = stack.get(stack.url(PHOTO, width=121))
@@ -74,11 +74,11 @@ def test_bad_signature_is_403_and_nothing_is_written(stack: Stack, bad: str) -> 
     ops, signature, ext = tail.split(".")
     forged = {"wrong": "A" * 16, "missing": None, "other-key": "0123456789abcdef"}[bad]
     request = f"{head}/{ops}.{forged}.{ext}" if forged else f"{head}/{ops}.{ext}"
-    before = files_under(stack.config.cache_dir)
+    before = files_under(stack.config.cache.cache_dir)
     reply = stack.get(request)
     assert reply.status == 403
     assert b"signature" in reply.body
-    assert files_under(stack.config.cache_dir) == before
+    assert files_under(stack.config.cache.cache_dir) == before
     # Same answer every time: a forged URL can never become a hit.
     assert stack.get(request).status == 403
 
@@ -137,10 +137,10 @@ def test_non_canonical_spellings_are_400(stack: Stack) -> None:
 
 
 def test_missing_original_is_404_and_nothing_cached(stack: Stack) -> None:
-    before = files_under(stack.config.cache_dir)
+    before = files_under(stack.config.cache.cache_dir)
     reply = stack.get(stack.url("no/such/original.jpg", width=100))
     assert reply.status == 404
-    assert files_under(stack.config.cache_dir) == before
+    assert files_under(stack.config.cache.cache_dir) == before
 
 
 def test_oversized_request_is_400(stack: Stack) -> None:
@@ -163,7 +163,7 @@ def test_failed_write_serves_from_memory_and_leaves_no_file(stack_factory) -> No
     reply = stack.get(path)
     assert reply.status == 200 and reply.image().size == (800, 536) and len(reply.body) > 256 * 1024
     assert reply.headers["cache-control"] == "no-store"
-    renditions = [f for f in files_under(stack.config.cache_dir) if not f.endswith("/" + SOURCE_RECORD)]
+    renditions = [f for f in files_under(stack.config.cache.cache_dir) if not f.endswith("/" + SOURCE_RECORD)]
     assert renditions == [], "a partial or temporary file was left behind"
     assert stack.get(path).status == 200  # and the next request is another miss, not a broken hit
     assert len([r for r in stack.sidecar_requests() if r["path"] == path]) == 2

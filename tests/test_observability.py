@@ -174,7 +174,7 @@ def test_hits_are_still_counted_after_the_log_is_rotated(observed: Stack) -> Non
     path = stack.url(PHOTO, width=99)
     assert stack.get(path).status == 200
     hits, _ = settled(stack)
-    log = stack.config.access_log
+    log = stack.config.observability.access_log
     log.rename(log.with_suffix(".log.1"))  # logrotate's default: rename, then tell nginx to reopen
     assert stack.nginx is not None
     stack.nginx.send_signal(signal.SIGUSR1)
@@ -212,7 +212,7 @@ def test_health_readiness_and_the_health_command(observed: Stack) -> None:
     assert subprocess.run(command, env=stack.env, capture_output=True).returncode == 0
     assert subprocess.run([*command, "--ready"], env=stack.env, capture_output=True).returncode == 0
     # The only source goes away: alive, but not ready.
-    [source] = stack.config.sources
+    [source] = stack.config.fetch.sources
     shutil.rmtree(source)
     unready = stack.get("/readyz")
     assert unready.status == 503 and json.loads(unready.body)["sources"][source] != "ok"
@@ -228,7 +228,7 @@ def test_health_readiness_and_the_health_command(observed: Stack) -> None:
 def test_readiness_says_when_the_cache_is_not_writable(stack_factory) -> None:  # type: ignore[no-untyped-def]
     stack = stack_factory([SAMPLES], drop_dac=True)  # as root, file modes would not stop us otherwise
     assert stack.get("/readyz").status == 200
-    cache = stack.config.cache_dir / "img"
+    cache = stack.config.cache.cache_dir / "img"
     cache.chmod(0o555)
     try:
         reply = stack.get("/readyz")

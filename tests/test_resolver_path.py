@@ -111,7 +111,7 @@ def test_id_to_original_to_rendition_through_nginx_then_a_hit(stack: Stack, db: 
     assert reply.status == 200, reply.body
     assert reply.headers["content-type"] == "image/jpeg" and reply.headers["x-image-source"] == "local"
     assert reply.image().size == (200, 150)
-    link = stack.config.cache_dir / "_routes/legacy/_7/__/7/7_w200_h150_test_empty.jpg"
+    link = stack.config.cache.cache_dir / "_routes/legacy/_7/__/7/7_w200_h150_test_empty.jpg"
     assert link.is_symlink() and link.resolve().is_file()
     assert counted(stack, "resolver_queries_total") == queries + 1
     assert counted(stack, "resolver_query_seconds_count") == timed + 1
@@ -128,7 +128,7 @@ def test_nginx_finds_the_link_by_the_same_id_shard(stack: Stack, db: Db, image_i
     db.add(int(image_id), "a.jpg")
     path = f"/{image_id}_w30_h30_x.jpg"
     assert stack.get(path).status == 200
-    assert (stack.config.cache_dir / f"_routes/legacy/{shard}/{image_id}{path}").is_symlink()
+    assert (stack.config.cache.cache_dir / f"_routes/legacy/{shard}/{image_id}{path}").is_symlink()
     calls = sidecar_calls(stack)
     assert stack.get(path).status == 200 and sidecar_calls(stack) == calls
 
@@ -145,7 +145,7 @@ def test_a_route_by_key_needs_no_database(stack: Stack) -> None:
 
 def test_an_old_url_longer_than_max_url_length_is_414(stack: Stack) -> None:
     """Issue 8's URL length limit holds for old URLs too, before any route is tried."""
-    reply = stack.get("/thumbs/40x40/" + "a" * stack.config.max_url_length + ".jpg")
+    reply = stack.get("/thumbs/40x40/" + "a" * stack.config.urls.max_url_length + ".jpg")
     assert reply.status == 414, reply.body
 
 
@@ -158,8 +158,8 @@ def test_old_and_canonical_urls_serve_the_same_cached_file(stack: Stack, db: Db)
     canonical = stack.get(canonical_path)
     assert canonical.status == 200 and sidecar_calls(stack) == calls  # a hit on the file the old URL made
     assert canonical.body == old.body and canonical.headers["etag"] == old.headers["etag"]
-    link = stack.config.cache_dir / "_routes/legacy/_8/__/8/8_w120_h90_shoe.jpg"
-    assert link.resolve() == (stack.config.cache_dir / canonical_path.lstrip("/")).resolve()
+    link = stack.config.cache.cache_dir / "_routes/legacy/_8/__/8/8_w120_h90_shoe.jpg"
+    assert link.resolve() == (stack.config.cache.cache_dir / canonical_path.lstrip("/")).resolve()
 
     # The other way round: the canonical URL first, then an old URL makes a link and no new transform.
     made_first = stack.get(stack.url("b.jpg", width=60, height=60, fit="fill", format="png"))
@@ -202,7 +202,7 @@ def test_the_rows_watermark_flag_is_honoured(stack: Stack, db: Db) -> None:
     assert reddish(marked_image.getpixel((198, 148))) and not reddish(marked_image.getpixel((5, 5)))
     assert not reddish(plain_image.getpixel((198, 148)))
     # Two renditions of one original, each under its own canonical name.
-    assert (stack.config.cache_dir / "_routes/legacy/21/__/21/21_w200_h150_x.png").resolve().name.startswith(
+    assert (stack.config.cache.cache_dir / "_routes/legacy/21/__/21/21_w200_h150_x.png").resolve().name.startswith(
         "w200-h150-fill-wmlogo.")
 
 
@@ -262,7 +262,7 @@ def run_cli(stack: Stack, *args: str, stdin: str = "") -> subprocess.CompletedPr
 def test_purge_and_warm_by_id(stack: Stack, db: Db) -> None:
     db.add(50, "c0.jpg", watermark=True)
     assert stack.get("/50_w80_h60_x.jpg").status == 200
-    link = stack.config.cache_dir / "_routes/legacy/50/__/50/50_w80_h60_x.jpg"
+    link = stack.config.cache.cache_dir / "_routes/legacy/50/__/50/50_w80_h60_x.jpg"
     canonical = link.resolve()
     assert canonical.is_file()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.app.resolver import Resolved, TtlCache, from_row, with_row
-from sidecar.config.settings import ConfigError, load
+from sidecar.config import ConfigError, load
 from sidecar.errors import BadRequest, ResolverUnavailable
 from sidecar.url.presets import Preset
 from sidecar.url.routes import Route, id_shard, match

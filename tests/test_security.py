@@ -23,7 +23,7 @@ from conftest import (
 from PIL import Image
 from servers import Origin
 
-from sidecar.config import settings as config_module
+from sidecar import config as config_module
 from sidecar.errors import BadRequest
 from sidecar.server.listen import bind
 from sidecar.url.grammar import Ops, Rendition
@@ -37,7 +37,7 @@ ANIMATION_LIMIT = 64 * 64 * 10  # ten 64x64 frames
 def signed(stack: Stack, key: str, ops: Ops) -> str:
     """A correctly signed URL the builder itself would refuse to make."""
     rendition = Rendition(key, ops)
-    return rendition.path(stack.config.url_prefix, Signer((SIGNING_KEY,)).sign(rendition.payload))
+    return rendition.path(stack.config.urls.url_prefix, Signer((SIGNING_KEY,)).sign(rendition.payload))
 
 
 def animation(frames: int) -> bytes:

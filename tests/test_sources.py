@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.config.settings import load
+from sidecar.config import load
 from sidecar.config.sources import SourceSpec, parse_source
 from sidecar.sources.breaker import CircuitBreaker
 
@@ -56,19 +56,19 @@ def test_config_takes_source_urls_as_given_and_directories_absolute(tmp_path) ->
     toml = tmp_path / "s.toml"
     toml.write_text('sources = ["originals", "s3://shop/media", "https://origin/img"]\n')
     config = load(toml, env={})
-    assert config.sources == (str(tmp_path / "originals"), "s3://shop/media", "https://origin/img")
-    assert [s.kind for s in config.source_specs] == ["local", "s3", "http"]
+    assert config.fetch.sources == (str(tmp_path / "originals"), "s3://shop/media", "https://origin/img")
+    assert [s.kind for s in config.fetch.specs] == ["local", "s3", "http"]
 
 
 def test_timeouts_from_toml_and_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
     toml = tmp_path / "s.toml"
     toml.write_text("source_connect_timeout = 1\nsource_body_timeout = 2.5\nsource_retries = 2\n")
     config = load(toml, env={"SIDECAR_REQUEST_DEADLINE": "7.5", "SIDECAR_S3_ADDRESSING_STYLE": "path"})
-    assert config.source_connect_timeout == 1.0 and config.source_body_timeout == 2.5
-    assert config.request_deadline == 7.5 and config.source_retries == 2
-    assert config.s3_addressing_style == "path"
+    assert config.fetch.source_connect_timeout == 1.0 and config.fetch.source_body_timeout == 2.5
+    assert config.processes.request_deadline == 7.5 and config.fetch.source_retries == 2
+    assert config.fetch.s3_addressing_style == "path"
     defaults = load(None, env={})
-    assert defaults.source_retries == 0, "retries must be off unless set"
+    assert defaults.fetch.source_retries == 0, "retries must be off unless set"
 
 
 def test_breaker_marks_down_after_n_failures_in_a_row() -> None:

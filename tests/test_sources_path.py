@@ -176,7 +176,7 @@ def test_origin_streaming_slowly(stack_factory, origin: Origin, case: str, setti
     assert reply.status == status, reply
     assert elapsed < limit
     # Nothing cached; the flight's lock file goes as soon as the flight gives up on the source.
-    wait_for(lambda: files_under(stack.config.cache_dir) == [], 2, "the flight to end")
+    wait_for(lambda: files_under(stack.config.cache.cache_dir) == [], 2, "the flight to end")
 
 
 def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factory, photo_in_s3: MotoS3) -> None:  # type: ignore[no-untyped-def]
@@ -213,7 +213,7 @@ def test_not_found_anywhere_is_404_and_nothing_cached(stack_factory, photo_in_s3
                           extra=FAST)
     reply, elapsed = timed_get(stack, stack.url("no/such/original.jpg", width=100), "404 in every source")
     assert reply.status == 404
-    assert files_under(stack.config.cache_dir) == []
+    assert files_under(stack.config.cache.cache_dir) == []
     assert stack.sidecar_events("source_failed") == []
 
 

@@ -69,7 +69,7 @@ def held_locks(directory: Path) -> dict[int, int]:
 def test_a_crashed_leader_does_not_hold_the_others_past_their_deadline(stack_factory) -> None:  # type: ignore[no-untyped-def]
     stack = stack_factory([SAMPLES], extra="workers = 2\nrequest_deadline = 20\n")
     path = stack.url(PHOTO, width=1800, format="png")  # a 4 MB PNG: most of a second of work
-    directory = stack.config.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
+    directory = stack.config.cache.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
     with ThreadPoolExecutor(40) as pool:
         futures = [pool.submit(stack.get, path) for _ in range(40)]
         wait_for(lambda: directory.is_dir() and bool(held_locks(directory)), 20, "a leader's lock")
@@ -81,7 +81,7 @@ def test_a_crashed_leader_does_not_hold_the_others_past_their_deadline(stack_fac
     assert set(statuses) <= {200, 502}
     assert statuses.count(200) >= 1
     assert all(r.image().size == (1800, 1205) for r in replies if r.status == 200)
-    assert (stack.config.cache_dir / path.lstrip("/")).is_file()
+    assert (stack.config.cache.cache_dir / path.lstrip("/")).is_file()
     # nginx still sends misses to the sidecar (one dead worker must not mark the upstream down)...
     assert stack.get(stack.url(PHOTO, width=123)).status == 200
     # ...and the supervisor replaced the dead worker.
@@ -109,7 +109,7 @@ def test_a_request_past_its_deadline_gets_504_and_the_work_still_lands(stack_fac
     reply = stack.get(path)
     assert reply.status == 504 and reply.headers["retry-after"] == "1"
     assert b"deadline" in reply.body
-    final = stack.config.cache_dir / path.lstrip("/")
+    final = stack.config.cache.cache_dir / path.lstrip("/")
     wait_for(final.is_file, 30, "the rendition to land after the deadline")
     assert stack.get(path).status == 200
     assert stack.metric("resize_sidecar_errors_total", error="DeadlineExceeded", status="504") == 1
@@ -128,7 +128,7 @@ def test_sigterm_drains_requests_in_flight(stack_factory) -> None:  # type: igno
         code = stack.sidecar.wait(30)
     assert [r.status for r in replies] == [200] * len(paths)
     assert all(r.image().size[0] == 1500 + i for i, r in enumerate(replies))
-    assert code == 0 and not stack.config.socket.exists()
+    assert code == 0 and not stack.config.server.socket.exists()
     assert stack.worker_pids() == []
 
 
@@ -179,8 +179,8 @@ def test_restart_on_a_socket_that_outlives_the_sidecar_loses_nothing(stack_facto
     stack.stop_sidecar()
     # What systemd's socket activation does: the socket stays open while the service restarts.
     listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
-    listener.bind(str(stack.config.socket))
-    os.chmod(stack.config.socket, 0o666)
+    listener.bind(str(stack.config.server.socket))
+    os.chmod(stack.config.server.socket, 0o666)
     listener.listen(1024)
     stack.listen_socket = listener
     try:
@@ -191,7 +191,7 @@ def test_restart_on_a_socket_that_outlives_the_sidecar_loses_nothing(stack_facto
             time.sleep(0.5)  # nobody accepts now: nginx's connections wait in the socket's backlog
             stack.start_sidecar()
             time.sleep(1)
-        assert stack.config.socket.exists(), "the sidecar removed a socket it did not create"
+        assert stack.config.server.socket.exists(), "the sidecar removed a socket it did not create"
         assert len(statuses) > 10
         assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
     finally:

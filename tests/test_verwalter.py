@@ -15,7 +15,7 @@ from conftest import REPO
 from test_cli import nginx_t, run_cli
 
 import verwalter
-from sidecar.config import settings as config_module
+from sidecar import config as config_module
 from sidecar.render import units as deploy_config
 
 TEMPLATES = REPO / "verwalter" / "templates" / "resize-sidecar" / "v1"
@@ -49,7 +49,7 @@ def lithos_socket(lithos_name: str) -> Path:
     """The socket the sidecar binds under Lithos, from lithos.yaml's environ and the instance's name."""
     environ = lithos_schema.load((REPO / "lithos.yaml").read_text())["environ"]
     env = {k: v.replace("@{lithos:name}", lithos_name) for k, v in environ.items()}
-    return config_module.load(None, env=env).socket
+    return config_module.load(None, env=env).server.socket
 
 
 def test_nginx_upstream_points_at_the_sockets_lithos_makes(

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from sidecar.app.response import Response
 from sidecar.cache.purge import purge
 from sidecar.cache.store import Cache
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
 from sidecar.observe.metrics import Metrics
 
@@ -29,7 +29,7 @@ class Admin:
 
     async def handle(self, method: str, path: str, authorization: str) -> Response:
         """`path` is what follows `/_sidecar`."""
-        token = self.config.purge_token
+        token = self.config.cache.purge_token
         if not token:
             raise NotFound("not found")
         if not hmac.compare_digest(authorization.encode("latin-1"), f"Bearer {token}".encode("latin-1")):
@@ -42,7 +42,8 @@ class Admin:
             except UnicodeDecodeError:
                 raise BadRequest("key is not UTF-8") from None
             loop = asyncio.get_running_loop()
-            removed = await loop.run_in_executor(self.io, purge, self.config.cache_dir, self.config.url_prefix, key)
+            removed = await loop.run_in_executor(self.io, purge, self.config.cache.cache_dir,
+                                                 self.config.urls.url_prefix, key)
             self.metrics.purged_files.inc(removed)
             return Response.json(200, {"key": key, "removed": removed})
         raise NotFound("not found")

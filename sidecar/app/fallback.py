@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.errors import BadRequest, SidecarError
 from sidecar.transform.pipeline import Rendered, Settings, transform
 from sidecar.url.grammar import Ops
@@ -35,7 +35,7 @@ class Fallbacks:
     def check(self, ops: Ops) -> None:
         """Raise BadRequest if the URL names a preset that has no fallback image."""
         if ops.fallback is not None:
-            preset = self.config.presets.get(ops.fallback)
+            preset = self.config.urls.presets.get(ops.fallback)
             if preset is None or preset.fallback_image is None:
                 raise BadRequest(f"no preset named {ops.fallback!r} with a fallback_image")
 
@@ -44,8 +44,8 @@ class Fallbacks:
         if error.status not in STATUSES:
             return None
         if ops.fallback is not None:
-            return self.config.presets[ops.fallback].fallback_image
-        return self.config.fallback_image
+            return self.config.urls.presets[ops.fallback].fallback_image
+        return self.config.cache.fallback_image
 
     def render(self, image: Path, ops: Ops, variant: str | None) -> Rendered:
         """The fallback image with the request's operations, enlarged if need be to fill the requested

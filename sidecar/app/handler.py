@@ -18,7 +18,7 @@ from sidecar.app.resolver import Resolver, open_resolver
 from sidecar.app.response import Response
 from sidecar.app.work import Work
 from sidecar.cache.store import Cache
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.errors import Forbidden, MethodNotAllowed
 from sidecar.sources import SourceChain
 from sidecar.url import grammar as url
@@ -32,9 +32,9 @@ class Handler:
     def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor) -> None:
         self.config, self.sources = config, sources
         self.metrics = sources.metrics  # the process's one Metrics object
-        self.cache = Cache(config.cache_dir, io)
+        self.cache = Cache(config.cache.cache_dir, io)
         self.work = Work(config, self.cache, self.metrics, cpu, io)
-        self.signer = Signer(config.signing_keys) if config.signed else None
+        self.signer = Signer(config.urls.signing_keys) if config.urls.signed else None
         settings = transform_settings(config)
         self.renditions = Renditions(self.work, sources, settings, self.signer)
         self.flights = self.renditions.flights
@@ -57,13 +57,13 @@ class Handler:
         found = self.legacy.match(path)
         if found is not None:
             return await self.legacy.serve(found)
-        parsed = url.parse(path, prefix=self.config.url_prefix, signed=self.signer is not None,
-                           max_length=self.config.max_url_length)
+        parsed = url.parse(path, prefix=self.config.urls.url_prefix, signed=self.signer is not None,
+                           max_length=self.config.urls.max_url_length)
         target, signature = parsed.target, parsed.signature
         if self.signer is not None and not self.signer.verify(target.payload, signature or ""):
             raise Forbidden()
         if isinstance(target, url.Info):
-            deadline = asyncio.get_running_loop().time() + self.config.request_deadline
+            deadline = asyncio.get_running_loop().time() + self.config.processes.request_deadline
             return await self.info.serve(target, signature, deadline)
         assert isinstance(target, url.Rendition)
         response, _ = await self.renditions.serve(path, target, signature, variant, hint)

@@ -20,7 +20,7 @@ import aiofiles.os
 
 from sidecar.app.response import Response
 from sidecar.cache.store import Cache
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.errors import MethodNotAllowed
 from sidecar.observe.metrics import CONTENT_TYPE
 from sidecar.sources import SourceChain
@@ -36,7 +36,7 @@ class Health:
     def __init__(self, config: Config, sources: SourceChain, cache: Cache, io: Executor) -> None:
         self.config, self.sources, self.cache, self.io = config, sources, cache, io
         # Each source's probe has its own timeouts; this bounds the whole answer whatever they do.
-        self.timeout = config.source_connect_timeout + config.source_first_byte_timeout + 1
+        self.timeout = config.fetch.source_connect_timeout + config.fetch.source_first_byte_timeout + 1
 
     async def handle(self, method: str, path: str) -> Response:
         if method not in ("GET", "HEAD"):
@@ -63,7 +63,7 @@ class Health:
         return {"ready": ready, "cache": cache_state, "sources": sources}
 
     async def _cache_writable(self) -> str:
-        probe = f"{self.config.url_prefix}/{PROBE_NAME}"
+        probe = f"{self.config.urls.url_prefix}/{PROBE_NAME}"
         try:
             await self.cache.write(probe, b"ok\n")
             await aiofiles.os.unlink(self.cache.path(probe), executor=self.cache.io)

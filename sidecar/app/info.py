@@ -26,7 +26,7 @@ class InfoDocuments:
         facts = await self.work.in_time(deadline, lambda: info.describe(original.data, self.settings))
         self.work.metrics.info_documents.inc()
         data = json.dumps(facts, separators=(",", ":")).encode()
-        prefix = self.work.config.url_prefix
+        prefix = self.work.config.urls.url_prefix
         headers = [("X-Image-Source", original.source)]
         if not await self.work.publish(target.file_path(prefix, signature), data):
             return Response(200, [("Content-Type", INFO_CONTENT_TYPE), ("Cache-Control", "no-store"),

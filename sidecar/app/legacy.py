@@ -17,13 +17,13 @@ class LegacyRoutes:
     def __init__(self, renditions: Renditions, resolver: Resolver | None) -> None:
         self.renditions, self.resolver = renditions, resolver
         self.config, self.work = renditions.config, renditions.work
-        self.routes = tuple(self.config.routes.values())
+        self.routes = tuple(self.config.urls.routes.values())
 
     def match(self, path: str) -> routes.RouteMatch | None:
         """The route `path` matches, if it is outside the canonical prefix and any route is configured."""
-        if not self.routes or path.startswith(self.config.url_prefix + "/"):
+        if not self.routes or path.startswith(self.config.urls.url_prefix + "/"):
             return None
-        url.check_length(path, self.config.max_url_length)
+        url.check_length(path, self.config.urls.max_url_length)
         return routes.match(self.routes, path)
 
     async def resolve(self, found: routes.RouteMatch) -> str:
@@ -39,7 +39,7 @@ class LegacyRoutes:
     async def serve(self, found: routes.RouteMatch) -> Response:
         """An old URL: the canonical rendition's miss, then a link nginx finds the next time."""
         signed = self.renditions.signer is not None
-        parsed = url.parse(await self.resolve(found), prefix=self.config.url_prefix, signed=signed)
+        parsed = url.parse(await self.resolve(found), prefix=self.config.urls.url_prefix, signed=signed)
         assert isinstance(parsed.target, url.Rendition)
         response, published = await self.renditions.serve(found.path, parsed.target, parsed.signature, None, None)
         if published is not None:

@@ -18,7 +18,7 @@ from sidecar.app.work import Work
 from sidecar.cache import cascade
 from sidecar.cache.singleflight import Flights
 from sidecar.cache.store import Superseded
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.errors import BadRequest, DeadlineExceeded, Expired, SidecarError
 from sidecar.log import log
 from sidecar.observe import memory
@@ -49,9 +49,10 @@ class Made:
 
 def transform_settings(config: Config) -> Settings:
     """The parts of the config the transform needs."""
-    return Settings(config.max_pixels, config.quality, config.background_rgb, avif_quality=config.avif_quality,
-                    cmyk_profile=config.cmyk_profile, watermarks=config.watermarks, max_side=config.max_dimension,
-                    max_animation_pixels=config.max_animation_pixels, auto_sharpen=config.auto_sharpen)
+    made = config.transform
+    return Settings(config.limits.max_pixels, made.quality, made.background_rgb, avif_quality=made.avif_quality,
+                    cmyk_profile=made.cmyk_profile, watermarks=made.watermarks, max_side=config.urls.max_dimension,
+                    max_animation_pixels=config.limits.max_animation_pixels, auto_sharpen=made.auto_sharpen)
 
 
 def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) -> list[str]:
@@ -67,18 +68,18 @@ class Renditions:
     def __init__(self, work: Work, sources: SourceChain, settings: Settings, signer: Signer | None) -> None:
         self.work, self.sources, self.settings, self.signer = work, sources, settings, signer
         self.config, self.cache, self.metrics = work.config, work.cache, work.metrics
-        self.limits = self.config.limits
+        self.limits = self.config.urls.limits
         self.fallbacks = Fallbacks(self.config, settings)
         for status in FALLBACK_STATUSES:  # series at zero before the first fallback (see Metrics.initialise)
             self.metrics.fallback_images.labels(str(status))
-        self.admission = Admission(self.config.worker_slots, self.config.queue, self.metrics)
+        self.admission = Admission(self.config.processes.worker_slots, self.config.processes.queue, self.metrics)
         self.flights: Flights[Made] = Flights(self.cache, work.io)
 
     async def serve(self, path: str, target: url.Rendition, signature: str | None, variant: str | None,
                      hint: str | None) -> tuple[Response, str | None]:
         """A canonical rendition's response, and the cache file (as a decoded URL path) it was published
         under, if it was. `path` is the request's, for the logs."""
-        deadline = asyncio.get_running_loop().time() + self.config.request_deadline
+        deadline = asyncio.get_running_loop().time() + self.config.processes.request_deadline
         self.limits.check(target.ops)
         expiry_headers: list[tuple[str, str]] = []
         if target.ops.expires is not None and self.signer is not None:
@@ -90,20 +91,20 @@ class Renditions:
             target = target.without_expiry()
             signature = self.signer.sign(target.payload)
             # nginx's Cache-Control for this response: no cache keeps it past the expiry.
-            expiry_headers = [("X-Image-Max-Age", str(min(left, self.config.max_age)))]
+            expiry_headers = [("X-Image-Max-Age", str(min(left, self.config.cache.max_age)))]
         ops = target.ops
         self._check(ops, variant)
         variant = variant if ops.format == "auto" else None
         client_hint = self._hint(ops, hint)
         resolved = hinted(ops, client_hint)
-        base = target.file_path(self.config.url_prefix, signature)
+        base = target.file_path(self.config.urls.url_prefix, signature)
         finals = [self.cache.path(name) for name in file_names(base, ops, client_hint, variant)]
         try:
             async with asyncio.timeout_at(deadline):
                 lead = await self.flights.run(
                     finals, lambda: self._make(target, resolved, client_hint, variant, base, deadline), deadline)
         except TimeoutError:
-            error: SidecarError = DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s")
+            error: SidecarError = DeadlineExceeded(detail=f"not done within {self.config.processes.request_deadline}s")
             return await self._fallback(path, error, ops, resolved, variant, deadline), None
         except SidecarError as exc:
             return await self._fallback(path, exc, ops, resolved, variant, deadline), None
@@ -119,13 +120,13 @@ class Renditions:
         # Published by this flight, or by another worker's (then `found` names the file).
         suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
         # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
-        redirect = INTERNAL_PREFIX + target.path(self.config.url_prefix, signature) + suffix
+        redirect = INTERNAL_PREFIX + target.path(self.config.urls.url_prefix, signature) + suffix
         return Response(200, [("X-Accel-Redirect", redirect), *headers]), base + suffix
 
     def _check(self, ops: url.Ops, variant: str | None) -> None:
         if ops.format == "auto" and variant not in AUTO_VARIANTS:
             raise BadRequest(f"auto renditions need X-Image-Variant: {', '.join(AUTO_VARIANTS)} (from nginx)")
-        if ops.client_hints and not self.config.client_hints:
+        if ops.client_hints and not self.config.urls.client_hints:
             raise BadRequest("client hints are off (client_hints = false)")
         self.fallbacks.check(ops)
 
@@ -134,7 +135,7 @@ class Renditions:
             return None
         if hint is None:
             raise BadRequest("client-hint renditions need X-Image-Hint (from nginx)")
-        return Hint.parse(hint, self.config.client_hints_widths, self.config.client_hints_dprs)
+        return Hint.parse(hint, self.config.urls.client_hints_widths, self.config.urls.client_hints_dprs)
 
     async def _make(self, rendition: url.Rendition, ops: url.Ops, hint: Hint | None, variant: str | None,
                     base: str, deadline: float) -> Made:
@@ -184,14 +185,15 @@ class Renditions:
 
     def _directory(self, rendition: url.Rendition) -> str:
         """Where every rendition of `rendition`'s original lives, with the original's record."""
-        return f"{self.config.url_prefix}/{rendition.original_dir}"
+        return f"{self.config.urls.url_prefix}/{rendition.original_dir}"
 
     async def _transform(self, data: bytes, ops: url.Ops, variant: str | None,
                          derived_from: Source | None = None) -> Rendered:
         # Not bounded by the deadline: the flight goes on for whoever asks next (the requests themselves
         # stop waiting at their deadline), and a transform's time is bounded by the pixel limits.
         done = await asyncio.get_running_loop().run_in_executor(
-            self.work.cpu, _transform, data, ops, self.settings, variant, derived_from, self.config.release_memory)
+            self.work.cpu, _transform, data, ops, self.settings, variant, derived_from,
+            self.config.processes.release_memory)
         kind = rendition_kind(CASCADE if derived_from else "", done.rendered.original, ops.watermark is not None)
         self.metrics.transform_seconds.labels(kind).observe(done.seconds)
         self.metrics.bytes_in.inc(len(data))
@@ -216,7 +218,7 @@ class Renditions:
         self.metrics.fallback_images.labels(str(error.status)).inc()
         return Response(error.status, [
             ("Content-Type", rendered.content_type),
-            ("Cache-Control", f"public, max-age={self.config.fallback_max_age}"),
+            ("Cache-Control", f"public, max-age={self.config.cache.fallback_max_age}"),
             *_vary(ops), ("X-Image-Fallback", "1")], rendered.data)
 
 

@@ -67,7 +67,7 @@ def with_row(config: Any, resolved: Resolved, fields: dict[str, object],
     URL itself says) over both; the row's watermark flag, when the query has one, decides the watermark."""
     merged = {**fields, **preset_fields(config, resolved.preset), **(given or {})}
     if resolved.watermark is not None:
-        merged["watermark"] = (config.resolver_watermark or None) if resolved.watermark else None
+        merged["watermark"] = (config.resolver.resolver_watermark or None) if resolved.watermark else None
     return merged
 
 
@@ -208,12 +208,14 @@ class Resolver:
 
 def open_resolver(config: Any, metrics: Metrics | None = None) -> Resolver | None:
     """The config's resolver, or None when it is off (no `resolver_dsn`)."""
-    if not config.resolver_dsn:
+    settings = config.resolver
+    if not settings.resolver_dsn:
         return None
-    return Resolver(config.resolver_dsn, config.resolver_query, pool_size=config.resolver_pool_size,
-                    timeout=config.resolver_timeout, ttl=config.resolver_ttl,
-                    negative_ttl=config.resolver_negative_ttl, cache_size=config.resolver_cache_size,
-                    prepared_statements=config.resolver_prepared_statements, presets=config.presets, metrics=metrics)
+    return Resolver(settings.resolver_dsn, settings.resolver_query, pool_size=settings.resolver_pool_size,
+                    timeout=settings.resolver_timeout, ttl=settings.resolver_ttl,
+                    negative_ttl=settings.resolver_negative_ttl, cache_size=settings.resolver_cache_size,
+                    prepared_statements=settings.resolver_prepared_statements, presets=config.urls.presets,
+                    metrics=metrics)
 
 
 async def lookup_ids(config: Any, ids: list[str]) -> dict[str, Resolved | None]:

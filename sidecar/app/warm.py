@@ -20,7 +20,7 @@ from sidecar.app.renditions import file_names
 from sidecar.app.resolver import with_row
 from sidecar.builder import build_url, preset_fields
 from sidecar.cache.store import Cache
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.errors import BadRequest, SidecarError
 from sidecar.sources import open_chain
 from sidecar.url.grammar import AUTO_VARIANTS, parse
@@ -65,7 +65,7 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
     handler = Handler(config, sources, cpu, io)
     # An `.auto` preset has one rendition per variant nginx may ask for (by the client's Accept).
     jobs = [(key, preset, variant) for key in keys for preset in presets
-            for variant in (AUTO_VARIANTS if config.presets[preset].format == "auto" else (None,))]
+            for variant in (AUTO_VARIANTS if config.urls.presets[preset].format == "auto" else (None,))]
     summary = Summary()
     bar = Progress(len(jobs), progress)
     started = time.monotonic()
@@ -83,8 +83,8 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
                                      operations=with_row(config, resolved, preset_fields(config, preset)))
                 else:
                     path = build_url(config, key, preset=preset)
-                parsed = parse(path, prefix=config.url_prefix, signed=config.signed)
-                base = parsed.target.file_path(config.url_prefix, parsed.signature)
+                parsed = parse(path, prefix=config.urls.url_prefix, signed=config.urls.signed)
+                base = parsed.target.file_path(config.urls.url_prefix, parsed.signature)
                 names = file_names(base, parsed.target.ops, None, variant)  # type: ignore[attr-defined]
                 if await _any_exists(handler.cache, names):
                     summary.cached += 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sidecar.cache.store import Cache, Superseded
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.errors import DeadlineExceeded
 from sidecar.log import log
 from sidecar.observe.metrics import Metrics, write_failure_reason
@@ -50,4 +50,4 @@ class Work:
             async with asyncio.timeout_at(deadline):
                 return await asyncio.get_running_loop().run_in_executor(self.cpu, work)
         except TimeoutError:
-            raise DeadlineExceeded(detail=f"not done within {self.config.request_deadline}s") from None
+            raise DeadlineExceeded(detail=f"not done within {self.config.processes.request_deadline}s") from None

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.observe.accesslog import log_format
 from sidecar.resources import nginx_template, render
 from sidecar.url.paths import ADMIN_PREFIX, HINT_HEADERS, INTERNAL_PREFIX
@@ -28,32 +28,32 @@ FRONT_FAIL_TIMEOUT = 10  # seconds a node that failed once is skipped before the
 
 def read_timeout(config: Config) -> int:
     """nginx's proxy_read_timeout towards the sidecar, in seconds."""
-    return math.ceil(config.request_deadline) + WRITE_MARGIN
+    return math.ceil(config.processes.request_deadline) + WRITE_MARGIN
 
 
 def site(config: Config, *, upstream_include: Path | None = None) -> str:
     """The upstream and server blocks, for the http {} block of a production nginx.
 
     With `upstream_include`, the upstream's servers come from that file (an orchestrator such as
-    Verwalter renders it: one `server unix:...;` line per sidecar it runs) instead of `config.socket`.
+    Verwalter renders it: one `server unix:...;` line per sidecar it runs) instead of `config.server.socket`.
     """
     servers = (f"include {upstream_include};" if upstream_include is not None
-               else f"server unix:{config.socket};")
+               else f"server unix:{config.server.socket};")
     return render(
         nginx_template("sidecar.conf"),
-        upstream=UPSTREAM, servers=f"    {servers}", listen=config.listen, url_prefix=config.url_prefix,
-        internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache_dir, max_age=config.max_age,
+        upstream=UPSTREAM, servers=f"    {servers}", listen=config.server.listen, url_prefix=config.urls.url_prefix,
+        internal_prefix=INTERNAL_PREFIX, cache_dir=config.cache.cache_dir, max_age=config.cache.max_age,
         admin_prefix=ADMIN_PREFIX, read_timeout=read_timeout(config),
-        open_file_cache=open_file_cache(config.open_file_cache_valid),
+        open_file_cache=open_file_cache(config.cache.open_file_cache_valid),
         route_maps=route_maps(config), route_locations=route_locations(config),
-        access_log=config.access_log, log_format=log_format(f"${UPSTREAM}_cache"),
-        metrics_allow="\n".join(f"        allow {network};" for network in config.metrics_allow)
+        access_log=config.observability.access_log, log_format=log_format(f"${UPSTREAM}_cache"),
+        metrics_allow="\n".join(f"        allow {network};" for network in config.observability.metrics_allow)
         or "        # metrics_allow is empty: nobody",
-        width_hints=_hint_map([(_integer_at_most(w), Hint(width=w).suffix) for w in config.client_hints_widths],
+        width_hints=_hint_map([(_integer_at_most(w), Hint(width=w).suffix) for w in config.urls.client_hints_widths],
                               r"[0-9]+"),
-        dpr_hints=_hint_map([(_decimal_at_most(d), Hint(dpr=d).suffix) for d in config.client_hints_dprs],
+        dpr_hints=_hint_map([(_decimal_at_most(d), Hint(dpr=d).suffix) for d in config.urls.client_hints_dprs],
                             r"[0-9]*\.?[0-9]+"),
-        no_hint=Hint(dpr=config.client_hints_dprs[0]).suffix,
+        no_hint=Hint(dpr=config.urls.client_hints_dprs[0]).suffix,
         hint_vary=", ".join(HINT_HEADERS), accept_ch=", ".join(HINT_HEADERS),
     )
 
@@ -67,10 +67,10 @@ def front(config: Config, nodes: Sequence[str]) -> str:
         raise ValueError("a front needs at least one node")
     servers = "\n".join(f"    server {node} max_fails=1 fail_timeout={FRONT_FAIL_TIMEOUT}s;" for node in nodes)
     routes = "\n".join(f'    location ~ "{route.regex(nginx=True)}" {{  # route {route.name}\n'
-                       f"        proxy_pass http://{FRONT_UPSTREAM};\n    }}" for route in config.routes.values())
+                       f"        proxy_pass http://{FRONT_UPSTREAM};\n    }}" for route in config.urls.routes.values())
     return render(
         nginx_template("front.conf"),
-        upstream=FRONT_UPSTREAM, servers=servers, listen=config.listen, url_prefix=config.url_prefix,
+        upstream=FRONT_UPSTREAM, servers=servers, listen=config.server.listen, url_prefix=config.urls.url_prefix,
         tries=len(nodes), connect_timeout=FRONT_CONNECT_TIMEOUT,
         read_timeout=read_timeout(config) + FRONT_MARGIN, route_locations=routes or "    # routes: none",
     )
@@ -87,7 +87,7 @@ _SHARD_MAP = (
 
 def route_maps(config: Config) -> str:
     """The id shard, computed by nginx from the ID a route's location captured (none without routes)."""
-    if not any(route.by_id for route in config.routes.values()):
+    if not any(route.by_id for route in config.urls.routes.values()):
         return "# routes: none by id"
     lines = [f"map ${NGINX_IDENTITY} ${NGINX_IDENTITY}_shard {{"]
     lines += [f"    {regex:<16} {value};" for regex, value in _SHARD_MAP]
@@ -96,11 +96,11 @@ def route_maps(config: Config) -> str:
 
 def route_locations(config: Config) -> str:
     """One regex location per route: a hit is the link that the sidecar left at the route's first miss."""
-    if not config.routes:
+    if not config.urls.routes:
         return "    # routes: none"
     blocks = ['    location ~ "/\\." {  # no dot-named file in a route\'s links, as for renditions',
               "        return 404;", "    }"]
-    for route in config.routes.values():
+    for route in config.urls.routes.values():
         blocks += [f"    # route {route.name}: {route.pattern}", *_route_location(config, route)]
     return "\n".join(blocks)
 
@@ -111,10 +111,10 @@ def _route_location(config: Config, route: Route) -> list[str]:
         links += f"/${NGINX_IDENTITY}_shard/${NGINX_IDENTITY}"
     return [
         f'    location ~ "{route.regex(nginx=True)}" {{',
-        f"        root {config.cache_dir};",
+        f"        root {config.cache.cache_dir};",
         "        types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; }",
         "        default_type application/octet-stream;",
-        f'        add_header Cache-Control "public, max-age={config.max_age}, immutable";',
+        f'        add_header Cache-Control "public, max-age={config.cache.max_age}, immutable";',
         f"        try_files {links}$uri @{UPSTREAM};",
         "    }",
     ]
@@ -183,5 +183,5 @@ def standalone(config: Config, prefix: Path, *, user: str | None, error_level: s
         nginx_template("standalone.conf"),
         user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
         priority=f"worker_priority {priority};" if priority else "# worker_priority: the default",
-        workers=config.nginx_workers, prefix=prefix, error_level=error_level, site=indented,
+        workers=config.server.nginx_workers, prefix=prefix, error_level=error_level, site=indented,
     )

@@ -1,4 +1,4 @@
-"""The listening socket: one systemd (or a look-alike) hands over, or one we bind at `config.socket`.
+"""The listening socket: one systemd (or a look-alike) hands over, or one we bind at `config.server.socket`.
 
 Socket activation follows sd_listen_fds(3): the sockets start at fd 3, `LISTEN_FDS` says how many and
 `LISTEN_PID` whom they are for (a variable inherited by another process is not meant for it). The
@@ -15,7 +15,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidecar.config.settings import Config, ConfigError
+from sidecar.config import Config, ConfigError
 
 SD_LISTEN_FDS_START = 3
 BACKLOG = 1024  # connections nginx may open before one is accepted; beyond that nginx sees EAGAIN (502)
@@ -43,11 +43,11 @@ class Listener:
 
 
 def listen(config: Config, environ: MutableMapping[str, str] | None = None) -> Listener:
-    """The socket to serve on: inherited when `LISTEN_PID` is this process, else bound at `config.socket`."""
+    """The socket to serve on: inherited when `LISTEN_PID` is this process, else bound at `config.server.socket`."""
     environ = os.environ if environ is None else environ
     count = inherited_count(environ, os.getpid())
     if count:
-        return Listener(adopt(count, config.socket), config.socket, inherited=True)
+        return Listener(adopt(count, config.server.socket), config.server.socket, inherited=True)
     return bind(config)
 
 
@@ -86,8 +86,8 @@ def adopt(count: int, expected: Path, fd: int = SD_LISTEN_FDS_START) -> socket.s
 
 
 def bind(config: Config) -> Listener:
-    """Bind a fresh socket at `config.socket`, replacing a stale one left by a process that died."""
-    path = config.socket
+    """Bind a fresh socket at `config.server.socket`, replacing a stale one left by a process that died."""
+    path = config.server.socket
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(path.lstat().st_mode):
@@ -96,7 +96,7 @@ def bind(config: Config) -> Listener:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(str(path))
-        os.chmod(path, config.socket_mode)
+        os.chmod(path, config.server.socket_mode)
         sock.listen(BACKLOG)
     except BaseException:
         sock.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sidecar.config.settings import Config
+from sidecar.config import Config
 
 #: The module a worker process runs; also how the metrics tell workers from other children.
 WORKER_MODULE = "sidecar.server.worker"

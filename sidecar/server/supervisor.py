@@ -28,7 +28,7 @@ from contextlib import asynccontextmanager
 import uvloop
 
 from sidecar.cache import gc
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.log import log
 from sidecar.observe import metrics
 from sidecar.observe.accesslog import AccessLogTail, HitRatio
@@ -47,7 +47,7 @@ class Supervisor:
     def __init__(self, config: Config, sock: socket.socket) -> None:
         self.config, self.sock = config, sock
         self.count = config.worker_processes
-        metrics.use_directory(config.metrics_dir)  # before any metric exists, here and in the workers
+        metrics.use_directory(config.observability.metrics_dir)  # before any metric exists, here and in the workers
         self.metrics = metrics.Metrics()
         self.metrics.initialise_supervisor()
         self.processes: dict[int, asyncio.subprocess.Process] = {}
@@ -92,9 +92,9 @@ class Supervisor:
 
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()
-        root = self.config.cache_dir / self.config.url_prefix.lstrip("/")
+        root = self.config.cache.cache_dir / self.config.urls.url_prefix.lstrip("/")
         while not self.stopping:
-            report = await loop.run_in_executor(None, gc.collect, root, self.config.cache_max_bytes)
+            report = await loop.run_in_executor(None, gc.collect, root, self.config.cache.cache_max_bytes)
             self.metrics.gc_evicted_files.inc(report.evicted_files)
             self.metrics.gc_evicted_bytes.inc(report.evicted_bytes)
             self.metrics.gc_stale_removed.inc(report.stale_removed)
@@ -104,13 +104,13 @@ class Supervisor:
             if report.evicted_files or report.stale_removed:
                 log("gc", files=report.files, bytes=report.bytes, evicted_files=report.evicted_files,
                     evicted_bytes=report.evicted_bytes, stale_removed=report.stale_removed)
-            if not self.config.gc_interval:
+            if not self.config.cache.gc_interval:
                 return
-            await asyncio.sleep(self.config.gc_interval)
+            await asyncio.sleep(self.config.cache.gc_interval)
 
     async def _count_hits(self) -> None:
         """Count nginx's hits and misses from its access log, every TAIL_INTERVAL seconds."""
-        tail = await AccessLogTail.open(self.config.access_log)  # in the loop's default threads, with the gc
+        tail = await AccessLogTail.open(self.config.observability.access_log)  # in the loop's default threads
         ratio = HitRatio()
         failing = False
         try:
@@ -119,7 +119,7 @@ class Supervisor:
                     counts = await tail.poll()
                 except OSError as exc:  # unreadable for now (permissions, a vanished mount): say so once
                     if not failing:
-                        log("access_log_unreadable", path=str(self.config.access_log), error=str(exc))
+                        log("access_log_unreadable", path=str(self.config.observability.access_log), error=str(exc))
                     failing = True
                 else:
                     failing = False
@@ -142,7 +142,7 @@ class Supervisor:
             process.send_signal(signal.SIGTERM)
         waits = [asyncio.ensure_future(p.wait()) for p in running]
         if waits:
-            _, late = await asyncio.wait(waits, timeout=self.config.drain_timeout + STOP_GRACE)
+            _, late = await asyncio.wait(waits, timeout=self.config.processes.drain_timeout + STOP_GRACE)
             for process in running:
                 if process.returncode is None:
                     log("worker_killed", pid=process.pid)
@@ -160,9 +160,9 @@ async def supervising(config: Config) -> AsyncIterator[Supervisor]:
     listener = listen(config)
     supervisor = Supervisor(config, listener.sock)
     supervisor.start()
-    log("listening", socket=str(config.socket), inherited=listener.inherited, sources=list(config.sources),
-        cache=str(config.cache_dir), signed=config.signed, workers=supervisor.count, threads=config.worker_threads,
-        memory_budget=config.memory_budget)
+    log("listening", socket=str(config.server.socket), inherited=listener.inherited, sources=list(config.fetch.sources),
+        cache=str(config.cache.cache_dir), signed=config.urls.signed, workers=supervisor.count,
+        threads=config.processes.worker_threads, memory_budget=config.processes.memory_budget)
     try:
         yield supervisor
     finally:

@@ -23,7 +23,7 @@ import uvloop
 from cffi import FFI
 
 from sidecar.app.handler import Handler
-from sidecar.config.settings import Config
+from sidecar.config import Config
 from sidecar.log import log
 from sidecar.observe.metrics import Metrics
 from sidecar.server.listen import BACKLOG
@@ -40,8 +40,8 @@ STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server h
 @asynccontextmanager
 async def running(config: Config, sock: socket.socket) -> AsyncIterator[asyncio.AbstractServer]:
     """Serve on `sock` until the context exits, then drain in-flight requests and close sources."""
-    cpu = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="transform",
-                             initializer=_lower_priority, initargs=(config.transform_nice,))
+    cpu = ThreadPoolExecutor(config.processes.worker_threads, thread_name_prefix="transform",
+                             initializer=_lower_priority, initargs=(config.processes.transform_nice,))
     io = ThreadPoolExecutor(16, thread_name_prefix="io")
     sources = await open_chain(config, Metrics())
     handler = Handler(config, sources, cpu, io)
@@ -53,13 +53,14 @@ async def running(config: Config, sock: socket.socket) -> AsyncIterator[asyncio.
     except BaseException:
         await sources.close()
         raise
-    log("worker_ready", threads=config.worker_threads, queue=config.queue, dc_jpeg=dcjpeg.available())
+    log("worker_ready", threads=config.processes.worker_threads, queue=config.processes.queue,
+        dc_jpeg=dcjpeg.available())
     try:
         yield server
     finally:
         server.close()
         state.draining = True
-        deadline = loop.time() + config.drain_timeout
+        deadline = loop.time() + config.processes.drain_timeout
         while loop.time() < deadline:
             for connection in list(state.connections):
                 if connection.idle and connection.transport is not None:

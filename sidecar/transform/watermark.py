@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from sidecar.config.settings import Watermark
+from sidecar.config import Watermark
 from sidecar.transform.colour import resizable, to_srgb
 from sidecar.transform.geometry import COMPASS_FRACTIONS
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from sidecar.config.settings import DEFAULT_CMYK_PROFILE, Watermark
+from sidecar.config import DEFAULT_CMYK_PROFILE, Watermark
 from sidecar.errors import SidecarError, TooLarge, Undecodable
 from sidecar.transform.geometry import Plan
 from sidecar.url.grammar import Ops

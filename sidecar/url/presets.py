@@ -5,13 +5,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sidecar.url.operations import PRESET_KEYS
+
 
 @dataclass(frozen=True)
 class Preset:
     """A named set of operations. The URL builder expands it, so the URL stays the one canonical spelling.
 
     A preset with a `fallback_image` adds `fb{name}` to its URLs: the one thing the sidecar looks up by
-    the preset's name, to show that image when the original is missing or broken.
+    the preset's name, to show that image when the original is missing or broken. The other fields are the
+    preset keys of the table of operations (`operations.PRESET_KEYS`, checked by the tests), which says what
+    each one does.
     """
 
     width: int | None = None
@@ -33,7 +37,7 @@ class Preset:
 
     def operations(self, name: str) -> dict[str, Any]:
         """The builder's arguments this preset stands for (unset ones left out)."""
-        values = {k: v for k, v in vars(self).items() if v is not None and k != "fallback_image"}
+        values = {key: getattr(self, key) for key in PRESET_KEYS if getattr(self, key) is not None}
         if self.fallback_image is not None:
             values["fallback"] = name
         return values

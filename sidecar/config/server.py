@@ -1,0 +1,55 @@
+"""The `server` section: where nginx and the sidecar meet (the Unix socket, nginx's listener and workers)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sidecar.config.fields import ENV_PREFIX, Where, require, setting
+
+SOCKET_INSTANCE = "{instance}"
+MAX_SOCKET_PATH = 107  # bytes: Linux's sun_path holds 108, the terminating NUL included
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    """Where nginx and the sidecar meet: the Unix socket, nginx's listener and its worker count."""
+
+    socket: Path = setting(Path("var/run/sidecar.sock"), "the sidecar's Unix socket (at most 107 bytes); "
+                           "`{instance}` in it becomes `instance`")
+    socket_mode: int = setting(0o660, "its mode (octal); nginx's workers must be able to connect", octal=True)
+    instance: str = setting("", "this process's name, for `{instance}` in `socket` (made file-safe: "
+                            "`resize-sidecar/sidecar.0` becomes `resize-sidecar_sidecar.0`); Lithos sets it")
+    listen: str = setting("127.0.0.1:8080", "nginx's listener", flag="--listen")
+    nginx_workers: str = setting("auto", "nginx `worker_processes` (for `run`)")
+
+    def check(self, where: Where) -> None:
+        require(0 <= self.socket_mode <= 0o777, where("socket_mode"), "must be a file mode such as 0660")
+        require(is_host_port(self.listen), where("listen"), "must be HOST:PORT")
+        require(SOCKET_INSTANCE not in str(self.socket) or bool(instance_name(self.instance)), where("socket"),
+                f"has {SOCKET_INSTANCE} but no instance name is set ({ENV_PREFIX}INSTANCE)")
+        require(self.nginx_workers == "auto" or self.nginx_workers.isdigit(), where("nginx_workers"),
+                "must be auto or a number")
+
+    def pinned_socket(self, where: Where) -> Path:
+        """`socket` with `{instance}` filled in, made absolute, and short enough for a Unix socket."""
+        socket = Path(str(self.socket).replace(SOCKET_INSTANCE, instance_name(self.instance))).resolve()
+        require(len(bytes(socket)) <= MAX_SOCKET_PATH, where("socket"),
+                f"{socket} is longer than the {MAX_SOCKET_PATH} bytes a Unix socket path may have")
+        return socket
+
+
+def instance_name(raw: str) -> str:
+    """A process's name made safe as a file name, for `{instance}` in `socket`.
+
+    Lithos names instances `sandbox/process.N` (`resize-sidecar/sidecar.0`); the slash would make a
+    directory, so every character outside letters, digits, `_`, `.` and `-` becomes `_`, and leading
+    dots go (no hidden files): `resize-sidecar_sidecar.0`.
+    """
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", raw).lstrip(".")
+
+
+def is_host_port(value: str) -> bool:
+    """`HOST:PORT` as nginx's `listen` and `server` take it: an IPv4 address, [IPv6] or a name."""
+    match = re.fullmatch(r"(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[a-z0-9.-]+):(\d{1,5})", value)
+    return match is not None and 0 < int(match.group(3)) < 65536
