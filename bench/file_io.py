@@ -6,10 +6,12 @@ holds up the fall-through to the next source.
 
 Each `--tree` is a checkout of the sidecar (default: this one); each round runs every tree once, in
 its own child process, in turn (A B A B ...), so a neighbour's load on a shared machine hits them
-alike. A child serves real misses in-process: the real `Handler`, a directory source and a cache
-directory on disk, every request a new rendition of a new key (no cascade, no cache hit). Only the
-`handle` call is timed (no nginx, no socket). The fall-through rows time `SourceChain.fetch` of a key
-that is a FIFO in the first source and a file in the second, with the breaker off.
+alike. A child serves real misses in-process: the real `Handler` (one transform thread, as one worker
+process has by default), a directory source and a cache directory on disk; every request is a new
+rendition, from its original (see ROWS). Only the `handle` call is timed (no nginx, no socket). The
+"CPU per miss" rows are the child's CPU time over a row divided by its misses (threads included),
+which a busy neighbour disturbs less than latency. The fall-through row times `SourceChain.fetch` of a
+key that is a FIFO in the first source and a file in the second, with the breaker off.
 """
 from __future__ import annotations
 
