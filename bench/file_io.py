@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,6 +44,7 @@ ROWS = {
     "large (1920x1080), new original": ("large", 320, 1, 12, "new"),
     "large, new original, c16": ("large", 320, 16, 48, "new"),
 }
+IO_STEPS = 200  # fetches or publishes per row and round
 FALL_THROUGHS = 8  # per round; each leaves one thread stuck in the FIFO source until the end of the round
 
 
@@ -89,10 +91,38 @@ async def child(root: Path) -> dict[str, list[float]]:
         samples[row] = list(await asyncio.gather(*(one() for _ in range(count))))
         samples[f"{row}: CPU per miss"] = [(time.process_time() - cpu_started) / count * 1000]
 
+    # The file IO alone, without the transform: fetching the small original, publishing its bytes.
+    data = (originals / "small.jpg").read_bytes()
+    loop = asyncio.get_running_loop()
+    done = iter(range(10**9))
+
+    async def fetch() -> None:
+        original = await handler.sources.fetch(f"small-{next(done) % 30 + 1}.jpg", loop.time() + 30)
+        assert original.data == data
+
+    async def publish() -> None:
+        assert await handler.work.publish(f"/img/bench/{next(done)}.jpg", data)
+
+    size = f"{len(data) // 1024} KB"
+    for name, step in ((f"fetch a {size} original", fetch), (f"publish {size}", publish)):
+        for concurrency in (1, 16):
+            gate = asyncio.Semaphore(concurrency)
+
+            async def timed(step: Callable[[], Awaitable[None]] = step, gate: asyncio.Semaphore = gate) -> float:
+                async with gate:
+                    started = time.perf_counter()
+                    await step()
+                    return (time.perf_counter() - started) * 1000
+
+            await step()  # the first publish makes the directory
+            row = f"{name}, c{concurrency}"
+            cpu_started = time.process_time()
+            samples[row] = list(await asyncio.gather(*(timed() for _ in range(IO_STEPS))))
+            samples[f"{row}: CPU per call"] = [(time.process_time() - cpu_started) / IO_STEPS * 1000]
+
     chain = await open_chain(load(None, env={**env, "SIDECAR_SOURCES": f"{hung},{originals}",
                                              "SIDECAR_SOURCE_FIRST_BYTE_TIMEOUT": str(HUNG_TIMEOUT),
                                              "SIDECAR_SOURCE_DOWN_AFTER": "1000000"}), Metrics())
-    loop = asyncio.get_running_loop()
     samples["hung source -> next"] = []
     for _ in range(FALL_THROUGHS):
         started = time.perf_counter()
@@ -168,12 +198,13 @@ def main() -> None:
     print("| row | n | " + " | ".join(f"{n} median ms | {n} p90 ms" for n in names)
           + (f" | {names[1]} / {names[0]} (median) |" if len(names) == 2 else " |"))
     print("|---|---|" + "---|---|" * len(names) + ("---|" if len(names) == 2 else ""))
-    for row in results[names[0]]:
+    for row in sorted(results[names[0]], key=lambda row: "CPU" in row):  # latency rows first
         cells, medians = [], []
         for name in names:
             values = results[name][row]
             medians.append(statistics.median(values))
-            cells.append(f"{medians[-1]:.1f} | {statistics.quantiles(values, n=10)[-1]:.1f}")
+            p90 = statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
+            cells.append(f"{medians[-1]:.1f} | {p90:.1f}")
         ratio = f" | {medians[1] / medians[0]:.2f}" if len(names) == 2 else ""
         print(f"| {row} | {len(results[names[0]][row])} | " + " | ".join(cells) + ratio + " |")
     print(f"\n{args.rounds} rounds in {time.monotonic() - started:.0f} s; 1-minute load average "
