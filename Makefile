@@ -14,6 +14,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # The pipeline benchmark's own tools: vanilla Pillow, libvips and numpy live in bench/.venv, never in .venv.
 BENCH_VENV   := bench/.venv
 BENCH_PIP    := pillow==13.0.0 pyvips==3.2.0 pyvips-binary==8.18.7 numpy==2.4.6
+# bench-bytes' judge and encoder candidates (ssimulacra2 and pillow-jxl-plugin need plain Pillow: here only).
+BENCH_BYTES_PIP := ssimulacra2==0.3.0 pyjpegli==0.3.2 mozjpeg-lossless-optimization==1.3.2 pillow-jxl-plugin==1.3.8
 BENCH_APT    := imagemagick
 
 # The peer scoreboard's tools: thumbor in a venv of its own (it needs plain Pillow), Debian's image_filter.
@@ -21,8 +23,8 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-pipeline bench-progressive bench-load bench-operations bench-scoreboard bench-venv \
-        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files
+.PHONY: run test install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-hits bench-grid bench-scoreboard bench-venv \
+        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files soak bench-odd bench-vector
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -102,9 +104,19 @@ bench-progressive: install
 	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) bench/progressive.py
 
+# Issue 15's grid: every photo (and a 48 MP one made from a photo) at widths 160-1399, ours vs libvips.
+bench-grid: install bench-venv
+	$(BENCH_VENV)/bin/python bench/grid.py
+
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
 	$(BENCH_VENV)/bin/python bench/pipeline.py
+
+# Bytes at equal perceptual quality: ours (q82, qauto, WebP, AVIF), libvips q82 and the encoder candidates,
+# scored by SSIMULACRA2 and SSIM (about 20 minutes on a loaded machine; prints the tables of docs/benchmarks.md).
+bench-bytes: install bench-venv
+	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_BYTES_PIP)
+	$(BENCH_VENV)/bin/python bench/bytes.py
 
 # The peer scoreboard (a few minutes; prints one table, writes docs/scoreboard.png).
 bench-scoreboard: BENCH_APT_NEEDED = wrk libnginx-mod-http-image-filter
@@ -123,8 +135,30 @@ bench-venv:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP) $(BENCH_SCOREBOARD_PIP)
 
+# The soak test (not in `make test`): SOAK_SECONDS (default one hour) of mixed hits, misses and hostile
+# input at SOAK_RATE requests per second through nginx; RSS, open files and errors at the start and end.
+SOAK_SECONDS ?= 3600
+SOAK_RATE    ?= 20
+soak: install
+	$(PY) bench/soak.py --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
+
+# Every odd input through nginx: the shared corpus, tests/data/odd, the fuzz seeds, and ODD_EXTRA (a
+# directory, say Pillow's Tests/images); fails on any 5xx, hang, worker restart or `bug` log line.
+bench-odd: install
+	$(PY) bench/odd_inputs.py $(if $(ODD_EXTRA),--extra $(ODD_EXTRA))
+
+# SVG drawn at the rendition's size against drawn at its own size and resized: time, SSIM, bytes.
+bench-vector: install
+	$(PY) bench/vector.py
+
 bench-operations: install
 	$(PY) bench/operations.py
+
+# What our nginx config costs per hit against plain static nginx, feature by feature (wrk, loopback).
+bench-hits: install
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+	$(PY) bench/hits.py
 
 # The multi-node front's cost on hits and with a dead node (wrk drives the load).
 bench-front: install

@@ -169,21 +169,18 @@ def _nginx(prefix: Path) -> subprocess.Popen[bytes]:
     return nginx
 
 
-@contextmanager
-def plain_nginx(root: Path) -> Iterator[int]:
-    """nginx with a minimal static config serving `root` (the comparison for hits)."""
-    prefix = Path(tempfile.mkdtemp(prefix="plain-nginx-"))
-    port = free_port()
+def plain_nginx_conf(prefix: Path, port: int, root: Path, log: bool = False) -> str:
+    """A minimal static nginx serving `root`; `log`: with a buffered access log in nginx's `combined` format."""
     user = _user()
-    (prefix / "tmp").mkdir()
-    (prefix / "nginx.conf").write_text(f"""
+    access = f"access_log {prefix}/access.log combined buffer=32k flush=1s;" if log else "access_log off;"
+    return f"""
 {f"user {user};" if user else ""}
 worker_processes auto;
 {f"worker_priority {_priority()};" if _priority() else ""}
 pid {prefix}/nginx.pid;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    {access}
     sendfile on;
     tcp_nopush on;
     client_body_temp_path {prefix}/tmp/body; proxy_temp_path {prefix}/tmp/proxy;
@@ -191,7 +188,16 @@ http {{
     types {{ image/jpeg jpg; image/png png; image/webp webp; }}
     server {{ listen 127.0.0.1:{port}; root {root}; }}
 }}
-""")
+"""
+
+
+@contextmanager
+def plain_nginx(root: Path) -> Iterator[int]:
+    """nginx with a minimal static config serving `root` (the comparison for hits)."""
+    prefix = Path(tempfile.mkdtemp(prefix="plain-nginx-"))
+    port = free_port()
+    (prefix / "tmp").mkdir()
+    (prefix / "nginx.conf").write_text(plain_nginx_conf(prefix, port, root))
     nginx = _nginx(prefix)
     try:
         yield port

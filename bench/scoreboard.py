@@ -120,7 +120,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--warm-seconds", type=int, default=5)
     parser.add_argument("--chart", type=Path, default=REPO / "docs" / "scoreboard.png")
+    parser.add_argument("--peers", help="comma-separated peer names to run (default: all); the chart and "
+                        "bench/scoreboard.json are then left alone")
     args = parser.parse_args()
+    kinds = [kind for kind in PEERS if not args.peers or kind.name in args.peers.split(",")]
     started = time.monotonic()
     photos = sorted(p.name for p in PHOTOS.iterdir() if p.suffix == ".jpg")
     sources = Path(tempfile.mkdtemp(prefix="scoreboard-photos-"))
@@ -133,7 +136,7 @@ def main() -> None:
     peers = []
     scratch = Path(tempfile.mkdtemp(prefix="scoreboard-out-"))
     try:
-        for kind in PEERS:
+        for kind in kinds:
             peers.append(kind(sources))
             print(f"  started {peers[-1].name} on port {peers[-1].port}", file=sys.stderr, flush=True)
         for number, peer in enumerate(peers):  # imports and first decode, not counted
@@ -175,6 +178,8 @@ def main() -> None:
     table = render(rows)
     print(table)
     print(note)
+    if args.peers:
+        return
     (REPO / "bench" / "scoreboard.json").write_text(json.dumps({"rows": rows, "note": note}, indent=1) + "\n")
     args.chart.parent.mkdir(exist_ok=True)
     subprocess.run([str(BENCH_PYTHON), str(REPO / "bench" / "scoreboard_judge.py"), "chart", str(args.chart)],

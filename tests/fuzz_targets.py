@@ -6,11 +6,15 @@ an exception escaping it is a finding. Failures the sidecar means (`SidecarError
   unsigned. Whatever it accepts must be canonical: rebuilding the path from the parse gives the input.
 - `image_target`: the first byte picks operations, the rest is an original, through the whole
   transform (decode -> transform -> encode) under small limits. Whatever it returns must decode again,
-  with sides inside the limits.
+  with sides inside the limits. Each decode is also held to a time and a memory limit (`DECODE_SECONDS`,
+  `PEAK_RSS`): the SVG and PDF decoders draw within a pixel budget derived from `max_pixels` and PDFium
+  stops at its own timeout, so a slow or bloated decode is a finding, not just slowness.
 """
 from __future__ import annotations
 
 import io
+import resource
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -19,6 +23,10 @@ from sidecar.errors import SidecarError
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url.grammar import Ops, parse
 
+ODD = Path(__file__).parent / "data" / "odd"
+#: Per decode, under SETTINGS: a miss that takes longer, or a process that grows larger, is a finding.
+DECODE_SECONDS = 15.0
+PEAK_RSS = 3 * 1024**3
 PREFIX = "/img"
 MAX_SIDE = 256
 SETTINGS = Settings(max_pixels=4_000_000, quality=75, background=(255, 255, 255), max_side=MAX_SIDE,
@@ -54,10 +62,16 @@ def image_target(data: bytes) -> None:
     if not data:
         return
     ops, variant = OPS[data[0] % len(OPS)]
+    started = time.monotonic()
     try:
         rendered = transform(data[1:], ops, SETTINGS, variant=variant)
     except SidecarError:
         return
+    finally:
+        elapsed = time.monotonic() - started
+        assert elapsed < DECODE_SECONDS, f"one transform took {elapsed:.1f} s"
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        assert peak < PEAK_RSS, f"the process reached {peak >> 20} MiB"
     image = Image.open(io.BytesIO(rendered.data))
     image.load()
     assert image.size == rendered.size or rendered.original, (image.size, rendered.size)
@@ -65,6 +79,24 @@ def image_target(data: bytes) -> None:
 
 
 def seeds(corpus: Path, max_bytes: int = 100_000) -> list[bytes]:
-    """The small files of the shared corpus (../shared/corpus/real), the fuzzers' starting points."""
-    return [p.read_bytes() for p in sorted((corpus / "real").rglob("*"))
-            if p.is_file() and p.suffix != ".tsv" and p.stat().st_size <= max_bytes]
+    """The small files of the shared corpus (../shared/corpus/real) and of tests/data/odd, plus one of
+    each input of issue 16 made here (SVG, PDF, ICO, JPEG 2000, BigTIFF): the fuzzers' starting points."""
+    files = [*sorted((corpus / "real").rglob("*")), *sorted(ODD.iterdir())]
+    return [p.read_bytes() for p in files
+            if p.is_file() and p.suffix not in (".tsv", ".md") and p.stat().st_size <= max_bytes] + made_seeds()
+
+
+def made_seeds() -> list[bytes]:
+    """Small files of the newer formats, so the fuzzers start inside their decoders."""
+    image = Image.new("RGB", (24, 16), (200, 30, 90))
+    made = []
+    for fmt, options in (("PDF", {}), ("ICO", {"sizes": [(16, 16)]}), ("JPEG2000", {}),
+                         ("JPEG2000", {"no_jp2": True}), ("TIFF", {"big_tiff": True})):
+        out = io.BytesIO()
+        image.save(out, format=fmt, **options)
+        made.append(out.getvalue())
+    made.append(b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+                b'width="30" height="20" viewBox="0 0 3 2"><defs><linearGradient id="g"><stop offset="0" '
+                b'stop-color="red"/></linearGradient></defs><rect width="3" height="2" fill="url(#g)"/>'
+                b'<use xlink:href="#g"/><text x="0" y="1" style="font-size:1px">a</text></svg>')
+    return made

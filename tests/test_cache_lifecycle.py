@@ -213,9 +213,10 @@ def test_warm_makes_presets_for_a_list_of_keys(stack_factory, tmp_path: Path) ->
     assert run_cli("warm", str(keys), "--preset", "nope", *config, env=env).returncode == 2
     # An auto preset: one rendition for each variant nginx may ask for.
     auto = run_cli("warm", "-", "--preset", "hero", *config, env=env, input=f"{ROAD}\n")
-    assert auto.returncode == 0 and "3 made" in auto.stdout, auto.stdout + auto.stderr
+    assert auto.returncode == 0 and "4 made" in auto.stdout, auto.stdout + auto.stderr
     before = len(stack.sidecar_requests())
-    for accept, kind in (("image/avif,image/webp", "image/avif"), ("image/webp", "image/webp"), ("*/*", "image/jpeg")):
+    for accept, kind in (("image/jxl,image/avif", "image/jxl"), ("image/avif,image/webp", "image/avif"),
+                         ("image/webp", "image/webp"), ("*/*", "image/jpeg")):
         reply = stack.get(stack.url(ROAD, preset="hero"), headers={"Accept": accept})
         assert reply.status == 200 and reply.headers["content-type"] == kind
     assert len(stack.sidecar_requests()) == before, "warmed auto renditions should be hits"

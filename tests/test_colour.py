@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from conftest import corpus_or_skip, encoded, opened
-from PIL import Image, ImageCms
+from PIL import Image, ImageChops, ImageCms, ImageStat
 
+from sidecar.transform import colour as colour_module
 from sidecar.transform.pipeline import Rendered, Settings, transform
 from sidecar.url.grammar import Ops
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
 SRGB = ImageCms.createProfile("sRGB")
+NO_CMYK = Path("/nonexistent")  # RGB conversions never read the CMYK profile
 
 
 def decoded(result: Rendered) -> Image.Image:
@@ -124,3 +127,27 @@ def test_16_bit_rgb_is_scaled_not_clipped() -> None:
     assert result.mode == "RGBA"
     assert max(max(p[:3]) for p in result.get_flattened_data()) > 200  # clipping 16-bit values at 255 gives flat white
     assert len(set(result.get_flattened_data())) > 20
+
+
+def test_rgb_profiles_go_through_a_table_that_follows_littlecms() -> None:
+    photo = Image.open(corpus_or_skip() / "photos" / "tree-iphone7-4032x3024.jpg")
+    icc = photo.info["icc_profile"]
+    small = photo.convert("RGB").resize((400, 300))
+    assert colour_module._lut(icc) is not None  # Display P3: the fast path
+    exact = ImageCms.applyTransform(small, colour_module._transform(icc, "RGB", "RGB"))
+    fast = colour_module.to_srgb(small, icc, NO_CMYK)
+    difference = ImageChops.difference(fast, exact)
+    assert max(ImageStat.Stat(difference).mean) < 0.6
+    assert max(high for _, high in difference.getextrema()) <= colour_module.LUT_WORST
+    # XYB's profile bends too much between the table's points: it keeps the exact transform.
+    xyb = Image.open(io.BytesIO(real("jpeg/xyb_jpegli_icc.jpg"))).info["icc_profile"]
+    assert colour_module._lut(xyb) is None
+
+
+def test_a_profile_seen_again_reuses_its_transform_and_table() -> None:
+    icc = Image.open(io.BytesIO(real("jpeg/adobergb_a98_icc.jpg"))).info["icc_profile"]
+    image = patches([(200, 100, 100)], "RGB")
+    colour_module.to_srgb(image, bytes(icc), NO_CMYK)
+    built = colour_module._transform.cache_info().misses, colour_module._lut.cache_info().misses
+    colour_module.to_srgb(image, bytes(bytearray(icc)), NO_CMYK)  # equal bytes, another object
+    assert (colour_module._transform.cache_info().misses, colour_module._lut.cache_info().misses) == built

@@ -98,6 +98,37 @@ def test_the_transform_takes_mutated_corpus_files() -> None:
     for_a_while(run)
 
 
+SVG_ELEMENTS = ("svg", "g", "rect", "circle", "path", "text", "use", "image", "filter", "feGaussianBlur",
+                "linearGradient", "pattern", "mask", "clipPath", "script", "foreignObject", "style", "a")
+SVG_ATTRIBUTES = ("width", "height", "viewBox", "x", "y", "r", "d", "href", "xlink:href", "style", "fill",
+                  "stdDeviation", "transform", "onload", "patternUnits", "id")
+SVG_VALUES = ("0", "1", "-1", "1e9", "100%", "0 0 1 1", "0 0 0 0", "#a", "url(#a)", "url(http://127.0.0.1:9/)",
+              "/etc/passwd", "file:///etc/hostname", "data:image/png;base64,iVBORw0KGgo=", "M0 0L1e9 1e9Z",
+              "scale(1e30)", "@import url(x.css)", "&#x41;", "999999")
+
+
+@st.composite
+def svg_documents(draw: st.DrawFn, depth: int = 0) -> str:
+    """SVG-like markup: real elements, hostile and ordinary attribute values, nested a few levels."""
+    tag = "svg" if depth == 0 else draw(st.sampled_from(SVG_ELEMENTS))
+    attributes = draw(st.dictionaries(st.sampled_from(SVG_ATTRIBUTES), st.sampled_from(SVG_VALUES) | st.text(
+        st.characters(codec="ascii", exclude_characters='"<&'), max_size=12), max_size=5))
+    namespaces = ' xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"' if depth == 0 else ""
+    children = draw(st.lists(svg_documents(depth + 1), max_size=3)) if depth < 3 else []
+    text = " ".join(f'{name}="{value}"' for name, value in attributes.items())
+    return f"<{tag}{namespaces} {text}>{''.join(children)}</{tag}>"
+
+
+def test_the_svg_decoder_takes_hostile_markup() -> None:
+    @BATCH
+    @given(svg_documents(), st.integers(0, 255), st.booleans())
+    def run(markup: str, pick: int, doctype: bool) -> None:
+        prolog = '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY e "x">]>' if doctype else ""
+        image_target(bytes([pick]) + (prolog + markup).encode())
+
+    for_a_while(run)
+
+
 DC_CRASHES = Path(__file__).parent / "data" / "dcjpeg-crashes"
 
 

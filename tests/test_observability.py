@@ -166,7 +166,7 @@ def test_access_log_lines_share_the_request_id_with_the_sidecars_log(observed: S
     assert isinstance(miss["request_time"], float) and re.fullmatch(r"[0-9a-f]{32}", str(miss["request_id"]))
     [logged] = [r for r in stack.sidecar_requests() if r["path"] == path]
     assert logged["request_id"] == miss["request_id"]
-    assert hit["request_id"] not in {r.get("request_id") for r in stack.sidecar_requests()}
+    assert hit["request_id"] == "-"  # a hit reaches no sidecar: no id to join, and none drawn (bench/hits.py)
 
 
 def test_hits_are_still_counted_after_the_log_is_rotated(observed: Stack) -> None:

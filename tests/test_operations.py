@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLES, corner_colour, encoded, marked, opened
-from PIL import Image, ImageDraw, ImageFilter, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
+from sidecar.transform import filters
 from sidecar.transform.geometry import plan
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url.grammar import Ops
@@ -200,3 +201,13 @@ def test_blurred_jpeg_still_comes_out_the_right_size() -> None:
     ImageDraw.Draw(image).ellipse((50, 50, 250, 150), fill=(250, 240, 10))
     result = rendered(image, Ops("jpeg", width=150, blur=1.5), fmt="JPEG")
     assert result.size == (150, 100)
+
+
+def test_automatic_sharpening_is_the_mild_unsharp_mask_in_one_convolution() -> None:
+    photo = opened((SAMPLES / "redpanda-nikond80-3872x2592.jpg").read_bytes()).resize((400, 268))
+    sigma, amount = filters.AUTO_SHARPEN
+    unsharp = photo.filter(ImageFilter.UnsharpMask(sigma, round(amount * 100), 0))
+    fast = filters.auto_sharpen(photo)
+    difference = ImageStat.Stat(ImageChops.difference(fast, unsharp)).mean
+    effect = ImageStat.Stat(ImageChops.difference(unsharp, photo)).mean
+    assert max(difference) < 0.5 < min(effect)  # close to the same sharpening, beside its own effect

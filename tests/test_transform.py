@@ -106,21 +106,21 @@ def test_cmyk_jpeg_comes_out_rgb_with_plausible_colours() -> None:
     assert sum(sweater) < 90, sweater
 
 
-def test_output_has_no_exif_comment_and_is_progressive() -> None:
+def test_output_has_no_exif_comment_and_is_baseline() -> None:
     exif = Image.Exif()
     exif[0x010F] = "CameraMaker"
     data = encoded(marked(), "JPEG", exif=exif.tobytes(), comment=b"secret comment")
     result = transform(data, Ops("jpeg", width=100), SETTINGS)
     image = decoded(result)
     assert b"secret comment" not in result.data and b"CameraMaker" not in result.data
-    assert not image.getexif() and image.info.get("progressive") == 1
+    # Baseline with optimised Huffman tables: progressive costs 2.9x the time for 3% (encode._JPEG_OPTIONS).
+    assert not image.getexif() and "progressive" not in image.info and "progression" not in image.info
 
 
 def test_format_comes_from_bytes_not_extension() -> None:
     assert sniff(encoded(marked(), "PNG")[:64]) == "PNG"
     assert sniff(encoded(marked(), "WEBP")[:64]) == "WEBP"
-    with pytest.raises(Unsupported):
-        sniff(b"<svg xmlns='http://www.w3.org/2000/svg' width='10000000'/>")
+    assert sniff(b"<svg xmlns='http://www.w3.org/2000/svg' width='10000000'/>") == "SVG"
     assert sniff(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic") == "HEIF"
     with pytest.raises(Unsupported):
         sniff(b"plain text")

@@ -34,7 +34,7 @@ from sidecar.url.variants import Hint, hinted, variant_suffix
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cache.cascade`).
 CASCADE = "cascade"
 #: The formats an `.auto` rendition may get per variant: its file name ends with the one it got.
-AUTO_FORMATS = {"avif": ("avif",), "webp": ("webp",), "legacy": ("jpeg", "png")}
+AUTO_FORMATS = {"jxl": ("jxl",), "avif": ("avif",), "webp": ("webp",), "legacy": ("jpeg", "png")}
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,24 @@ class Made:
     source: str
     suffix: str
     rendered: Rendered | None = None
+    #: False when the URL's `mb{bytes}` could not be met (the file is the smallest we could make).
+    fits: bool = True
+
+
+#: On the response that made a rendition whose `mb{bytes}` could not be met (nginx serves later hits
+#: from its cache without it): the file is the smallest the sidecar could make, over the budget.
+OVER_BUDGET_HEADER = "X-Image-Over-Budget"
 
 
 def transform_settings(config: Config) -> Settings:
     """The parts of the config the transform needs."""
     made = config.transform
-    return Settings(config.limits.max_pixels, made.quality, made.background_rgb, avif_quality=made.avif_quality,
+    auto = made.quality == "auto"
+    return Settings(config.limits.max_pixels, 82 if auto else made.quality,  # type: ignore[arg-type]
+                    made.background_rgb, avif_quality=made.avif_quality,
                     cmyk_profile=made.cmyk_profile, watermarks=made.watermarks, max_side=config.urls.max_dimension,
-                    max_animation_pixels=config.limits.max_animation_pixels, auto_sharpen=made.auto_sharpen)
+                    max_animation_pixels=config.limits.max_animation_pixels, auto_sharpen=made.auto_sharpen,
+                    auto_quality=auto, quality_target=made.quality_target, max_bytes_resize=made.max_bytes_resize)
 
 
 def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) -> list[str]:
@@ -113,7 +123,8 @@ class Renditions:
         elif lead.found is not None:
             self.metrics.published_elsewhere.inc()
         made = lead.result
-        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else [])]
+        headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else []),
+                   *([(OVER_BUDGET_HEADER, "1")] if made and not made.fits else [])]
         if made is not None and made.rendered is not None:
             return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
                                   *_vary(ops), *headers], made.rendered.data), None
@@ -153,8 +164,8 @@ class Renditions:
         else:  # the original's record for the cascade, written at the same time
             published, _ = await asyncio.gather(publishing, self._record(rendition, rendered.source, fetched_at))
         if published:
-            return Made(source, suffix)
-        return Made(source, suffix, rendered)  # the client still gets its image, from memory
+            return Made(source, suffix, fits=rendered.fits)
+        return Made(source, suffix, rendered, fits=rendered.fits)  # the client still gets its image, from memory
 
     async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None,
                       deadline: float) -> tuple[Rendered, str, bool]:

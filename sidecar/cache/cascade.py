@@ -22,7 +22,13 @@ import aiofiles.os
 
 from sidecar.cache.store import Cache
 from sidecar.transform.geometry import plan
-from sidecar.transform.pipeline import Settings, Source, output_format, quality_for
+from sidecar.transform.pipeline import (
+    Settings,
+    Source,
+    output_format,
+    quality_for,
+    searches_quality,
+)
 from sidecar.url.grammar import Ops
 from sidecar.url.variants import cached_ops
 
@@ -75,12 +81,16 @@ def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: 
         candidate = cached_ops(name)
         if candidate is None or not _full_frame(candidate) or (source.alpha and candidate.format == "jpeg"):
             continue
+        if candidate.format == "jxl":
+            continue  # we write JPEG XL but do not read it (sniff.DECODABLE)
+        if candidate.max_bytes is not None or searches_quality(candidate, settings):
+            continue  # its quality is whatever fitted or passed: unknown, perhaps low
         size = plan(width, height, candidate, max_side=settings.max_side).size
         if size[0] / width < MIN_RATIO * target.scale or size[1] / height < MIN_RATIO * target.scale:
             continue
         if candidate.format != "png":
-            if (candidate.format == "avif") != (target_format == "avif"):
-                continue  # AVIF's quality scale is not JPEG's and WebP's: no comparing them
+            if _scale(candidate.format) != _scale(target_format):
+                continue  # AVIF's and JPEG XL's quality scales are not JPEG's and WebP's: no comparing them
             if quality_for(candidate.quality, candidate.format, settings, source.quality) < wanted_quality:
                 continue
         pixels = size[0] * size[1]
@@ -89,6 +99,10 @@ def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: 
     if best is None:
         return None
     return Candidate(f"{directory}/{best[1]}", source)
+
+
+def _scale(fmt: str) -> str:
+    return fmt if fmt in ("avif", "jxl") else "ijg"
 
 
 def parse_record(data: bytes) -> Source:

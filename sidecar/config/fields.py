@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,3 +89,12 @@ def at_least_zero(section: object, where: Where, *names: str) -> None:
     """Each named field of `section` is zero or more."""
     for name in names:
         require(getattr(section, name) >= 0, where(name), "must be 0 or more")
+
+
+def networks(section: object, where: Where, name: str) -> None:
+    """Each entry of the named field is an address or a network (`10.0.0.0/8`)."""
+    for network in getattr(section, name):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"{where(name)}: {network!r} is not an address or network (like 10.0.0.0/8)") from None

@@ -14,8 +14,8 @@ class LimitsSection:
     max_source_bytes: int = setting(50 * 1024 * 1024, "largest original file; checked while it streams, before "
                                     "it is all in memory")
     max_animation_pixels: int = setting(500_000_000, "frames × width × height an animated original (GIF, WebP, "
-                                        "APNG, multi-page TIFF) may hold, counted from its structure before "
-                                        "decoding")
+                                        "APNG, AVIF) may hold, counted from its structure before decoding (a "
+                                        "multi-page TIFF is a document: only its first page counts)")
 
     def check(self, where: Where) -> None:
         positive(self, where, "max_pixels", "max_source_bytes", "max_animation_pixels")

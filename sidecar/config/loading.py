@@ -124,6 +124,8 @@ def _parse_env(row: Setting, raw: str, where: str) -> Any:
             return int(raw, 8) if row.octal else int(raw.replace("_", ""))
         except ValueError:
             raise ConfigError(f"{where}: expected an integer, got {raw!r}") from None
+    if kind == int | str:  # a number or a word (`quality`: 82 or auto)
+        return int(raw) if raw.strip().isdigit() else raw.strip()
     if kind is float:
         try:
             return float(raw)

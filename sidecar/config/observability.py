@@ -2,11 +2,10 @@
 metric files the processes share, and who may read `/metrics` and the health checks."""
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidecar.config.fields import ConfigError, Where, setting
+from sidecar.config.fields import Where, networks, setting
 
 
 @dataclass(frozen=True)
@@ -24,9 +23,4 @@ class ObservabilitySection:
                                              "see `/metrics`, `/healthz` and `/readyz`; everyone else gets 403")
 
     def check(self, where: Where) -> None:
-        for network in self.metrics_allow:
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ConfigError(f"{where('metrics_allow')}: {network!r} is not an address or network "
-                                  "(like 10.0.0.0/8)") from None
+        networks(self, where, "metrics_allow")

@@ -1,11 +1,12 @@
-"""The `server` section: where nginx and the sidecar meet (the Unix socket, nginx's listener and workers)."""
+"""The `server` section: where nginx and the sidecar meet (the Unix socket, nginx's listener and workers,
+and the per-client limit nginx puts on misses before they reach the sidecar)."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidecar.config.fields import ENV_PREFIX, Where, require, setting
+from sidecar.config.fields import ENV_PREFIX, Where, networks, require, setting
 
 SOCKET_INSTANCE = "{instance}"
 MAX_SOCKET_PATH = 107  # bytes: Linux's sun_path holds 108, the terminating NUL included
@@ -22,6 +23,13 @@ class ServerSection:
                             "`resize-sidecar/sidecar.0` becomes `resize-sidecar_sidecar.0`); Lithos sets it")
     listen: str = setting("127.0.0.1:8080", "nginx's listener", flag="--listen")
     nginx_workers: str = setting("auto", "nginx `worker_processes` (for `run`)")
+    miss_rate: float = setting(10.0, "new renditions (misses) per second each client may ask for at nginx, "
+                               "beyond `miss_burst`; then 429 with Retry-After. Hits are never limited. 0 turns "
+                               "the limit off; below 1, nginx counts per minute (0.5 is 30 a minute)")
+    miss_burst: int = setting(100, "misses a client may make at once beyond `miss_rate` (a page of new thumbnails)")
+    trusted_proxies: tuple[str, ...] = setting((), "addresses or networks of the proxies in front of nginx (load "
+                                               "balancer, CDN): from them, the client `miss_rate` counts is the last "
+                                               "address of X-Forwarded-For; from anyone else the header is ignored")
 
     def check(self, where: Where) -> None:
         require(0 <= self.socket_mode <= 0o777, where("socket_mode"), "must be a file mode such as 0660")
@@ -30,6 +38,10 @@ class ServerSection:
                 f"has {SOCKET_INSTANCE} but no instance name is set ({ENV_PREFIX}INSTANCE)")
         require(self.nginx_workers == "auto" or self.nginx_workers.isdigit(), where("nginx_workers"),
                 "must be auto or a number")
+        require(self.miss_rate == 0 or 1 / 60 <= self.miss_rate <= 100_000, where("miss_rate"),
+                "must be 0 (no limit) or 1/60 to 100000 misses per second per client")
+        require(0 <= self.miss_burst <= 100_000, where("miss_burst"), "must be 0 to 100000")
+        networks(self, where, "trusted_proxies")
 
     def pinned_socket(self, where: Where) -> Path:
         """`socket` with `{instance}` filled in, made absolute, and short enough for a Unix socket."""

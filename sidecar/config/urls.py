@@ -35,7 +35,7 @@ class UrlsSection:
                                  "without `format` allows every format); exclusive with `allowed_sizes`")
     presets: Mapping[str, Preset] = setting(
         factory=dict, table=tables.presets,
-        doc="`width`, `height`, `fit`, `gravity`, `format`, `quality`, `enlarge`, `dpr`, `client_hints`, "
+        doc="`width`, `height`, `fit`, `gravity`, `format`, `quality`, `max_bytes`, `enlarge`, `dpr`, `client_hints`, "
             "`rotate`, `flip`, `blur`, `sharpen`, `background`, `watermark`, `fallback_image` (a path; adds "
             "`fb{NAME}` to the preset's URLs)")
     routes: Mapping[str, Route] = setting(

@@ -156,7 +156,8 @@ class Metrics:
         self.purged_files = counter("purged_files", "Renditions removed by purges")
         self.worker_restarts = counter("worker_restarts", "Worker processes that died and were started again")
         self.nginx_requests = counter("nginx_requests", "Rendition requests at nginx: hit (served from the "
-                                      "cache, never seen by Python) or miss (sent to the sidecar)", ("cache",))
+                                      "cache, never seen by Python), miss (sent to the sidecar) or limited "
+                                      "(a miss over its client's miss_rate, answered 429)", ("cache",))
         self.hit_ratio = gauge("hit_ratio", "Hits / (hits + misses) at nginx over the last 5 minutes",
                                mode="max")
 
@@ -184,7 +185,7 @@ class Metrics:
         self.errors.labels(type(exc).__name__, str(exc.status)).inc()
 
     def initialise_supervisor(self) -> None:
-        for cache in ("hit", "miss"):
+        for cache in ("hit", "miss", "limited"):
             self.nginx_requests.labels(cache)
         self.worker_restarts.inc(0)
 

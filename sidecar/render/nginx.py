@@ -47,6 +47,7 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
         open_file_cache=open_file_cache(config.cache.open_file_cache_valid),
         route_maps=route_maps(config), route_locations=route_locations(config),
         access_log=config.observability.access_log, log_format=log_format(f"${UPSTREAM}_cache"),
+        hit_log_format=log_format(f"${UPSTREAM}_hit", request_id="-"),
         metrics_allow="\n".join(f"        allow {network};" for network in config.observability.metrics_allow)
         or "        # metrics_allow is empty: nobody",
         width_hints=_hint_map([(_integer_at_most(w), Hint(width=w).suffix) for w in config.urls.client_hints_widths],
@@ -55,7 +56,57 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
                             r"[0-9]*\.?[0-9]+"),
         no_hint=Hint(dpr=config.urls.client_hints_dprs[0]).suffix,
         hint_vary=", ".join(HINT_HEADERS), accept_ch=", ".join(HINT_HEADERS),
+        **miss_limit(config),
     )
+
+
+# -- The per-client limit on misses (issue 16) --------------------------------------------------------
+# Only requests that reach the sidecar's named location are counted: hits are served by try_files
+# before it, so they are never limited. Past its burst, a client gets 429 with Retry-After from nginx,
+# and the access log marks the line `"cache":"limited"` for the metrics.
+MISS_ZONE = f"{UPSTREAM}_misses"
+MISS_ZONE_SIZE = "10m"  # about 80,000 clients (IPv6 keys); the least recently seen go first when full
+
+
+def miss_limit(config: Config) -> dict[str, str]:
+    """The template's three pieces: the zone (http level), the limit (in the sidecar's location) and
+    the named location that answers 429. All comments when `miss_rate` is 0."""
+    server = config.server
+    if not server.miss_rate:
+        off = "# miss_rate = 0: no per-client limit on misses"
+        return {"miss_limit_zone": off, "miss_limit": f"        {off}", "miss_limited_location": ""}
+    key = "$binary_remote_addr"
+    zone: list[str] = []
+    if server.trusted_proxies:
+        key = f"${UPSTREAM}_miss_client"
+        zone += [f"geo ${UPSTREAM}_trusted_proxy {{", "    default 0;",
+                 *(f"    {network} 1;" for network in server.trusted_proxies), "}",
+                 "# From a trusted proxy, the client is the last address of X-Forwarded-For (the one the proxy",
+                 "# added); anything before it is what the client claimed, and is ignored.",
+                 f'map "${UPSTREAM}_trusted_proxy:$http_x_forwarded_for" {key} {{',
+                 "    default $binary_remote_addr;",
+                 r'    "~^1:(.*,)?\s*(?<rs_forwarded_client>[^,\s]+)\s*$" $rs_forwarded_client;', "}"]
+    zone.append(f"limit_req_zone {key} zone={MISS_ZONE}:{MISS_ZONE_SIZE} rate={_nginx_rate(server.miss_rate)};")
+    limit = [f"limit_req zone={MISS_ZONE} burst={server.miss_burst} nodelay;", "limit_req_status 429;",
+             "limit_req_log_level warn;", f"error_page 429 = @{UPSTREAM}_limited;"]
+    limited = [f"    location @{UPSTREAM}_limited {{", "        default_type text/plain;",
+               f"        add_header Retry-After {retry_after(server.miss_rate)} always;",
+               '        add_header Cache-Control "no-store" always;',
+               '        return 429 "too many new renditions from this client: retry later\\n";', "    }"]
+    return {"miss_limit_zone": "\n".join(zone),
+            "miss_limit": "\n".join(f"        {line}" for line in
+                                    ["# Per-client limit on misses (miss_rate, miss_burst):", *limit]),
+            "miss_limited_location": "\n".join(limited)}
+
+
+def retry_after(rate: float) -> int:
+    """Seconds until a client over its limit may make one more miss."""
+    return max(1, math.ceil(1 / rate))
+
+
+def _nginx_rate(rate: float) -> str:
+    """nginx takes whole requests per second or per minute."""
+    return f"{int(rate)}r/s" if rate >= 1 and rate == int(rate) else f"{round(rate * 60)}r/m"
 
 
 def front(config: Config, nodes: Sequence[str]) -> str:
@@ -112,7 +163,7 @@ def _route_location(config: Config, route: Route) -> list[str]:
     return [
         f'    location ~ "{route.regex(nginx=True)}" {{',
         f"        root {config.cache.cache_dir};",
-        "        types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; }",
+        "        types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; image/jxl jxl; }",
         "        default_type application/octet-stream;",
         f'        add_header Cache-Control "public, max-age={config.cache.max_age}, immutable";',
         f"        try_files {links}$uri @{UPSTREAM};",

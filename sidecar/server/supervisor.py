@@ -125,6 +125,7 @@ class Supervisor:
                     failing = False
                     self.metrics.nginx_requests.labels("hit").inc(counts.hits)
                     self.metrics.nginx_requests.labels("miss").inc(counts.misses)
+                    self.metrics.nginx_requests.labels("limited").inc(counts.limited)
                     value = ratio.add(time.monotonic(), counts)
                     if value is not None:
                         self.metrics.hit_ratio.set(value)

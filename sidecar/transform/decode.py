@@ -1,24 +1,29 @@
-"""Decoding: from the original's bytes to pixels, as few as the rendition needs, in displayed orientation.
+"""Decoding: from the original's bytes to pixels, as few as the rendition needs, in stored orientation
+(EXIF orientation is applied to the small result: `orientation`).
 
 Formats are detected from the bytes (`sniff`), limits are checked from the header before any pixel is
-decoded, and JPEGs are decoded at a reduced scale (libjpeg's draft, or the DC scans alone).
+decoded, and JPEGs are decoded at a reduced scale (libjpeg's draft, or the DC scans alone). Vector
+originals (SVG, PDF) are drawn at the rendition's size instead (`draft` asks for it), so their declared
+size is only a shape: the pixel limit applies to what is drawn and planned, not to what they declare.
+TIFF and ICO/CUR give their first page and largest entry; PDF its first page.
 """
 from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import replace
 
 import pillow_avif  # noqa: F401  (registers the AVIF codec beside pillow-simd's own plugins)
 import pillow_heif
 from PIL import Image
 
-from sidecar.errors import BadRequest, TooLarge, Unsupported
-from sidecar.transform import dcjpeg
+from sidecar.errors import BadRequest, TooLarge, Undecodable, Unsupported
+from sidecar.transform import dcjpeg, pdf, svg
 from sidecar.transform.encode import output_format
 from sidecar.transform.geometry import plan
-from sidecar.transform.headers import avif_declared_size, gif_layout
+from sidecar.transform.headers import avif_declared_size, gif_layout, ico_largest
 from sidecar.transform.quality import estimate_quality
-from sidecar.transform.sniff import sniff
+from sidecar.transform.sniff import HEAD, sniff
 from sidecar.transform.work import Work, decoding
 
 # HEIC/HEIF input (libheif + libde265 from the wheel). It applies the file's rotation and mirroring
@@ -29,18 +34,19 @@ pillow_heif.register_heif_opener()
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 Image.init()  # load every format plugin now: `Image.open(formats=...)` only knows loaded ones
 
-_TRANSPOSE = {
-    2: (Image.Transpose.FLIP_LEFT_RIGHT,), 3: (Image.Transpose.ROTATE_180,),
-    4: (Image.Transpose.FLIP_TOP_BOTTOM,), 5: (Image.Transpose.TRANSPOSE,),
-    6: (Image.Transpose.ROTATE_270,), 7: (Image.Transpose.TRANSVERSE,), 8: (Image.Transpose.ROTATE_90,),
-}
 _ORIENTATION_TAG = 0x0112
+#: Formats drawn at the size asked for (Pillow plugins of ours: `draft` picks the size, `load` draws).
+SCALABLE = (svg.SvgImageFile.format, pdf.PdfImageFile.format)
+#: Formats whose every page or frame Pillow would walk to count them, though only the first is used.
+_FIRST_PAGE_ONLY = ("GIF", "TIFF")
+#: A reduced JPEG decode keeps at least this many times the rendition's pixels per side.
+DRAFT_MARGIN = 2.0
 
 
 def read(work: Work) -> None:
     """Detect the format from the bytes and parse the header (no pixel data yet)."""
-    work.format = sniff(work.data[:64])
-    declared = avif_declared_size(work.data) if work.format == "AVIF" else None
+    work.format = sniff(work.data[:HEAD])
+    declared = _declared_size(work.format, work.data)
     if declared and declared[0] * declared[1] > work.settings.max_pixels:
         raise TooLarge(f"image declares {declared[0]}x{declared[1]} pixels")
     with decoding():
@@ -48,6 +54,8 @@ def read(work: Work) -> None:
         try:
             work.image = Image.open(io.BytesIO(work.data), formats=[work.format])
         except Image.UnidentifiedImageError:
+            if work.format in SCALABLE:  # markup or a PDF that does not parse: broken, not exotic
+                raise Undecodable(f"{work.format} could not be parsed") from None
             # The signature said this format, but Pillow has no decoder for this variant of it
             # (12-bit or lossless JPEG, say).
             raise Unsupported(f"unsupported {work.format} variant") from None
@@ -56,7 +64,8 @@ def read(work: Work) -> None:
         work.icc = image.info.get("icc_profile") or None
         work.alpha = "A" in image.mode or "transparency" in image.info
         # GIF frames are counted from the structure in `check_limits`: Pillow would read through them.
-        work.frames = 1 if work.format == "GIF" else getattr(image, "n_frames", 1)
+        # A multi-page TIFF is a document, not an animation: its first page is the image.
+        work.frames = 1 if work.format in _FIRST_PAGE_ONLY else getattr(image, "n_frames", 1)
         if work.format == "JPEG":
             tables = getattr(image, "quantization", None)
             if tables:
@@ -83,16 +92,24 @@ def check_limits(work: Work) -> None:
     if work.ops.watermark is not None and work.ops.watermark not in work.settings.watermarks:
         raise BadRequest(f"no watermark named {work.ops.watermark!r}")
     plan_geometry(work)
+    if work.format in SCALABLE and work.plan.size[0] * work.plan.size[1] > work.settings.max_pixels:
+        raise TooLarge(f"a rendition of {work.plan.size[0]}x{work.plan.size[1]} pixels")
 
 
 def draft(work: Work) -> None:
-    """JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale, keeping at least twice the pixels we need."""
+    """JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale, keeping at least twice the pixels we need.
+    SVG, PDF: draw the whole picture at the scale the plan takes it to, so no pixel is scaled up."""
+    if work.format in SCALABLE:
+        width, height = work.image.size
+        scale = work.plan.scale
+        work.image.draft(None, (max(1, round(width * scale)), max(1, round(height * scale))))
+        return
     if work.format != "JPEG":
         return
     width, height = work.image.size
     # The plan is in the original's turned pixels; this file may be a smaller rendition of it.
     shown_w = height if (work.orientation in (5, 6, 7, 8)) != work.ops.turned else width
-    scale = min(1.0, 2 * work.plan.scale * work.frame_size[0] / shown_w)
+    scale = min(1.0, DRAFT_MARGIN * work.plan.scale * work.frame_size[0] / shown_w)
     needed = (max(1, round(width * scale)), max(1, round(height * scale)))
     with decoding():
         work.image.draft(work.image.mode, needed)
@@ -115,18 +132,24 @@ def decode(work: Work) -> None:
     work.icc = work.image.info.get("icc_profile") or work.icc
 
 
-def orient(work: Work) -> None:
-    """Apply EXIF orientation (values outside 1-8 count as 1); the output carries no EXIF at all."""
-    for method in _TRANSPOSE.get(work.orientation, ()):
-        work.image = work.image.transpose(method)
-
-
 def plan_geometry(work: Work) -> None:
     width, height = work.derived_from.size if work.derived_from else work.image.size
     if work.derived_from is None and work.orientation in (5, 6, 7, 8):
         width, height = height, width
     work.displayed_size = (width, height)
-    work.plan = plan(*work.frame_size, work.ops, max_side=work.settings.max_side)
+    ops = work.ops
+    if work.format in SCALABLE and ops.target != (None, None):
+        ops = replace(ops, enlarge=True)  # a drawing has no pixels of its own to run out of
+    work.plan = plan(*work.frame_size, ops, max_side=work.settings.max_side)
+
+
+def _declared_size(fmt: str, data: bytes) -> tuple[int, int] | None:
+    """What the structure declares, where Pillow would decode or refuse before telling us."""
+    if fmt == "AVIF":
+        return avif_declared_size(data)
+    if fmt in ("ICO", "CUR"):
+        return ico_largest(data)
+    return None
 
 
 def _orientation(image: Image.Image, *, loaded: bool) -> int:

@@ -2,47 +2,79 @@
 (less metadata) are the rendition: nothing needs changing, or the encoded result came out bigger."""
 from __future__ import annotations
 
-import io
+from PIL import Image
 
-from sidecar.transform import filters, passthrough
-from sidecar.transform.work import Settings, Source, Work, decoding
+from sidecar.transform import autoquality, encoders, passthrough
+from sidecar.transform.work import Settings, Source, Work
+from sidecar.url.grammar import Ops
 
 #: The output format an original already is, for passing it through.
 _SAME_FORMAT = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
-#: Sources whose `legacy` auto variant is PNG even without transparency (drawings, screenshots).
-_LOSSLESS_SOURCES = ("PNG", "GIF", "BMP")
-_AVIF_SPEED = 8  # libaom speed: 6 (its default) costs three times the time for 4% fewer bytes
+#: A budget-bound rendition is shrunk at most this many times (each by the square root of how far off it is).
+_SHRINKS = 3
+_SMALLEST_SIDE = 16
+#: Sources whose `legacy` auto variant is PNG even without transparency (drawings, screenshots, icons).
+_LOSSLESS_SOURCES = ("PNG", "GIF", "BMP", "ICO", "CUR", "SVG")
 
 
 def untouched(work: Work) -> None:
     """When nothing needs changing, the original's bytes (less metadata) are the rendition: no decode."""
-    if not _original_fits(work) or not _quality_allows_original(work):
+    if not _original_fits(work) or not _quality_allows_original(work) or searches_quality(work.ops, work.settings):
         return
     data = passthrough.stripped(work.data, work.format)
-    if data is not None:
+    if data is not None and (work.ops.max_bytes is None or len(data) <= work.ops.max_bytes):
         work.output, work.original, work.done = data, True, True
 
 
 def encode(work: Work) -> None:
-    image, fmt = work.image, work.output_format
-    if fmt == "jpeg":
-        image = filters.flatten(image, work.settings.background)
-    if fmt in ("webp", "avif") and image.mode in ("L", "LA"):
-        image = image.convert("RGBA" if image.mode == "LA" else "RGB")
-    options: dict[str, object]
-    if fmt == "jpeg":
-        options = {"quality": _quality(work), "progressive": True}
-    elif fmt == "webp":
-        options = {"quality": _quality(work), "method": 4}
-    elif fmt == "avif":
-        options = {"quality": _quality(work), "speed": _AVIF_SPEED, "max_threads": 1}
-    else:
-        options = {"compress_level": 6}
-    image.info = {}  # Pillow copies comments, EXIF and ICC from `info` into the output; we copy nothing
-    out = io.BytesIO()
-    with decoding():
-        image.save(out, format=fmt.upper(), **options)
-    work.image, work.output = image, out.getvalue()
+    """Encode at the URL's or the default quality; `qauto` searches for the lowest quality that keeps
+    the perceptual target, `mb{bytes}` for the highest that fits the budget (after the former)."""
+    fmt = work.output_format
+    image = encoders.prepare(work.image, fmt, work.settings.background)
+    quality = _quality(work)
+    if fmt != "png" and searches_quality(work.ops, work.settings):
+        search = encoders.AUTO_SEARCH[fmt]
+        quality = autoquality.lowest_quality(
+            image, lambda sample, q: encoders.probe(sample, fmt, q), work.settings.quality_target,
+            auto_ceiling(fmt, work.source.quality), floor=search.floor, probes=search.probes, tiles=search.tiles)
+    if work.ops.max_bytes is None:
+        work.image, work.output = image, encoders.save(image, fmt, quality)
+        return
+    work.image, fitted = _within(image, fmt, quality, work.ops.max_bytes, work.settings.max_bytes_resize)
+    work.output, work.fits = fitted.data, fitted.fits
+
+
+def _within(image: Image.Image, fmt: str, quality: int, budget: int,
+            resize: bool) -> tuple[Image.Image, autoquality.Fitted]:
+    """The best quality under the budget; then, if the operator allows, smaller dimensions. PNG has
+    no quality to lower: only its dimensions."""
+    def fit(candidate: Image.Image) -> autoquality.Fitted:
+        if fmt == "png":
+            data = encoders.save(candidate, fmt, 0)
+            return autoquality.Fitted(data, 0, len(data) <= budget)
+        return autoquality.fitting_quality(candidate, lambda img, q: encoders.save(img, fmt, q), budget, quality)
+
+    fitted = fit(image)
+    for _ in range(_SHRINKS if resize else 0):
+        scale = 0.9 * (budget / len(fitted.data)) ** 0.5
+        size = (round(image.width * scale), round(image.height * scale))
+        if fitted.fits or min(size) < _SMALLEST_SIDE:
+            break
+        image = image.resize(size, Image.Resampling.LANCZOS)
+        fitted = fit(image)
+    return image, fitted
+
+
+def searches_quality(ops: Ops, settings: Settings) -> bool:
+    """Whether the rendition's quality is searched for (the URL's `qauto`, or the config's `quality = "auto"`
+    when the URL names none): such a rendition's quality is unknown, so it is no source for a smaller one."""
+    return ops.quality == "auto" or (ops.quality is None and settings.auto_quality)
+
+
+def auto_ceiling(fmt: str, source_quality: int | None) -> int:
+    """The top of the automatic quality's search: never above the source's own JPEG quality."""
+    top = encoders.AUTO_SEARCH[fmt].top
+    return min(top, source_quality) if fmt == "jpeg" and source_quality is not None else top
 
 
 def never_bigger(work: Work) -> None:
@@ -60,7 +92,7 @@ def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool
     for the rest."""
     if fmt != "auto":
         return fmt
-    if variant in ("avif", "webp"):
+    if variant in ("jxl", "avif", "webp"):
         return variant
     return "png" if (source.alpha and not opaque) or source.format in _LOSSLESS_SOURCES else "jpeg"
 
@@ -86,10 +118,13 @@ def _quality(work: Work) -> int:
 
 
 def quality_for(wanted: int | str | None, fmt: str, settings: Settings, source: int | None) -> int:
-    """The URL's quality; `keep` is the source JPEG's; the default never exceeds it for JPEG -> JPEG."""
+    """The URL's quality; `keep` is the source JPEG's; the default never exceeds it for JPEG -> JPEG;
+    `auto`, the top of its search."""
     default = settings.avif_quality if fmt == "avif" else settings.quality
     if isinstance(wanted, int):
         return wanted
+    if wanted == "auto" or (wanted is None and settings.auto_quality):
+        return auto_ceiling(fmt, source)  # the most the search may choose
     if wanted == "keep" and fmt != "avif":  # AVIF's scale is not JPEG's: keep means its default there
         return source or default
     if fmt == "jpeg" and source is not None:

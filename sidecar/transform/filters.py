@@ -1,30 +1,22 @@
-"""Pixel operations after the resize: rotate and flip, blur, sharpen, pad and flatten. Pure functions.
+"""Pixel operations after the resize: blur, sharpen, pad and flatten. Pure functions.
 
 Blur and sharpen work on premultiplied alpha, so colour hidden under transparent pixels never bleeds into
 visible ones (the same reason the resize premultiplies). Sigmas are in the rendition's own pixels.
 """
 from __future__ import annotations
 
+import math
+
 from PIL import Image, ImageFilter
 
-#: Clockwise degrees -> Pillow's transpose (whose ROTATE_* turn counter-clockwise).
-_CLOCKWISE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
-#: The automatic sharpening after a strong downscale: a mild unsharp mask (radius, percent, threshold).
-#: Mild on purpose: LANCZOS already keeps edges; this only restores the crispness that averaging
-#: many source pixels into one takes away.
-AUTO_SHARPEN = (0.6, 60, 2)
+#: The automatic sharpening after a strong downscale: a mild unsharp mask (sigma, amount). Mild on
+#: purpose: LANCZOS already keeps edges; this only restores the crispness that averaging many source
+#: pixels into one takes away. Amount 0.4 without a threshold gives the bytes (so the high frequencies)
+#: of the former UnsharpMask(0.6, 60, threshold 2), with a higher SSIM against an unsharpened reference.
+AUTO_SHARPEN = (0.6, 0.4)
 #: The explicit `sh{sigma}`: unsharp mask of that radius at full strength.
 SHARPEN_PERCENT, SHARPEN_THRESHOLD = 100, 0
-
-
-def turn(image: Image.Image, degrees: int, flip: bool) -> Image.Image:
-    """Rotate clockwise by 0, 90, 180 or 270 degrees, then mirror left to right if `flip`."""
-    if degrees:
-        image = image.transpose(_CLOCKWISE[degrees])
-    if flip:
-        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return image
 
 
 def blur(image: Image.Image, sigma: float) -> Image.Image:
@@ -36,6 +28,26 @@ def sharpen(image: Image.Image, sigma: float, percent: int = SHARPEN_PERCENT,
             threshold: int = SHARPEN_THRESHOLD) -> Image.Image:
     """Unsharp mask: add back `percent` of the difference from a Gaussian blur of `sigma`."""
     return _filtered(image, ImageFilter.UnsharpMask(sigma, percent, threshold))
+
+
+def auto_sharpen(image: Image.Image) -> Image.Image:
+    """The automatic sharpening: `AUTO_SHARPEN` as one 3x3 convolution. A Gaussian of sigma 0.6 hardly
+    reaches past the next pixel, so the 3x3 kernel is the unsharp mask (without its threshold) in one
+    SIMD pass: a tenth of the time of Pillow's blur-then-compare `UnsharpMask` (`bench/pipeline.py`)."""
+    return _filtered(image, _AUTO_KERNEL)
+
+
+def _unsharp_kernel(sigma: float, amount: float) -> ImageFilter.Kernel:
+    side = math.exp(-1 / (2 * sigma * sigma))
+    weights = [side, 1.0, side]
+    total = sum(weights)
+    gauss = [a * b / (total * total) for a in weights for b in weights]
+    kernel = [-amount * g for g in gauss]
+    kernel[4] += 1 + amount  # the image plus `amount` times (image - blur)
+    return ImageFilter.Kernel((3, 3), kernel, scale=1)
+
+
+_AUTO_KERNEL = _unsharp_kernel(*AUTO_SHARPEN)
 
 
 def pad(image: Image.Image, canvas: tuple[int, int], position: tuple[float, float],

@@ -71,3 +71,27 @@ def avif_declared_size(data: bytes) -> tuple[int, int] | None:
             largest = (width, height)
         pos = data.find(b"ispe", pos + 4, 65536)
     return largest
+
+
+def ico_largest(data: bytes) -> tuple[int, int] | None:
+    """The largest size among an ICO's (or CUR's) entries, as each entry's own header says: the
+    directory's one-byte sizes stop at 256, but an embedded PNG can be of any size."""
+    count = int.from_bytes(data[4:6], "little")
+    largest: tuple[int, int] | None = None
+    for index in range(count):
+        entry = 6 + 16 * index
+        if entry + 16 > len(data):
+            break
+        size = (data[entry] or 256, data[entry + 1] or 256)
+        offset = int.from_bytes(data[entry + 12 : entry + 16], "little")
+        if data[offset : offset + 8] == b"\x89PNG\r\n\x1a\n" and offset + 24 <= len(data):
+            size = (int.from_bytes(data[offset + 16 : offset + 20], "big"),
+                    int.from_bytes(data[offset + 20 : offset + 24], "big"))
+        elif offset + 12 <= len(data):
+            # A BMP info header: its height counts the XOR and the AND mask, hence the half.
+            bmp = (abs(int.from_bytes(data[offset + 4 : offset + 8], "little", signed=True)),
+                   abs(int.from_bytes(data[offset + 8 : offset + 12], "little", signed=True)) // 2)
+            size = (max(size[0], bmp[0]), max(size[1], bmp[1]))
+        if largest is None or size[0] * size[1] > largest[0] * largest[1]:
+            largest = size
+    return largest

@@ -17,15 +17,16 @@ from sidecar.url.grammar import Ops
 
 THUMBNAIL = 100
 #: The steps that read and decode the original into sRGB pixels; nothing is restyled or encoded.
-STEPS = (pipeline.read, pipeline.check_limits, pipeline.draft, pipeline.decode, pipeline.orient,
-         pipeline.normalise, pipeline.geometry, pipeline.convert_colour)
+STEPS = (pipeline.read, pipeline.check_limits, pipeline.draft, pipeline.decode, pipeline.normalise,
+         pipeline.geometry, pipeline.orient, pipeline.convert_colour)
 HASH_SIDE = 32  # ThumbHash keeps only the lowest frequencies: more pixels change nothing but the time
 #: The LQIP: a tiny WebP as a data URI of at most this many characters, as large as fits.
 LQIP_LIMIT = 1024
 _LQIP_SIDES = (32, 24, 16, 12, 8)
 _LQIP_QUALITY = 40
 _FORMAT_NAMES = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp",
-                 "AVIF": "avif", "HEIF": "heif"}
+                 "AVIF": "avif", "HEIF": "heif", "ICO": "ico", "CUR": "cur", "JPEG2000": "jp2", "SVG": "svg",
+                 "PDF": "pdf"}
 
 
 def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:

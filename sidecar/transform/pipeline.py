@@ -2,12 +2,15 @@
 
 One explicit ordered list of steps (`STEPS`), each a function of the `Work` in progress:
 
-    read -> check_limits -> untouched -> draft -> decode -> orient -> turn -> normalise -> geometry
+    read -> check_limits -> untouched -> draft -> decode -> normalise -> geometry -> orient
          -> blur -> sharpen -> convert_colour -> background -> add_watermark -> encode -> never_bigger
 
 `untouched` ends the work early when the original already is the rendition (its bytes minus metadata,
 no pixel decoded); `never_bigger` swaps the encoded result for the original when that is smaller and
-fits. Colour is converted after the resize, on the fewest pixels, and before padding, so the padding's
+fits. Nothing is done to the full-size pixels that can be done to the small ones: the crop is planned in
+displayed coordinates and cut from the stored pixels, and the EXIF orientation with the URL's rotation
+and flip is one transpose of the resized image (`orientation`); sharpening and colour conversion
+follow the resize too. Colour is converted after the resize, on the fewest pixels, and before padding, so the padding's
 colour is sRGB as written. Everything here is CPU work and
 blocking: the server runs `transform` in its worker pool, never on the event loop.
 """
@@ -17,20 +20,22 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from sidecar.transform import colour, filters, smart, watermark
-from sidecar.transform.decode import check_limits, decode, draft, orient, read
+from sidecar.transform import colour, filters, orientation, parallel, smart, watermark
+from sidecar.transform.decode import check_limits, decode, draft, read
 from sidecar.transform.encode import (
     encode,
     never_bigger,
     output_format,
     quality_for,
+    searches_quality,
     untouched,
 )
 from sidecar.transform.geometry import COMPASS_FRACTIONS, Plan, plan
 from sidecar.transform.work import Rendered, Settings, Source, Work
 from sidecar.url.grammar import Ops, hex_rgb
 
-__all__ = ["STEPS", "Rendered", "Settings", "Source", "Work", "output_format", "quality_for", "transform"]
+__all__ = ["STEPS", "Rendered", "Settings", "Source", "Work", "output_format", "quality_for", "searches_quality",
+           "transform"]
 
 #: Automatic sharpening follows downscales to this fraction of the source's pixels per side, or less.
 AUTO_SHARPEN_SCALE = 0.5
@@ -49,12 +54,7 @@ def transform(data: bytes, ops: Ops, settings: Settings, *, variant: str | None 
         if work.done:
             break
     size = work.displayed_size if work.original else work.image.size
-    return Rendered(work.output, work.output_format, size, work.source, work.original)
-
-
-def turn(work: Work) -> None:
-    """The URL's rotation (clockwise) and flip, after EXIF orientation and before the geometry."""
-    work.image = filters.turn(work.image, work.ops.rotate, work.ops.flip)
+    return Rendered(work.output, work.output_format, size, work.source, work.original, work.fits)
 
 
 def normalise(work: Work) -> None:
@@ -63,19 +63,41 @@ def normalise(work: Work) -> None:
 
 
 def geometry(work: Work) -> None:
-    """Crop and resize (LANCZOS after an integer `reduce()`), on whatever size the decode produced."""
+    """Crop and resize (LANCZOS after an integer `reduce()`) the stored pixels, on whatever size the decode
+    produced. The plan is in displayed coordinates (after EXIF orientation and the URL's rotation); its
+    box is mapped back into the stored image, and `orient` turns the result."""
+    method = _turn(work)
+    swapped = orientation.swaps_axes(method)
     width, height = work.image.size
-    shown_w, shown_h = work.frame_size
+    shown = (height, width) if swapped else (width, height)
+    frame_w, frame_h = work.frame_size
     if work.ops.gravity == "sm":
         left, top, right, bottom = work.plan.box
-        crop = ((right - left) / shown_w, (bottom - top) / shown_h)
-        work.plan = plan(shown_w, shown_h, work.ops, max_side=work.settings.max_side,
-                         focus=smart.focus(work.image, crop))
+        crop = ((right - left) / frame_w, (bottom - top) / frame_h)
+        stored_crop = (crop[1], crop[0]) if swapped else crop
+        focus = orientation.shown_point(method, smart.focus(work.image, stored_crop))
+        work.plan = plan(frame_w, frame_h, work.ops, max_side=work.settings.max_side, focus=focus)
     # A reduced decode (draft, or a smaller rendition in the cascade) shrinks the source: scale the box.
-    planned = work.plan.scaled(width / shown_w, height / shown_h)
-    if planned.is_identity:
+    planned = work.plan.scaled(shown[0] / frame_w, shown[1] / frame_h)
+    box = orientation.stored_box(method, planned.box, shown)
+    size = (planned.size[1], planned.size[0]) if swapped else planned.size
+    if Plan(box, size).is_identity:
         return
-    work.image = work.image.resize(planned.size, Image.Resampling.LANCZOS, box=planned.box, reducing_gap=3.0)
+    work.image = parallel.resize(work.image, size, box)
+
+
+def orient(work: Work) -> None:
+    """EXIF orientation (values outside 1-8 count as 1), then the URL's clockwise rotation and flip: one
+    transpose of the resized image. The output carries no EXIF at all."""
+    method = _turn(work)
+    if method is not None:
+        work.image = work.image.transpose(method)
+
+
+def _turn(work: Work) -> Image.Transpose | None:
+    # A cascade's larger rendition is upright already and never rotated (`cache.cascade`).
+    exif = 1 if work.derived_from is not None else work.orientation
+    return orientation.composite(exif, work.ops.rotate, work.ops.flip)
 
 
 def blur(work: Work) -> None:
@@ -88,7 +110,7 @@ def sharpen(work: Work) -> None:
     if work.ops.sharpen:
         work.image = filters.sharpen(work.image, work.ops.sharpen)
     elif auto_sharpens(work.plan, work.ops, work.settings):
-        work.image = filters.sharpen(work.image, *filters.AUTO_SHARPEN)
+        work.image = filters.auto_sharpen(work.image)
 
 
 def convert_colour(work: Work) -> None:
@@ -120,6 +142,6 @@ def auto_sharpens(planned: Plan, ops: Ops, settings: Settings) -> bool:
 
 
 STEPS: tuple[Callable[[Work], None], ...] = (
-    read, check_limits, untouched, draft, decode, orient, turn, normalise, geometry, blur, sharpen,
+    read, check_limits, untouched, draft, decode, normalise, geometry, orient, blur, sharpen,
     convert_colour, background, add_watermark, encode, never_bigger,
 )

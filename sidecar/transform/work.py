@@ -14,7 +14,8 @@ from sidecar.errors import SidecarError, TooLarge, Undecodable
 from sidecar.transform.geometry import Plan
 from sidecar.url.grammar import Ops
 
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif",
+                 "jxl": "image/jxl"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,12 @@ class Settings:
     #: counting and walking frames costs too). None: no limit.
     max_animation_pixels: int | None = None
     auto_sharpen: bool = True
+    #: `quality = "auto"` in the config: renditions whose URL names no quality search for theirs.
+    auto_quality: bool = False
+    #: What the automatic quality keeps: the SSIM of the output against the unencoded rendition.
+    quality_target: float = 0.96
+    #: `mb{bytes}` may lower the dimensions too once the lowest quality does not fit.
+    max_bytes_resize: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class Rendered:
     #: True when `data` is the original's own bytes (less metadata): nothing needed changing, or the
     #: encoded rendition was bigger.
     original: bool = False
+    #: False when the URL's `mb{bytes}` could not be met: `data` is then the smallest we could make.
+    fits: bool = True
 
     @property
     def content_type(self) -> str:
@@ -79,6 +88,7 @@ class Work:
         self.icc: bytes | None = None
         self.output = b""
         self.original = False
+        self.fits = True
         self.done = False
 
     @property

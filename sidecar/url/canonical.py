@@ -10,16 +10,18 @@ FITS: tuple[Fit, ...] = ("fit", "fill", "force", "pad")
 #: `sm` is smart (the crop goes where the pixels are busiest), `fp` a focal point given in the URL.
 COMPASS = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw")
 GRAVITIES = (*COMPASS, "sm", "fp")
-#: URL extension -> output format. One extension per format: `.jpeg` is not canonical. `auto` picks AVIF,
-#: WebP or JPEG/PNG per request (see `AUTO_VARIANTS`).
-EXTENSIONS = {"jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "auto": "auto"}
+#: URL extension -> output format. One extension per format: `.jpeg` is not canonical. `auto` picks JPEG XL,
+#: AVIF, WebP or JPEG/PNG per request (see `AUTO_VARIANTS`).
+EXTENSIONS = {"jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "jxl": "jxl", "auto": "auto"}
 FORMAT_EXTENSION = {fmt: ext for ext, fmt in EXTENSIONS.items()}
 #: What the URL builder accepts for a format: the format's name or its extension.
-FORMAT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "auto": "auto"}
-LOSSY = frozenset({"jpeg", "webp", "avif", "auto"})
-#: What nginx maps a client's Accept header to for `.auto` URLs; `legacy` is JPEG, or PNG for sources
-#: with transparency or from lossless formats. Three variants at most, so Accept cannot bust the cache.
-AUTO_VARIANTS = ("avif", "webp", "legacy")
+FORMAT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "jxl": "jxl",
+                "auto": "auto"}
+LOSSY = frozenset({"jpeg", "webp", "avif", "jxl", "auto"})
+#: What nginx maps a client's Accept header to for `.auto` URLs, in order of preference; `legacy` is JPEG,
+#: or PNG for sources with transparency or from lossless formats. Four variants at most, so Accept cannot
+#: bust the cache.
+AUTO_VARIANTS = ("jxl", "avif", "webp", "legacy")
 MAX_DPR = 4
 MAX_BLUR = 50
 MAX_SHARPEN = 10
@@ -28,6 +30,9 @@ FOCUS_SCALE = 1000  # focal points are in thousandths of the width and height
 MAX_SIDE = 16383  # WebP's limit; also far above any sane product image
 #: The ops segment of a rendition with no operations.
 NO_OPS = "orig"
+#: `mb{bytes}`: from a size no image comes under, to nine digits (just under a gigabyte).
+MIN_MAX_BYTES = 100
+MAX_MAX_BYTES = 10**9 - 1
 MAX_EXPIRES = 10**11 - 1  # eleven digits: far beyond any real expiry, and a bound on the token's length
 #: Watermark and preset names, as URLs and the config write them.
 NAME = r"[a-z0-9_]{1,32}"

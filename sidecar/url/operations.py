@@ -23,8 +23,10 @@ from sidecar.url.canonical import (
     FITS,
     FORMAT_NAMES,
     MAX_BLUR,
+    MAX_MAX_BYTES,
     MAX_SHARPEN,
     MAX_SIDE,
+    MIN_MAX_BYTES,
     NAME,
     NO_OPS,
     NUMBER,
@@ -114,7 +116,7 @@ def _focus(text: str) -> tuple[int, int]:
 
 
 def _quality(text: str) -> int | str:
-    return text if text == "keep" else int(text)
+    return text if text in ("keep", "auto") else int(text)
 
 
 def _flip(value: object, fields: Mapping[str, object]) -> dict[str, object]:
@@ -199,13 +201,21 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("watermark", "lay the config's [watermarks.NAME] over the image",
               _token("wm", "wm{name}", rf"wm({NAME})", str, lambda v: f"wm{v}", "w300-wmlogo"),
               Flag("a watermark from [watermarks.NAME]", metavar="NAME")),
-    Operation("format", "the output format, as the extension: .jpg, .png, .webp, .avif, or .auto (by the "
-                        "client's Accept); by default the original's PNG, WebP or AVIF, else JPEG",
+    Operation("format", "the output format, as the extension: .jpg, .png, .webp, .avif, .jxl, or .auto (by "
+                        "the client's Accept); by default the original's PNG, WebP or AVIF, else JPEG",
               None, Flag("the output format", choices=tuple(FORMAT_NAMES))),
-    Operation("quality", "the encoder's quality, 1 to 100, or keep the original's (lossy formats only)",
-              _token("q", "q{1..100}|qkeep", r"q(100|[1-9][0-9]?|keep)", _quality, lambda v: f"q{v}",
+    Operation("quality", "the encoder's quality, 1 to 100, keep the original's, or auto: the lowest that keeps "
+                         "the perceptual target quality_target (lossy formats only)",
+              _token("q", "q{1..100}|qkeep|qauto", r"q(100|[1-9][0-9]?|keep|auto)", _quality, lambda v: f"q{v}",
                      "w300-q70"),
-              Flag("encoder quality, or keep the original's", type=_quality, metavar="N|keep")),
+              Flag("encoder quality, keep the original's, or auto (searched)", type=_quality,
+                   metavar="N|keep|auto")),
+    Operation("max_bytes", f"the most bytes the rendition may have, {MIN_MAX_BYTES} to {MAX_MAX_BYTES}: the "
+                           "highest quality that fits (then smaller dimensions, if max_bytes_resize); when "
+                           "nothing fits, the smallest we can make",
+              _token("mb", f"mb{{{MIN_MAX_BYTES}..{MAX_MAX_BYTES}}}", r"mb([1-9][0-9]{2,8})", int,
+                     lambda v: f"mb{v}", "w300-mb20000"),
+              Flag("the most bytes the rendition may have", type=int, metavar="N")),
     Operation("fallback", "the preset whose fallback_image stands in for a missing or broken original "
                           "(presets with a fallback_image add it)",
               _token("fb", "fb{preset}", rf"fb({NAME})", str, lambda v: f"fb{v}", "w300-fbthumb"),

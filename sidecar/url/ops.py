@@ -17,8 +17,10 @@ from sidecar.url.canonical import (
     MAX_BLUR,
     MAX_DPR,
     MAX_EXPIRES,
+    MAX_MAX_BYTES,
     MAX_SHARPEN,
     MAX_SIDE,
+    MIN_MAX_BYTES,
     NAME,
     ROTATIONS,
     Fit,
@@ -59,7 +61,10 @@ class Ops:
     background: str | None = None
     #: A watermark named in the config's `[watermarks.NAME]`.
     watermark: str | None = None
-    quality: int | Literal["keep"] | None = None
+    #: 1 to 100; `keep` the source JPEG's; `auto` the lowest that keeps the perceptual target.
+    quality: int | Literal["keep", "auto"] | None = None
+    #: The most bytes the rendition may have: quality is lowered (then, if configured, dimensions) to fit.
+    max_bytes: int | None = None
     #: A preset whose `fallback_image` replaces a missing or broken original.
     fallback: str | None = None
     #: Unix time after which a signed URL is refused. Not an operation: the rendition is the same without it.
@@ -113,8 +118,12 @@ class Ops:
         if self.quality is not None:
             if self.format not in LOSSY:
                 raise BadRequest(f"quality does not apply to {self.format}")
-            if self.quality != "keep" and (type(self.quality) is not int or not 1 <= self.quality <= 100):
-                raise BadRequest("quality must be 1 to 100 or keep")
+            if self.quality not in ("keep", "auto") and (
+                    type(self.quality) is not int or not 1 <= self.quality <= 100):
+                raise BadRequest("quality must be 1 to 100, keep or auto")
+        if self.max_bytes is not None and (
+                type(self.max_bytes) is not int or not MIN_MAX_BYTES <= self.max_bytes <= MAX_MAX_BYTES):
+            raise BadRequest(f"max_bytes must be an integer from {MIN_MAX_BYTES} to {MAX_MAX_BYTES}")
         if self.expires is not None and (type(self.expires) is not int or not 1 <= self.expires <= MAX_EXPIRES):
             raise BadRequest(f"expiry must be a unix time from 1 to {MAX_EXPIRES}")
 

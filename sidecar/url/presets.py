@@ -24,6 +24,7 @@ class Preset:
     gravity: str = "ce"
     format: str | None = None
     quality: int | str | None = None
+    max_bytes: int | None = None
     enlarge: bool | None = None
     dpr: float | None = None
     client_hints: bool | None = None
