@@ -23,14 +23,19 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-hits bench-grid bench-scoreboard bench-venv \
-        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files soak bench-odd bench-vector
+.PHONY: run test lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
+        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector
 
 run: install
 	$(VENV)/bin/resize-sidecar run
 
-test: install
+test: install lint
 	$(PY) -m pytest
+
+# Static checks: ruff (pyproject.toml's rules) and mypy (no untyped definitions in sidecar/).
+lint: install
+	$(PY) -m ruff check sidecar bench fuzz
+	$(PY) -m mypy sidecar
 
 # The load benchmark (a few minutes; prints one table). wrk is only needed here, not by the tests.
 bench-load: install
@@ -112,6 +117,11 @@ bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
 	$(BENCH_VENV)/bin/python bench/pipeline.py
 
+# Animations: ours against libvips and gifsicle (a few minutes; prints two tables).
+bench-animation: BENCH_APT_NEEDED = gifsicle
+bench-animation: install bench-venv
+	$(BENCH_VENV)/bin/python bench/animation.py
+
 # Bytes at equal perceptual quality: ours (q82, qauto, WebP, AVIF), libvips q82 and the encoder candidates,
 # scored by SSIMULACRA2 and SSIM (about 20 minutes on a loaded machine; prints the tables of docs/benchmarks.md).
 bench-bytes: install bench-venv
@@ -135,6 +145,11 @@ bench-venv:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	PIP_CONSTRAINT= $(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP) $(BENCH_SCOREBOARD_PIP)
 
+# Face gravity, smart gravity and trim on a labelled set, against libvips' attention crop (bench/aware_crops.py).
+bench-aware: install
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) bench/aware_crops.py
+
 # The soak test (not in `make test`): SOAK_SECONDS (default one hour) of mixed hits, misses and hostile
 # input at SOAK_RATE requests per second through nginx; RSS, open files and errors at the start and end.
 SOAK_SECONDS ?= 3600
@@ -153,6 +168,10 @@ bench-vector: install
 
 bench-operations: install
 	$(PY) bench/operations.py
+
+# Peak memory per output pixel by encoder (pad and force-up of a small GIF): behind max_output_pixels.
+bench-output-memory: install
+	$(PY) bench/output_memory.py
 
 # What our nginx config costs per hit against plain static nginx, feature by feature (wrk, loopback).
 bench-hits: install

@@ -29,7 +29,6 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import unquote
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -94,7 +93,7 @@ def main() -> None:
         paths = [front.url(f"o{i}.jpg", width=w) for i in range(ORIGINALS) for w in WIDTHS]
         with ThreadPoolExecutor(8) as pool:
             assert {r.status for r in pool.map(front.get, paths)} == {200}
-            held = [p for p in paths if Path(nodes[0].config.cache.cache_dir, unquote(p).lstrip("/")).is_file()]
+            held = [p for p in paths if nodes[0].cache_file(p).is_file()]
             nodes[0].stop_nginx()
             assert {r.status for r in pool.map(front.get, paths)} == {200}  # node 0's share made on neighbours
             nodes[0].start_nginx()

@@ -43,6 +43,7 @@ from load import (
     load,
     plain_nginx_conf,
     start_sidecar,
+    url_tree,
 )
 
 Edit = Callable[[str], str]
@@ -137,9 +138,10 @@ def main() -> None:
         path = Renditions([photo], sources).next(sidecar)
         assert load(sidecar.port, [path], 1).ok == 1
         base = Path(sidecar.root / "nginx" / "nginx.conf").read_text()
+        tree = url_tree(sidecar.config.cache.cache_dir)
         variants: list[tuple[str, Callable[[Path, int], str]]] = [
-            ("plain nginx, buffered combined log", lambda p, port: plain_nginx_conf(p, port, sidecar.config.cache.cache_dir, log=True)),
-            ("plain nginx, no access log", lambda p, port: plain_nginx_conf(p, port, sidecar.config.cache.cache_dir)),
+            ("plain nginx, buffered combined log", lambda p, port: plain_nginx_conf(p, port, tree, log=True)),
+            ("plain nginx, no access log", lambda p, port: plain_nginx_conf(p, port, tree)),
             *[(name, lambda p, port, edit=edit: ours_conf(base, p, port, edit)) for name, edit in OURS],
         ]
         if args.only:

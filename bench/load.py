@@ -42,7 +42,7 @@ from sidecar.config import Config  # noqa: E402
 from sidecar.observe.memory import rss_bytes  # noqa: E402
 from sidecar.render import nginx as nginx_config  # noqa: E402
 from sidecar.transform.pipeline import transform  # noqa: E402
-from sidecar.url.grammar import parse  # noqa: E402
+from sidecar.url.grammar import RENDITIONS, parse  # noqa: E402
 
 PHOTOS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus")) / "photos"
 TOKEN = "bench-purge-token-0123456789"
@@ -167,6 +167,19 @@ def _nginx(prefix: Path) -> subprocess.Popen[bytes]:
     if nginx.poll() is not None:
         raise RuntimeError((prefix / "error.log").read_text())
     return nginx
+
+
+def url_tree(cache_dir: Path) -> Path:
+    """The cache's renditions hard-linked at their URL paths (`.../=/w400.jpg` at `.../w400.jpg`), beside the
+    cache: what a plain static nginx serves, for the comparison with ours (which finds the `=` name itself)."""
+    tree = cache_dir.parent / "url-tree"
+    for file in cache_dir.rglob("*"):
+        if file.is_file() and file.parent.name == RENDITIONS and not file.name.startswith("."):
+            url_path = tree / file.parent.parent.relative_to(cache_dir) / file.name
+            url_path.parent.mkdir(parents=True, exist_ok=True)
+            if not url_path.exists():
+                os.link(file, url_path)
+    return tree
 
 
 def plain_nginx_conf(prefix: Path, port: int, root: Path, log: bool = False) -> str:
@@ -331,7 +344,7 @@ def bench_hits(sidecar: Sidecar, renditions: Renditions, rounds: int) -> None:
     path = renditions.next(sidecar)
     assert load(sidecar.port, [path], 1).ok == 1
     results: dict[str, list[float]] = {"resize-sidecar nginx": [], "plain nginx": []}
-    with plain_nginx(sidecar.config.cache.cache_dir) as plain_port:
+    with plain_nginx(url_tree(sidecar.config.cache.cache_dir)) as plain_port:
         for _ in range(rounds):
             results["resize-sidecar nginx"].append(wrk(sidecar.port, path)[0])
             results["plain nginx"].append(wrk(plain_port, path)[0])
@@ -383,7 +396,7 @@ def bench_latency(sidecar: Sidecar, renditions: Renditions, sources: Path, count
             best_remote = min(best_remote, result.latencies[0])
         local.append(best_local)
         remote.append(best_remote)
-    ratios = [r / l for r, l in zip(remote, local)]
+    ratios = [far / near for far, near in zip(remote, local)]
     row("latency", f"in-process pipeline, median of {count} renditions", f"{statistics.median(local) * 1000:6.1f} ms")
     row("latency", "end-to-end miss at concurrency 1, median", f"{statistics.median(remote) * 1000:6.1f} ms")
     row("latency", "end-to-end / in-process, median of ratios", f"{statistics.median(ratios):.2f}x", "<= 1.15x")
@@ -416,7 +429,7 @@ def bench_hits_under_load(variants: dict[str, Sidecar], renditions: Renditions) 
         stop = threading.Event()
         misses = Load()
 
-        def keep_busy() -> None:
+        def keep_busy(stop: threading.Event = stop, sidecar: Sidecar = sidecar, misses: Load = misses) -> None:
             while not stop.is_set():
                 part = load(sidecar.port, renditions.batch(sidecar, 32), 16)
                 misses.latencies += part.latencies

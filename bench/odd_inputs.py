@@ -11,8 +11,8 @@ request, and whether any sidecar worker changed (a crash restarts it).
 from __future__ import annotations
 
 import argparse
-import os
 import collections
+import os
 import shutil
 import sys
 import time

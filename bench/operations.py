@@ -52,7 +52,7 @@ def main() -> None:
         run(variant, originals[photos[0].name])
     for round_number in range(ROUNDS):
         order = VARIANTS[round_number % len(VARIANTS):] + VARIANTS[:round_number % len(VARIANTS)]
-        for name, data in originals.items():
+        for data in originals.values():
             for variant in order:
                 started = time.perf_counter()
                 size = run(variant, data)

@@ -119,7 +119,7 @@ class Reference:
         self.full: dict[str, object] = {}
         self.cache: dict[tuple[str, int, int | None, tuple[int, int]], object] = {}
 
-    def get(self, path: str, width: int, height: int | None, size: tuple[int, int]):  # noqa: ANN201
+    def get(self, path: str, width: int, height: int | None, size: tuple[int, int]):
         import numpy as np
         from PIL import Image, ImageCms, ImageOps
 
@@ -152,12 +152,15 @@ class Reference:
         return self.cache[key]
 
 
-def ssim(a, b) -> float:  # noqa: ANN001
+def ssim(a, b) -> float:
+    """SSIM of two luma arrays (Gaussian window, sigma 1.5; separable, on sliding windows)."""
     import numpy as np
 
     radius, sigma = 5, 1.5
     kernel = np.exp(-((np.arange(-radius, radius + 1)) ** 2) / (2 * sigma * sigma))
     kernel /= kernel.sum()
+    if min(a.shape) <= 2 * radius:
+        return float("nan")
 
     def blur(x):  # noqa: ANN001, ANN202
         """A 'valid' separable convolution, as sums of shifted slices (fast on whole arrays)."""

@@ -90,7 +90,7 @@ async def run(rounds: int, root: Path, http_port: int, s3: MotoS3Process, dead_p
               for name, (sources, extra) in variants.items()}
     samples: dict[tuple[str, str], list[float]] = {(name, key): [] for name in chains for key in ORIGINALS}
     sizes = {key: (root / "originals" / key).stat().st_size for key in ORIGINALS}
-    for name, chain in chains.items():  # warm every pool and the breakers' first failures
+    for chain in chains.values():  # warm every pool and the breakers' first failures
         for key in ORIGINALS:
             for _ in range(6):
                 await measure(chain, key, sizes[key])

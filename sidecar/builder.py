@@ -20,7 +20,7 @@ def build_url(config: Config, key: str, *, preset: str | None = None,
     The keywords are the operations' (one per row of `sidecar.url.operations`, listed with their meaning in
     docs/operations-table.md); None means not given, and an unknown keyword is a TypeError.
     Arguments override the preset's values. Without a format, the key's extension chooses between the
-    output formats (PNG stays PNG, WebP stays WebP, AVIF stays AVIF), and anything else becomes JPEG.
+    output formats (PNG stays PNG, GIF stays GIF, WebP stays WebP, AVIF stays AVIF), and anything else becomes JPEG.
     `focus` is a focal point in thousandths of the width and height (it implies gravity `fp`).
     `rotate` is clockwise; `flip` is `h` (mirror left to right) or `v` (upside down), after the rotation:
     the URL spells a vertical flip as a half turn more plus a mirror, its one canonical spelling.
@@ -42,7 +42,7 @@ def build_url(config: Config, key: str, *, preset: str | None = None,
     if keywords.get("expires") is not None and not config.urls.signed:
         raise BadRequest("an expiry needs signing keys")
     rendition = Rendition(key, Ops(format=FORMAT_NAMES[fmt], **base))  # type: ignore[arg-type]
-    config.urls.limits.check(rendition.ops)
+    config.url_limits.check(rendition.ops)
     return _signed(config, rendition)
 
 

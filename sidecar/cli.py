@@ -29,7 +29,8 @@ def parser() -> argparse.ArgumentParser:
                      help="where originals are: a directory, s3://bucket/prefix or http(s)://host/prefix; "
                           "repeat to fall back in order (default: the samples)")
     run.add_argument("--listen", metavar="HOST:PORT", help="where nginx listens (default 127.0.0.1:8080)")
-    run.add_argument("--cache", dest="cache_dir", type=Path, metavar="DIR", help="cache directory (default ./var/cache)")
+    run.add_argument("--cache", dest="cache_dir", type=Path, metavar="DIR",
+                     help="cache directory (default ./var/cache)")
 
     with_config("serve", "run the sidecar alone, for a production nginx")
     nginx = with_config("nginx-config", "print the nginx config for a production nginx")
@@ -42,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
     deploy = with_config("deploy-config", "print a systemd unit or the Lithos container config")
     deploy.add_argument("kind", choices=("systemd-service", "systemd-socket", "lithos"))
     deploy.add_argument("--installed-config", type=Path, metavar="PATH",
-                        help="where the service reads its config (default: --config, or /etc/resize-sidecar/sidecar.toml)")
+                        help="where the service reads its config "
+                             "(default: --config, or /etc/resize-sidecar/sidecar.toml)")
     deploy.add_argument("--executable", type=Path, metavar="PATH",
                         help="the resize-sidecar command on the target (default: the one running now)")
 
@@ -77,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     for op, flag in FLAGS:  # from the table of operations
         if flag.switch:
             url.add_argument(flag.name(op.name), action="store_true", default=None, help=flag.help)
+        elif flag.bare is not None:
+            url.add_argument(flag.name(op.name), type=flag.type, nargs="?", const=flag.bare,
+                             metavar=flag.metavar, help=flag.help)
         else:
             url.add_argument(flag.name(op.name), type=flag.type, choices=flag.choices, metavar=flag.metavar,
                              help=flag.help)
@@ -199,7 +204,8 @@ def _gc(config: Config, dry_run: bool) -> int:
     budget = config.cache.cache_max_bytes
     print(f"gc: {report.files} files, {report.bytes / mib:.1f} MiB (budget {budget / mib:.1f} MiB); "
           f"{verb} {report.evicted_files} files, {report.evicted_bytes / mib:.1f} MiB; "
-          f"removed {report.stale_removed} stale temporary or lock files")
+          f"removed {report.stale_removed} stale temporary or lock files, "
+          f"{report.empty_dirs_removed} empty directories")
     return 0
 
 

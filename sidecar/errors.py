@@ -81,6 +81,12 @@ class SourceUnavailable(SidecarError):
     status, public = 502, "source unavailable"
 
 
+class SourceRefused(NotFound):
+    """A source answered, but refused this one key (a redirect, 403 for one object, S3 AccessDenied):
+    the key's answer, not a failure of the source, so it never counts towards marking the source down.
+    Clients see a plain 404 (what the origin said stays in the logs)."""
+
+
 class Unauthorized(SidecarError):
     """An admin request (purge) without the right token."""
 

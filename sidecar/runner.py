@@ -56,8 +56,8 @@ async def _run(config: Config) -> int:
     async with supervising(config):
         nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf), "-e", "stderr",
                                   "-g", "daemon off;"], stdin=subprocess.DEVNULL)
-        exited = loop.run_in_executor(None, nginx.wait)
-        stopped = loop.create_task(stop.wait())
+        exited: asyncio.Future[object] = loop.run_in_executor(None, nginx.wait)
+        stopped: asyncio.Future[object] = loop.create_task(stop.wait())
         done, _ = await asyncio.wait({exited, stopped}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
         if exited in done or nginx.poll() is not None:
             log("nginx_failed", returncode=nginx.returncode, config=str(conf))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pillow_avif  # noqa: F401  (decodes the AVIF answers, whichever test module runs alone)
 import pytest
 from PIL import Image
 from servers import BlackHole, MotoS3, Origin, upload
@@ -25,6 +26,7 @@ from sidecar import config as config_module
 from sidecar.builder import build_url
 from sidecar.config import Config
 from sidecar.render import nginx as nginx_config
+from sidecar.url.grammar import cache_name
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -123,6 +125,10 @@ class Stack:
             return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
         finally:
             conn.close()
+
+    def cache_file(self, path: str) -> Path:
+        """Where the rendition of the canonical URL path `path` (as sent) is cached."""
+        return self.config.cache.cache_dir / cache_name(path.split("?", 1)[0]).lstrip("/")
 
     def admin(self, method: str, path: str, token: str | None = PURGE_TOKEN) -> Reply:
         """The application's API (`/_sidecar/...`) through nginx."""

@@ -9,15 +9,17 @@ an exception escaping it is a finding. Failures the sidecar means (`SidecarError
   with sides inside the limits. Each decode is also held to a time and a memory limit (`DECODE_SECONDS`,
   `PEAK_RSS`): the SVG and PDF decoders draw within a pixel budget derived from `max_pixels` and PDFium
   stops at its own timeout, so a slow or bloated decode is a finding, not just slowness.
+  An animation must decode again frame by frame; `hostile_animations` adds seeds.
 """
 from __future__ import annotations
 
 import io
 import resource
+import struct
 import time
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from sidecar.errors import SidecarError
 from sidecar.transform.pipeline import Settings, transform
@@ -44,6 +46,11 @@ OPS: tuple[tuple[Ops, str | None], ...] = (
     (Ops("png"), None),
     (Ops("png", width=40, height=40, fit="pad", rotate=90, flip=True, background="00ff7f"), None),
     (Ops("webp", width=48, blur=2.5, sharpen=1), None),
+    # animations: kept whole, a chosen frame, GIF out
+    (Ops("gif", width=40), None),
+    (Ops("webp", width=40, height=40, fit="fill", gravity="sm"), None),
+    (Ops("auto", width=36), "avif"),
+    (Ops("png", width=40, frame=2), None),
 )
 
 
@@ -76,6 +83,44 @@ def image_target(data: bytes) -> None:
     image.load()
     assert image.size == rendered.size or rendered.original, (image.size, rendered.size)
     assert rendered.original or max(image.size) <= MAX_SIDE, image.size
+    if rendered.animation == "animated" and not rendered.original:
+        for frame in ImageSequence.Iterator(image):  # every frame decodes again, at the rendition's size
+            frame.load()
+            assert frame.size == rendered.size, (frame.size, rendered.size)
+
+
+def hostile_animations() -> dict[str, bytes]:
+    """Animations made to hurt: zero delays, a frame outside the logical screen, thousands of tiny
+    frames, a truncated last frame, bad LZW; and an animated WebP and APNG. Seeds for both fuzzers."""
+    colours = [Image.new("RGB", (24, 16), (40 * i, 255 - 40 * i, 90)) for i in range(5)]
+    plain = _gif(colours, duration=0, loop=0)
+    last = plain.rindex(b"\x2c")
+    tiny = _gif([Image.new("P", (2, 2), 0), Image.new("P", (2, 2), 1)], duration=20)
+    tiny_frame = tiny.rindex(b"\x21\xf9")
+    transparent = [Image.new("RGBA", (20, 20), (0, 0, 0, 0)) for _ in range(3)]
+    for i, frame in enumerate(transparent):
+        frame.paste((255, 0, 0, 255), (i * 5, 5, i * 5 + 8, 13))
+    return {
+        "zero-delay.gif": plain,
+        "outside-screen.gif": plain[: last + 1] + struct.pack("<HH", 200, 150) + plain[last + 5 :],
+        "tiny-frames.gif": tiny[: tiny.index(b"\x21\xf9")] + tiny[tiny_frame:-1] * 5000 + b"\x3b",
+        "truncated-last.gif": plain[: last + 20],
+        "bad-lzw.gif": plain[: last + 10] + b"\x0c" + plain[last + 11 :],
+        "garbage-lzw.gif": plain[: last + 12] + bytes(range(200, 0, -1)) + plain[last + 212 :],
+        "sticker.gif": _gif(transparent, duration=50, loop=0, disposal=2),
+        "animated.webp": _saved(colours, "WEBP", duration=40, loop=0),
+        "animated.png": _saved(transparent, "PNG", duration=[30, 0, 60], loop=2),
+    }
+
+
+def _gif(frames: list[Image.Image], **options: object) -> bytes:
+    return _saved(frames, "GIF", **options)
+
+
+def _saved(frames: list[Image.Image], fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    frames[0].save(out, format=fmt, save_all=True, append_images=frames[1:], **options)
+    return out.getvalue()
 
 
 def seeds(corpus: Path, max_bytes: int = 100_000) -> list[bytes]:
@@ -83,7 +128,7 @@ def seeds(corpus: Path, max_bytes: int = 100_000) -> list[bytes]:
     each input of issue 16 made here (SVG, PDF, ICO, JPEG 2000, BigTIFF): the fuzzers' starting points."""
     files = [*sorted((corpus / "real").rglob("*")), *sorted(ODD.iterdir())]
     return [p.read_bytes() for p in files
-            if p.is_file() and p.suffix not in (".tsv", ".md") and p.stat().st_size <= max_bytes] + made_seeds()
+            if p.is_file() and p.suffix not in (".tsv", ".md") and p.stat().st_size <= max_bytes] + made_seeds() + list(hostile_animations().values())
 
 
 def made_seeds() -> list[bytes]:

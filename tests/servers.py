@@ -147,6 +147,9 @@ class Origin:
     /files/{key}                    the originals in `files`, else 404
     /flaky/{key}                    like /files, but of every 4 requests one is a 500 and one a reset
     /slow/{chunk}/{every}/{key}     streams `chunk` bytes every `every` seconds, without end
+    /files/moved/{key}              301 to the key with a slash (how an origin answers for a directory)
+    /files/forbidden/{key}          403 (one object the origin will not give out)
+    /denied/{key}                   403 AccessDenied, as S3 answers for one key the credentials may not read
     /{bucket}/{key}                 any other bucket: 503 SlowDown, as S3 says when it is overloaded
     """
 
@@ -182,6 +185,10 @@ class Origin:
                 request.transport.abort()  # a reset connection, mid-request
                 return web.Response()
             where = "files"
+        if where == "files" and tail.startswith("moved/"):
+            raise web.HTTPMovedPermanently(f"/files/{tail}/")
+        if where == "files" and tail.startswith("forbidden/"):
+            raise web.HTTPForbidden()
         if where == "files":
             if tail not in self.files:
                 raise web.HTTPNotFound()
@@ -198,6 +205,9 @@ class Origin:
             except (ConnectionError, RuntimeError):
                 pass  # the sidecar hung up, as it should
             return response
+        if where == "denied":
+            body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+            return web.Response(status=403, body=body, content_type="application/xml")
         body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
         return web.Response(status=503, body=body, content_type="application/xml")
 

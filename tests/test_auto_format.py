@@ -18,6 +18,9 @@ SAFARI = "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*
 
 @pytest.mark.parametrize("accept, content_type", [
     (SAFARI, "image/jxl"), (CHROME, "image/avif"), (OLD_FIREFOX, "image/webp"), (CURL, "image/jpeg"), (None, "image/jpeg"),
+    # q=0 refuses a format (issue 21), whatever the spacing; any other q accepts it.
+    ("image/avif;q=0, image/webp", "image/webp"), ("image/avif ; q=0.0,image/webp;q=0.000,*/*", "image/jpeg"),
+    ("image/webp;q=0;level=1, image/avif;q=0.5", "image/avif"), ("image/avif;q=0.01", "image/avif"),
 ])
 def test_accept_picks_the_variant_and_hits_vary_too(stack: Stack, accept: str | None, content_type: str) -> None:
     path = stack.url(PHOTO, width=320, format="auto")
@@ -50,7 +53,7 @@ def test_crafted_accept_headers_make_at_most_four_files(stack: Stack) -> None:
                "image/avif" + ",x" * 200, "", "image/jxl,image/heic", f"{os.urandom(8).hex()}/*"]
     for accept in accepts:
         assert stack.get(path, headers={"Accept": accept}).status == 200
-    directory = stack.config.cache.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
+    directory = stack.cache_file(path).parent
     made = sorted(name for name in os.listdir(directory) if name.startswith("w128."))
     assert [name.rsplit(".", 1)[1] for name in made] == ["avif", "jpg", "jxl", "webp"]
 

@@ -28,7 +28,7 @@ def renditions_under(path: Path) -> list[str]:
 
 
 def on_disk(stack: Stack, path: str) -> Path:
-    return stack.config.cache.cache_dir / path.lstrip("/")
+    return stack.cache_file(path)
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack
     assert reply.status == 502  # the request died with its worker
     assert not final.exists(), "a partial file at the final path"
     # nginx never serves the temporary file, whatever its name.
-    hidden = path.rsplit("/", 1)[0] + "/" + temps[0]
+    hidden = path.rsplit("/", 1)[0] + "/=/" + temps[0]  # the URL that names it
     assert stack.get(hidden).status == 404
     stack.stop_sidecar()
     stack.start_sidecar()  # the start-up sweep removes what the dead writer left

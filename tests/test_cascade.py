@@ -83,15 +83,48 @@ def test_restyled_renditions_are_no_base_but_hinted_ones_are() -> None:
     assert cascade.choose("/img/ab/cd/logo.png", logo, ["w2000.png"], Ops("png", width=400), None, SETTINGS)
 
 
-def test_the_record_of_an_original_round_trips_and_refuses_anything_else(tmp_path: Path) -> None:
+def test_the_records_of_an_original_round_trip_and_refuse_anything_else(tmp_path: Path) -> None:
     photo, directory = Source((4000, 2000), "JPEG", None, False), "/img/ab/cd/photo.jpg"
+    faces = ((0.25, 0.1, 0.5, 0.4),)
     cache = Cache(tmp_path)
-    assert asyncio.run(cascade.recorded(cache, directory)) is None
-    asyncio.run(cascade.record(cache, directory, photo))
-    assert asyncio.run(cascade.recorded(cache, directory)) == photo
-    asyncio.run(cache.write(f"{directory}/w2000.jpg", b"x"))
-    found = asyncio.run(cascade.find(cache, directory, photo, Ops("jpeg", width=400), None, SETTINGS))
-    assert found == cascade.Candidate(f"{directory}/w2000.jpg", photo)
+
+    async def scenario() -> None:
+        assert await cascade.read(cache, directory, faces=True) == cascade.Records()
+        await cascade.record(cache, directory, photo)
+        await cascade.record_faces(cache, directory, faces)
+        assert await cascade.read(cache, directory, faces=False) == cascade.Records(photo)
+        known = await cascade.read(cache, directory, faces=True)
+        assert known == cascade.Records(photo, faces)
+        await cache.write(f"{directory}/w2000.jpg", b"x")
+        found = await cascade.find(cache, directory, known, Ops("jpeg", width=400), None, SETTINGS)
+        assert found == cascade.Candidate(f"{directory}/w2000.jpg", photo, faces)
+        assert await cascade.find(cache, directory, known, Ops("jpeg", width=400, trim=10), None, SETTINGS) is None
+        fc = Ops("jpeg", width=400, height=400, fit="fill", gravity="fc")
+        assert await cascade.find(cache, directory, cascade.Records(photo), fc, None, SETTINGS) is None
+
+    asyncio.run(scenario())
     for bad in (b"", b"[]", b'{"size": [1]}', b'{"size": [1, 2], "format": "JPEG"}', b"\xff"):
         with pytest.raises(ValueError):
             cascade.parse_record(bad)
+    for bad in (b"{}", b"[[0.1]]", b"[[0.5, 0.1, 0.2, 0.4]]", b'[["a", 0, 1, 1]]'):
+        with pytest.raises(ValueError):
+            cascade.parse_faces(bad)
+
+
+def test_face_gravity_reuses_the_faces_and_trim_never_derives(stack_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from test_aware_crops import jpeg, photo, with_heads
+
+    picture, _ = with_heads(photo(), [(1300, 250, 3.0)])
+    (tmp_path / "face.jpg").write_bytes(jpeg(picture))
+    stack = stack_factory([tmp_path])
+    assert source_of(stack, stack.url("face.jpg", width=1000))[0] == "local"
+    assert source_of(stack, stack.url("face.jpg", width=200, height=400, fit="fill", gravity="fc"))[0] == "local"
+    directory = next(stack.config.cache.cache_dir.rglob(cascade.FACES_RECORD)).parent
+    faces = asyncio.run(cascade.read(Cache(directory), ".", faces=True)).faces
+    assert faces is not None and len(faces) == 1
+    kind, image = source_of(stack, stack.url("face.jpg", width=100, height=200, fit="fill", gravity="fc"))
+    assert kind == "cascade"
+    direct_ops = Ops("jpeg", width=100, height=200, fit="fill", gravity="fc")
+    direct_image = Image.open(io.BytesIO(transform(jpeg(picture), direct_ops, SETTINGS).data)).convert("RGB")
+    assert mean_abs_diff(image, direct_image) < 4
+    assert source_of(stack, stack.url("face.jpg", width=300, trim=True))[0] == "local"

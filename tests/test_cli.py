@@ -105,9 +105,9 @@ def nginx_t(tmp_path: Path, site: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("args, expect", [
-    ((), ["try_files $uri @resize_sidecar;", "internal;", "server unix:/run/resize-sidecar/sidecar.sock;"]),
+    ((), ["try_files $resize_sidecar_file @resize_sidecar;", "internal;", "server unix:/run/resize-sidecar/sidecar.sock;"]),
     (("--upstream-include", "/etc/nginx/resize-sidecar/upstream.conf"),
-     ["include /etc/nginx/resize-sidecar/upstream.conf;", "try_files $uri @resize_sidecar;"]),
+     ["include /etc/nginx/resize-sidecar/upstream.conf;", "try_files $resize_sidecar_file @resize_sidecar;"]),
     (("--front", "10.0.0.11:8080", "localhost:8080", "[fd00::13]:8080"),
      ["hash $uri consistent;", "server 10.0.0.11:8080 max_fails=1", "server [fd00::13]:8080 ",
       "proxy_next_upstream error timeout;", "proxy_next_upstream_tries 3;"]),

@@ -66,7 +66,7 @@ def test_the_same_bucket_is_a_hit_served_by_nginx(hints: Stack) -> None:
         assert hit.headers["vary"] == HINT_VARY and hit.headers["content-type"] == "image/jpeg"
         assert hit.headers["cache-control"].startswith("public, max-age=")
     assert len(hints.sidecar_requests()) == before, "a hit reached the sidecar"
-    assert (hints.config.cache.cache_dir / (path.lstrip("/") + ".w768.jpg")).is_file()
+    assert hints.cache_file(path + ".w768.jpg").is_file()
 
 
 def test_crafted_hints_make_at_most_one_file_per_width_and_ratio(hints: Stack) -> None:
@@ -76,7 +76,7 @@ def test_crafted_hints_make_at_most_one_file_per_width_and_ratio(hints: Stack) -
     for value in values:
         for name in ("Sec-CH-Width", "Width", "Sec-CH-DPR", "DPR"):
             assert hints.get(path, headers={name: value}).status == 200
-    directory = hints.config.cache.cache_dir / path.lstrip("/").rsplit("/", 1)[0]
+    directory = hints.cache_file(path).parent
     made = {name.split(".")[-2] for name in os.listdir(directory) if name.startswith("w100-ch.")}
     widths = {f"w{w}" for w in hints.config.urls.client_hints_widths}
     assert made <= widths | {"x1", "x1_5", "x2", "x3"} and len(made) <= 12
@@ -89,7 +89,7 @@ def test_auto_format_and_hints_vary_by_both(hints: Stack) -> None:
         assert reply.status == 200 and reply.headers["content-type"] == "image/webp"
         assert reply.image().width == 400
         assert reply.headers["vary"] == f"Accept, {HINT_VARY}"
-    assert (hints.config.cache.cache_dir / (path.lstrip("/") + ".x2.webp")).is_file()
+    assert hints.cache_file(path + ".x2.webp").is_file()
 
 
 def test_a_fallback_for_a_hinted_url_is_hinted_and_varies_too(hints: Stack) -> None:

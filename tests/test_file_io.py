@@ -27,6 +27,7 @@ from sidecar.observe.accesslog import AccessLogTail, Counts
 from sidecar.observe.metrics import Metrics
 from sidecar.sources import open_chain
 from sidecar.sources.local import CHUNK, LocalSource
+from sidecar.url.grammar import renditions_dir
 
 #: The audit events of blocking file calls (`os.stat` has none; `open` covers os.open and io.open).
 FILE_EVENTS = {"open", "os.rename", "os.remove", "os.mkdir", "os.rmdir", "os.listdir", "os.scandir",
@@ -101,8 +102,8 @@ def test_a_miss_does_no_file_io_on_the_event_loop(tmp_path: Path, watch: LoopWat
     config = configured(tmp_path)
     answers = asyncio.run(misses(config, watch))
     assert answers == [(200, "local"), (200, "cascade"), (200, "local"), (200, "")]
-    directory = tmp_path / "cache" / build_url(config, "photo.jpg", width=600).lstrip("/")
-    assert {".source.json", "w600.jpg", "w100.jpg"} <= set(os.listdir(directory.parent))
+    directory = tmp_path / "cache" / "img" / renditions_dir("photo.jpg")
+    assert {".source.json", "w600.jpg", "w100.jpg", "info.json"} <= set(os.listdir(directory))
     assert watch.calls == []
 
 

@@ -12,8 +12,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
 from conftest import Reply, Stack, make_front, make_stack
@@ -51,7 +49,7 @@ def get_all(front: Stack, paths: list[str]) -> list[Reply]:
 
 def holders(nodes: list[Stack], path: str) -> list[int]:
     """The nodes whose cache holds the rendition at `path` (the URL path is the cache path)."""
-    return [i for i, node in enumerate(nodes) if Path(node.config.cache.cache_dir, unquote(path).lstrip("/")).is_file()]
+    return [i for i, node in enumerate(nodes) if node.cache_file(path).is_file()]
 
 
 def misses(node: Stack) -> list[str]:

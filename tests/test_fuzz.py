@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import corpus_or_skip
-from fuzz_targets import OPS, image_target, seeds, url_target
+from fuzz_targets import OPS, hostile_animations, image_target, seeds, url_target
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -81,19 +81,35 @@ def test_built_urls_round_trip_and_their_mutants_are_canonical_or_refused() -> N
     for_a_while(run)
 
 
+def mutated(seed: bytes, data: st.DataObject, changes: int) -> bytes:
+    """`seed` with up to `changes` bytes changed, and maybe cut short."""
+    out = bytearray(seed)
+    for _ in range(data.draw(st.integers(0, changes))):
+        at = data.draw(st.integers(0, len(out) - 1))
+        out[at] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del out[data.draw(st.integers(0, len(out))):]
+    return bytes(out)
+
+
 def test_the_transform_takes_mutated_corpus_files() -> None:
     originals = seeds(corpus_or_skip())
 
     @BATCH
     @given(st.sampled_from(originals), st.integers(0, 255), st.data())
     def run(seed: bytes, pick: int, data: st.DataObject) -> None:
-        mutated = bytearray(seed)
-        for _ in range(data.draw(st.integers(0, 8))):
-            at = data.draw(st.integers(0, len(mutated) - 1))
-            mutated[at] = data.draw(st.integers(0, 255))
-        if data.draw(st.booleans()):
-            del mutated[data.draw(st.integers(0, len(mutated))):]
-        image_target(bytes([pick]) + bytes(mutated))
+        image_target(bytes([pick]) + mutated(seed, data, 8))
+
+    for_a_while(run)
+
+
+def test_the_transform_takes_mutated_hostile_animations() -> None:
+    animations = list(hostile_animations().values())
+
+    @BATCH
+    @given(st.sampled_from(animations), st.integers(0, 255), st.data())
+    def run(seed: bytes, pick: int, data: st.DataObject) -> None:
+        image_target(bytes([pick]) + mutated(seed, data, 6))
 
     for_a_while(run)
 
@@ -127,6 +143,13 @@ def test_the_svg_decoder_takes_hostile_markup() -> None:
         image_target(bytes([pick]) + (prolog + markup).encode())
 
     for_a_while(run)
+
+
+@pytest.mark.parametrize("name", sorted(hostile_animations()))
+def test_every_hostile_animation_with_every_operation_is_an_image_or_a_4xx(name: str) -> None:
+    data = hostile_animations()[name]
+    for pick in range(len(OPS)):
+        image_target(bytes([pick]) + data)
 
 
 DC_CRASHES = Path(__file__).parent / "data" / "dcjpeg-crashes"

@@ -4,17 +4,19 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from sidecar import config as config_module
 from sidecar.app.admission import Admission
-from sidecar.cache.gc import collect
+from sidecar.cache.gc import NOTE_GRACE, collect
 from sidecar.cache.purge import purge
 from sidecar.cache.store import Cache
 from sidecar.config import ConfigError
 from sidecar.errors import Overloaded
+from sidecar.url.grammar import renditions_dir
 
 
 def make(root: Path, name: str, size: int, atime: float) -> Path:
@@ -27,9 +29,10 @@ def make(root: Path, name: str, size: int, atime: float) -> Path:
 
 def test_collect_evicts_least_recently_used_down_to_the_low_watermark(tmp_path: Path) -> None:
     files = [make(tmp_path, f"a/b/k{i}.jpg/w{i}.jpg", 40960, atime=1000 + i) for i in range(10)]
-    report = collect(tmp_path, 8 * 40960)
-    assert report.files == 10 and report.bytes == 10 * 40960
-    assert report.evicted_files == 3  # down to 90% of 8 files' worth
+    directories = sum(os.stat(d).st_blocks * 512 for d in [tmp_path / "a", tmp_path / "a/b"] + [f.parent for f in files])
+    report = collect(tmp_path, 8 * 40960 + 16 * 4096)
+    assert report.files == 10 and report.bytes == 10 * 40960 + directories  # directories take disk too
+    assert report.evicted_files == 3  # down to 90% of the budget
     assert [f.exists() for f in files] == [False] * 3 + [True] * 7
     assert not (tmp_path / "a/b/k0.jpg").exists(), "emptied directories are removed"
     assert collect(tmp_path, 0).evicted_files == 0  # no budget, no eviction
@@ -58,6 +61,27 @@ def test_sweep_removes_unheld_temp_and_lock_files_only(tmp_path: Path) -> None:
     assert report.files == 0  # dot-files never count as renditions
 
 
+def test_collect_removes_empty_directories_and_notes_left_alone(tmp_path: Path) -> None:
+    # What failed misses left (a deep chain of empty directories) and an original whose renditions were
+    # evicted (only the cascade's record and a purge marker left): both go, once past their grace.
+    deep = tmp_path / "/".join(["a"] * 50)
+    deep.mkdir(parents=True)
+    notes = make(tmp_path, "k/=/.source.json", 10, 0), make(tmp_path, "k/=/.purged", 0, 0)
+    kept = make(tmp_path, "j/=/w1.jpg", 10, 0), make(tmp_path, "j/=/.source.json", 10, 0)
+    fresh = tmp_path / "new/="
+    fresh.mkdir(parents=True)  # a flight is about to make its lock here
+    old = time.time() - 2 * NOTE_GRACE
+    for path in [*tmp_path.rglob("*")]:
+        if path != fresh and path != fresh.parent:
+            os.utime(path, (old, old), follow_symlinks=False)
+    report = collect(tmp_path, 0)
+    assert report.empty_dirs_removed == 50 + 2
+    assert not (tmp_path / "a").exists() and not any(n.exists() for n in notes) and not (tmp_path / "k").exists()
+    assert all(k.exists() for k in kept) and fresh.is_dir()
+    directories = sum(os.stat(d).st_blocks * 512 for d in (tmp_path / "j", tmp_path / "j/=", fresh, fresh.parent))
+    assert report.bytes == sum(k.stat().st_blocks * 512 for k in kept) + directories
+
+
 def test_a_second_collector_skips(tmp_path: Path) -> None:
     make(tmp_path, "k/w1.jpg", 10, 0)
     fd = os.open(tmp_path / ".gc.lock", os.O_RDWR | os.O_CREAT)
@@ -70,24 +94,22 @@ def test_a_second_collector_skips(tmp_path: Path) -> None:
 
 def test_purge_removes_renditions_but_not_another_keys_directory(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    from sidecar.url.grammar import shard
-
-    base = f"/img/{shard('a')}/a"
+    base = f"/img/{renditions_dir('a')}"
     for name, data in (("w1.jpg", b"1"), ("w2.webp", b"2"), (".source.json", b"{}")):  # .source.json: the
         asyncio.run(cache.write(f"{base}/{name}", data))  # cascade's record of the original
-    (tmp_path / base.lstrip("/") / "b.jpg").mkdir()  # what a colliding key "a/b.jpg" would look like
+    (tmp_path / base.lstrip("/")).parent.joinpath("b.jpg").mkdir()  # the key "a/b.jpg"'s directory
     assert purge(tmp_path, "/img", "a") == 2
-    assert sorted(os.listdir(tmp_path / base.lstrip("/"))) == [".purged", "b.jpg"]
+    assert sorted(os.listdir(tmp_path / base.lstrip("/"))) == [".purged"]
+    assert (tmp_path / base.lstrip("/")).parent.joinpath("b.jpg").is_dir()
     assert purge(tmp_path, "/img", "never/cached.jpg") == 0
 
 
 def test_a_write_after_a_purge_of_its_original_is_refused(tmp_path: Path) -> None:
     from sidecar.cache.store import Superseded
-    from sidecar.url.grammar import shard
 
     cache = Cache(tmp_path)
-    path = f"/img/{shard('k')}/k/w1.jpg"
-    asyncio.run(cache.write(f"/img/{shard('k')}/k/w2.jpg", b"old"))
+    path = f"/img/{renditions_dir('k')}/w1.jpg"
+    asyncio.run(cache.write(f"/img/{renditions_dir('k')}/w2.jpg", b"old"))
     fetched_at = os.path.getmtime(tmp_path / path.lstrip("/").rsplit("/", 1)[0]) - 1
     purge(tmp_path, "/img", "k")
     with pytest.raises(Superseded):

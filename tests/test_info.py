@@ -216,7 +216,7 @@ def test_info_through_nginx_is_signed_cached_and_json(stack: Stack) -> None:
     assert len(stack.sidecar_requests()) == before + 1, "the second request was not a hit"
     assert stack.metric("resize_sidecar_info_documents_total") == documents + 1
     assert stack.metric("resize_sidecar_cache_writes_total", result="written") == writes + 1
-    assert (stack.config.cache.cache_dir / path.lstrip("/")).is_file()  # the URL path is the cache path
+    assert stack.cache_file(path).is_file()  # the URL path names the cache file
     forged = path.rsplit(".", 2)[0] + ".AAAAAAAAAAAAAAAA.json"
     assert stack.get(forged).status == 403
     assert stack.get(build_info_url(stack.config, "missing.jpg")).status == 404

@@ -28,6 +28,32 @@ def test_max_dimension_is_checked_on_both_sides() -> None:
         limits.check(Ops("jpeg", height=501))
 
 
+def test_output_pixels_are_capped_where_the_url_alone_fixes_them() -> None:
+    limits = Limits.build(8192, max_output_pixels=1_000_000)
+    for ops in (Ops("avif", width=8192, height=8192),  # fit: a box; the source decides (the pipeline checks)
+                Ops("png", width=8192, height=8192, fit="force"),  # never enlarged without up
+                Ops("jpeg", width=1000, height=1000, fit="pad"), Ops("jpeg", width=500, height=500, dpr=2, fit="pad")):
+        limits.check(ops)
+    for ops in (Ops("avif", width=8192, height=8192, fit="pad", background="336699"),  # pad builds its canvas
+                Ops("png", width=2000, height=1000, fit="force", enlarge=True),
+                Ops("jpeg", width=1000, height=1001, fit="fill", enlarge=True),
+                Ops("jpeg", width=800, height=800, dpr=1.5, fit="pad")):  # the DPR counts
+        with pytest.raises(BadRequest, match="pixels"):
+            limits.check(ops)
+
+
+def test_output_pixels_default_to_a_quarter_of_max_pixels_and_count_in_the_memory_budget(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path)})
+    assert config.limits.output_pixels == config.limits.max_pixels // 4
+    assert config.processes.memory_budget // config.worker_bytes == 2, "the defaults still hold two workers in the default budget"
+    larger = config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path), "SIDECAR_MAX_OUTPUT_PIXELS": "50000000",
+                                     "SIDECAR_WORKERS": "1", "SIDECAR_MEMORY_BUDGET": str(4 * 1024**3)})
+    assert larger.worker_bytes > config.worker_bytes + 50_000_000 * 20  # the AVIF encoder's worst case
+    with pytest.raises(ConfigError, match="max_output_pixels"):
+        config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path), "SIDECAR_MAX_OUTPUT_PIXELS": "50000000",
+                                "SIDECAR_WORKERS": "2"})
+
+
 def test_allowed_sizes_admit_only_the_listed_pairs() -> None:
     limits = Limits.build(8192, ["200x200", "800x", "x300"])
     for ops in (Ops("jpeg", width=200, height=200, fit="fill"), Ops("webp", width=800, dpr=2),

@@ -62,9 +62,16 @@ def test_first_request_with_range_still_gets_its_range(stack: Stack) -> None:
 
 
 def test_head_on_a_miss(stack: Stack) -> None:
-    reply = stack.get(stack.url(PHOTO, width=220), method="HEAD")
+    # Decided (issue 21): a HEAD renders and publishes like a GET, so its headers are the GET's own
+    # (docs/urls.md, "HEAD"), and the GET that usually follows is a hit.
+    path = stack.url(PHOTO, width=220)
+    reply = stack.get(path, method="HEAD")
     assert reply.status == 200 and reply.body == b""
     assert int(reply.headers["content-length"]) > 1000
+    misses = len(stack.sidecar_requests())
+    get = stack.get(path)
+    assert len(get.body) == int(reply.headers["content-length"]) and get.headers["etag"] == reply.headers["etag"]
+    assert len(stack.sidecar_requests()) == misses, "the GET after a HEAD was not a hit"
 
 
 @pytest.mark.parametrize("bad", ["wrong", "missing", "other-key"])

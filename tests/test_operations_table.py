@@ -33,7 +33,7 @@ from sidecar.url.operations import (
 from sidecar.url.presets import Preset
 
 #: The grammar's order, written out: a row missing from the table, or out of place, changes it.
-GRAMMAR_ORDER = "w, h, fill/force/pad, g, up, x/ch, r, flip, bl, sh, bg, wm, q, mb, fb, e"
+GRAMMAR_ORDER = "w, h, fill/force/pad, g, up, x/ch, r, flip, trim, bl, sh, bg, wm, fr, q, mb, fb, e"
 
 #: Every value each token can spell (or a spread of them), with the fields that value needs beside it.
 TENTHS: list[object] = [n / 10 for n in range(1, 501)]
@@ -41,17 +41,19 @@ VALUES: dict[str, tuple[dict[str, object], list[object]]] = {
     "width": ({}, [1, 2, 9, 10, 99, 300, 1000, 9999, 16383]),
     "height": ({}, [1, 2, 9, 10, 99, 200, 1000, 9999, 16383]),
     "fit": ({"width": 30, "height": 20}, ["fill", "force", "pad"]),
-    "gravity": ({"width": 30, "height": 20, "fit": "fill"}, ["n", "s", "e", "w", "ne", "nw", "se", "sw", "sm"]),
+    "gravity": ({"width": 30, "height": 20, "fit": "fill"}, ["n", "s", "e", "w", "ne", "nw", "se", "sw", "sm", "fc"]),
     "focus": ({"width": 30, "height": 20, "fit": "fill"}, [(0, 0), (1000, 1000), (250, 600), (1, 999), (10, 100)]),
     "enlarge": ({"width": 30}, [True]),
     "dpr": ({"width": 30}, TENTHS[10:40]),
     "client_hints": ({"width": 30}, [True]),
     "rotate": ({}, [90, 180, 270]),
     "flip": ({}, [True]),
+    "trim": ({}, [0, 1, 9, 10, 20, 29, 31, 99, 100]),
     "blur": ({}, TENTHS),
     "sharpen": ({}, [0, *TENTHS[:100]]),
     "background": ({}, ["000000", "ffffff", "00ff7f", "0a0b0c"]),
     "watermark": ({}, ["logo", "a", "x" * 32, "brand_2"]),
+    "frame": ({}, [0, 1, 9, 10, 99, 1000, 9999]),
     "quality": ({}, [*range(1, 101), "keep", "auto"]),
     "max_bytes": ({}, [100, 101, 999, 1000, 20000, 123456789, 10**9 - 1]),
     "fallback": ({}, ["thumb", "a", "z" * 32]),
@@ -62,7 +64,7 @@ VALUES: dict[str, tuple[dict[str, object], list[object]]] = {
 def test_the_order_is_the_grammars() -> None:
     assert ORDER == GRAMMAR_ORDER
     assert [op.token.slot for op in TOKENS if op.token] == [
-        "w", "h", "fill/force/pad", "g", "g", "up", "x/ch", "x/ch", "r", "flip", "bl", "sh", "bg", "wm", "q", "mb", "fb", "e"]
+        "w", "h", "fill/force/pad", "g", "g", "up", "x/ch", "x/ch", "r", "flip", "trim", "bl", "sh", "bg", "wm", "fr", "q", "mb", "fb", "e"]
     slots = [op.token.slot for op in TOKENS if op.token]
     assert [slot for i, slot in enumerate(slots) if i == 0 or slots[i - 1] != slot] == list(SLOTS)  # side by side
 
@@ -146,10 +148,12 @@ KEYWORD_URLS: dict[str, tuple[object, str]] = {
     "client_hints": (True, "w30-h20-ch.png"),
     "rotate": (90, "r90.png"),
     "flip": ("v", "r180-flip.png"),
+    "trim": (True, "trim.png"),
     "blur": (2.5, "bl2_5.png"),
     "sharpen": (0, "sh0.png"),
     "background": ("#00FF7F", "bg00ff7f.png"),
     "watermark": ("logo", "wmlogo.png"),
+    "frame": (0, "fr0.png"),
     "format": ("webp", "orig.webp"),
     "quality": ("keep", "qkeep.jpg"),
     "max_bytes": (20000, "mb20000.png"),
@@ -180,14 +184,14 @@ def test_the_url_commands_flags_are_the_tables(config: Config) -> None:
     url = commands.choices["url"]
     options = [option for action in url._actions for option in action.option_strings]
     assert options == ["-h", "--help", "--config", "--info", "--width", "--height", "--fit", "--gravity", "--focus",
-                       "--enlarge", "--dpr", "--client-hints", "--rotate", "--flip", "--blur", "--sharpen",
-                       "--background", "--watermark", "--format", "--quality", "--max-bytes", "--expires-in", "--preset"]
+                       "--enlarge", "--dpr", "--client-hints", "--rotate", "--flip", "--trim", "--blur", "--sharpen",
+                       "--background", "--watermark", "--frame", "--format", "--quality", "--max-bytes", "--expires-in", "--preset"]
     assert [op.name for op, _ in FLAGS] == list(KEYWORDS)
     argv = {"width": ["--width", "300"], "height": ["--height", "200"], "fit": ["--fit", "fill"],
             "gravity": ["--gravity", "n"], "focus": ["--focus", "250,600"], "enlarge": ["--enlarge"],
             "dpr": ["--dpr", "1.5"], "client_hints": ["--client-hints"], "rotate": ["--rotate", "90"],
-            "flip": ["--flip", "v"], "blur": ["--blur", "2.5"], "sharpen": ["--sharpen", "0"],
-            "background": ["--background", "#00FF7F"], "watermark": ["--watermark", "logo"],
+            "flip": ["--flip", "v"], "trim": ["--trim"], "blur": ["--blur", "2.5"], "sharpen": ["--sharpen", "0"],
+            "background": ["--background", "#00FF7F"], "watermark": ["--watermark", "logo"], "frame": ["--frame", "0"],
             "format": ["--format", "webp"], "quality": ["--quality", "keep"],
             "max_bytes": ["--max-bytes", "20000"]}
     for keyword, flags in argv.items():
@@ -202,16 +206,16 @@ def test_the_url_commands_flags_are_the_tables(config: Config) -> None:
 
 def test_the_presets_keys_are_the_tables(tmp_path: Path) -> None:
     assert PRESET_KEYS == ("width", "height", "fit", "gravity", "enlarge", "dpr", "client_hints", "rotate", "flip",
-                           "blur", "sharpen", "background", "watermark", "format", "quality", "max_bytes")
+                           "trim", "blur", "sharpen", "background", "watermark", "frame", "format", "quality", "max_bytes")
     assert {f.name for f in dataclasses.fields(Preset)} == {*PRESET_KEYS, "fallback_image"}
     every = Preset(width=300, height=200, fit="pad", gravity="n", enlarge=True, dpr=2, client_hints=True, rotate=90,
-                   flip=True, blur=1.5, sharpen=0, background="ffffff", watermark="logo", format="webp", quality=70,
-                   max_bytes=20000,
+                   flip=True, trim=20, blur=1.5, sharpen=0, background="ffffff", watermark="logo", frame=2, format="webp",
+                   quality=70, max_bytes=20000,
                    fallback_image=tmp_path / "f.png")
     assert set(every.operations("card")) == {*PRESET_KEYS, "fallback"}
     card = dataclasses.replace(every, dpr=None)  # client hints are the DPR
     assert Ops(**card.operations("card")).segment == \
-        "w300-h200-pad-gn-up-ch-r90-flip-bl1_5-sh0-bgffffff-wmlogo-q70-mb20000-fbcard"
+        "w300-h200-pad-gn-up-ch-r90-flip-trim20-bl1_5-sh0-bgffffff-wmlogo-fr2-q70-mb20000-fbcard"
 
 
 def test_the_docs_table_is_the_tables() -> None:

@@ -2,6 +2,7 @@
 keys that try to reach outside the configured sources, and the socket's mode."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -26,12 +27,13 @@ from servers import Origin
 from sidecar import config as config_module
 from sidecar.errors import BadRequest
 from sidecar.server.listen import bind
+from sidecar.transform.animation import MIN_FRAME_PIXELS
 from sidecar.url.grammar import Ops, Rendition
 from sidecar.url.signing import Signer
 
 PHOTO = "road-1920x1080.jpg"
 MAX_URL = 300
-ANIMATION_LIMIT = 64 * 64 * 10  # ten 64x64 frames
+ANIMATION_LIMIT = MIN_FRAME_PIXELS * 10  # ten 64x64 frames (each counts at least MIN_FRAME_PIXELS)
 
 
 def signed(stack: Stack, key: str, ops: Ops) -> str:
@@ -102,10 +104,17 @@ def test_a_url_over_max_url_length_is_414(limited: Stack) -> None:
     assert reply.status == 414
 
 
-def test_animation_frames_times_pixels_are_limited_before_decoding(limited: Stack) -> None:
-    assert limited.get(limited.url("ten.gif", width=64, format="png")).status == 200
-    reply = limited.get(limited.url("eleven.gif", width=64, format="png"))
-    assert reply.status == 413 and b"animation of 11 frames" in reply.body
+def test_an_animation_over_its_budget_is_its_first_frame_said_in_a_header_and_counted(limited: Stack) -> None:
+    kept = limited.get(limited.url("ten.gif", width=64, format="gif"))
+    assert kept.status == 200 and kept.headers["content-type"] == "image/gif"
+    assert getattr(Image.open(io.BytesIO(kept.body)), "n_frames", 1) == 10
+    assert "x-image-animation" not in kept.headers
+    before = limited.metric("resize_sidecar_animations_total", result="first-frame")
+    still = limited.get(limited.url("eleven.gif", width=64, format="gif"))
+    assert still.status == 200 and still.headers["x-image-animation"] == "first-frame"
+    assert getattr(Image.open(io.BytesIO(still.body)), "n_frames", 1) == 1
+    assert limited.metric("resize_sidecar_animations_total", result="first-frame") == before + 1
+    assert limited.get(limited.url("eleven.gif", width=64, format="png")).status == 200  # a still anyway
 
 
 def test_presets_only_serves_the_presets_and_nothing_else(stack_factory) -> None:  # type: ignore[no-untyped-def]

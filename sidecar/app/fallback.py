@@ -3,7 +3,8 @@
 Off unless configured: globally (`fallback_image`) or per preset (`[presets.NAME] fallback_image`, found
 through the `fb{NAME}` token that the builder writes into that preset's URLs; presets are expanded into
 plain operations, so the URL must name the preset for the sidecar to know it). It is rendered with the
-request's own operations (enlarged if it is smaller), so it fills the same box, and answered with the real status (404, 413, 415 or
+request's own operations (enlarged if it is smaller), so it fills the same box, and answered with the real status
+(404, 413, 415 or
 422) and a short cache lifetime. It is never written to the cache: the rendition's path stays free for
 the real image, which is served as soon as the original appears.
 """

@@ -10,7 +10,7 @@ from sidecar.sources import SourceChain
 from sidecar.transform import info
 from sidecar.transform.pipeline import Settings
 from sidecar.url.grammar import Info
-from sidecar.url.paths import INTERNAL_PREFIX
+from sidecar.url.paths import internal_path
 
 INFO_CONTENT_TYPE = "application/json"
 
@@ -28,7 +28,8 @@ class InfoDocuments:
         data = json.dumps(facts, separators=(",", ":")).encode()
         prefix = self.work.config.urls.url_prefix
         headers = [("X-Image-Source", original.source)]
-        if not await self.work.publish(target.file_path(prefix, signature), data):
+        file_path = target.file_path(prefix, signature)
+        if not await self.work.publish(file_path, data):
             return Response(200, [("Content-Type", INFO_CONTENT_TYPE), ("Cache-Control", "no-store"),
                                   *headers], data)
-        return Response(200, [("X-Accel-Redirect", INTERNAL_PREFIX + target.path(prefix, signature)), *headers])
+        return Response(200, [("X-Accel-Redirect", internal_path(file_path)), *headers])

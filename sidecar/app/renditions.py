@@ -24,17 +24,20 @@ from sidecar.log import log
 from sidecar.observe import memory
 from sidecar.observe.metrics import rendition_kind
 from sidecar.sources import SourceChain
+from sidecar.transform.animation import FIRST_FRAME
+from sidecar.transform.faces import Face
 from sidecar.transform.pipeline import Rendered, Settings, Source, transform
 from sidecar.url import grammar as url
 from sidecar.url.grammar import AUTO_VARIANTS
-from sidecar.url.paths import HINT_HEADERS, INTERNAL_PREFIX
+from sidecar.url.paths import HINT_HEADERS, internal_path
 from sidecar.url.signing import Signer
 from sidecar.url.variants import Hint, hinted, variant_suffix
 
 #: `X-Image-Source` of a rendition derived from a larger cached one (see `sidecar.cache.cascade`).
 CASCADE = "cascade"
-#: The formats an `.auto` rendition may get per variant: its file name ends with the one it got.
-AUTO_FORMATS = {"jxl": ("jxl",), "avif": ("avif",), "webp": ("webp",), "legacy": ("jpeg", "png")}
+#: The formats an `.auto` rendition may get per variant: its file name ends with the one it got (an
+#: animation is WebP for the jxl and avif variants, named `.anim.webp`, GIF for legacy).
+AUTO_FORMATS = {"jxl": ("jxl", "webp"), "avif": ("avif", "webp"), "webp": ("webp",), "legacy": ("jpeg", "png", "gif")}
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Made:
     source: str
     suffix: str
     rendered: Rendered | None = None
+    #: `X-Image-Animation`: an animated original's rendition is its first frame (over the budget).
+    animation: str = ""
     #: False when the URL's `mb{bytes}` could not be met (the file is the smallest we could make).
     fits: bool = True
 
@@ -62,14 +67,15 @@ def transform_settings(config: Config) -> Settings:
                     made.background_rgb, avif_quality=made.avif_quality,
                     cmyk_profile=made.cmyk_profile, watermarks=made.watermarks, max_side=config.urls.max_dimension,
                     max_animation_pixels=config.limits.max_animation_pixels, auto_sharpen=made.auto_sharpen,
-                    auto_quality=auto, quality_target=made.quality_target, max_bytes_resize=made.max_bytes_resize)
+                    auto_quality=auto, quality_target=made.quality_target, max_bytes_resize=made.max_bytes_resize,
+                    max_output_pixels=config.limits.output_pixels)
 
 
 def file_names(base: str, ops: url.Ops, hint: Hint | None, variant: str | None) -> list[str]:
     """Every name the rendition at `base` (its URL's file path) may be published under, as nginx's
     `try_files` looks for them: an `.auto` one ends with the format it got, a client-hint one with its hint."""
     formats = AUTO_FORMATS[variant] if variant else (ops.format,)
-    return [base + variant_suffix(ops, hint, fmt) for fmt in formats]
+    return [base + variant_suffix(ops, hint, fmt, variant) for fmt in formats]
 
 
 class Renditions:
@@ -78,7 +84,7 @@ class Renditions:
     def __init__(self, work: Work, sources: SourceChain, settings: Settings, signer: Signer | None) -> None:
         self.work, self.sources, self.settings, self.signer = work, sources, settings, signer
         self.config, self.cache, self.metrics = work.config, work.cache, work.metrics
-        self.limits = self.config.urls.limits
+        self.limits = self.config.url_limits
         self.fallbacks = Fallbacks(self.config, settings)
         for status in FALLBACK_STATUSES:  # series at zero before the first fallback (see Metrics.initialise)
             self.metrics.fallback_images.labels(str(status))
@@ -124,6 +130,7 @@ class Renditions:
             self.metrics.published_elsewhere.inc()
         made = lead.result
         headers = [*expiry_headers, *([("X-Image-Source", made.source)] if made else []),
+                   *([("X-Image-Animation", made.animation)] if made and made.animation == FIRST_FRAME else []),
                    *([(OVER_BUDGET_HEADER, "1")] if made and not made.fits else [])]
         if made is not None and made.rendered is not None:
             return Response(200, [("Content-Type", made.rendered.content_type), ("Cache-Control", "no-store"),
@@ -131,7 +138,7 @@ class Renditions:
         # Published by this flight, or by another worker's (then `found` names the file).
         suffix = made.suffix if made else str(lead.found)[len(str(self.cache.path(base))):]
         # No Content-Type or Cache-Control here: they would override what nginx sets for the file.
-        redirect = INTERNAL_PREFIX + target.path(self.config.urls.url_prefix, signature) + suffix
+        redirect = internal_path(base + suffix)
         return Response(200, [("X-Accel-Redirect", redirect), *headers]), base + suffix
 
     def _check(self, ops: url.Ops, variant: str | None) -> None:
@@ -153,58 +160,62 @@ class Renditions:
         """Wait for a slot, render `ops` (hints resolved) and publish: the leader's work, once per file."""
         async with self.admission:
             fetched_at = time.time()
-            rendered, source, recorded = await self._render(rendition, ops, variant, deadline)
+            rendered, source, known = await self._render(rendition, ops, variant, deadline)
         kind = rendition_kind(source, rendered.original, ops.watermark is not None)
         self.metrics.renditions.labels(kind).inc()
         self.metrics.bytes_out.inc(len(rendered.data))
-        suffix = variant_suffix(rendition.ops, hint, rendered.format)
-        publishing = self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at)
-        if recorded:
-            published = await publishing
-        else:  # the original's record for the cascade, written at the same time
-            published, _ = await asyncio.gather(publishing, self._record(rendition, rendered.source, fetched_at))
+        suffix = variant_suffix(rendition.ops, hint, rendered.format, variant)
+        if rendered.animation:
+            self.metrics.animations.labels(rendered.animation).inc()
+        published, _ = await asyncio.gather(self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at),
+                                            self._record(rendition, rendered, known, fetched_at))
         if published:
-            return Made(source, suffix, fits=rendered.fits)
-        return Made(source, suffix, rendered, fits=rendered.fits)  # the client still gets its image, from memory
+            return Made(source, suffix, animation=rendered.animation, fits=rendered.fits)
+        # The client still gets its image, from memory.
+        return Made(source, suffix, rendered, rendered.animation, fits=rendered.fits)
 
     async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None,
-                      deadline: float) -> tuple[Rendered, str, bool]:
+                      deadline: float) -> tuple[Rendered, str, cascade.Records]:
         """The rendition, derived from a larger cached one when the cascade allows, else from the original;
-        where it came from (`X-Image-Source`); and whether the original's record was there already."""
+        where it came from (`X-Image-Source`); and what the original's directory recorded already."""
         directory = self._directory(rendition)
-        known = await cascade.recorded(self.cache, directory)
-        found = None if known is None else await cascade.find(self.cache, directory, known, ops, variant,
-                                                               self.settings)
+        known = await cascade.read(self.cache, directory, faces=ops.gravity == "fc")
+        found = await cascade.find(self.cache, directory, known, ops, variant, self.settings)
         if found is not None:
             try:
                 data = await self.cache.read(found.file_path)
             except OSError:
                 pass  # purged in between: go to the original
             else:
-                rendered = await self._transform(data, ops, variant, found.source)
+                rendered = await self._transform(data, ops, variant, found.source, found.faces)
                 log("cascade", key=rendition.key, ops=ops.segment, base=found.file_path)
-                return rendered, CASCADE, True
+                return rendered, CASCADE, known
         original = await self.sources.fetch(rendition.key, deadline)
-        return await self._transform(original.data, ops, variant), original.source, known is not None
+        return await self._transform(original.data, ops, variant, known_faces=known.faces), original.source, known
 
-    async def _record(self, rendition: url.Rendition, source: Source, fetched_at: float) -> None:
+    async def _record(self, rendition: url.Rendition, rendered: Rendered, known: cascade.Records,
+                      fetched_at: float) -> None:
+        """Write what the original's directory lacks (its facts, the faces found), beside the rendition."""
         directory = self._directory(rendition)
         try:
-            await cascade.record(self.cache, directory, source, fetched_at)
+            if known.source is None:
+                await cascade.record(self.cache, directory, rendered.source, fetched_at)
+            if rendered.faces is not None and known.faces is None:
+                await cascade.record_faces(self.cache, directory, rendered.faces, fetched_at)
         except (OSError, Superseded) as exc:
             log("cache_write_failed", path=directory, error=str(exc))
 
     def _directory(self, rendition: url.Rendition) -> str:
-        """Where every rendition of `rendition`'s original lives, with the original's record."""
+        """Where every rendition of `rendition`'s original lives, with the original's records."""
         return f"{self.config.urls.url_prefix}/{rendition.original_dir}"
 
-    async def _transform(self, data: bytes, ops: url.Ops, variant: str | None,
-                         derived_from: Source | None = None) -> Rendered:
+    async def _transform(self, data: bytes, ops: url.Ops, variant: str | None, derived_from: Source | None = None,
+                         known_faces: tuple[Face, ...] | None = None) -> Rendered:
         # Not bounded by the deadline: the flight goes on for whoever asks next (the requests themselves
         # stop waiting at their deadline), and a transform's time is bounded by the pixel limits.
         done = await asyncio.get_running_loop().run_in_executor(
             self.work.cpu, _transform, data, ops, self.settings, variant, derived_from,
-            self.config.processes.release_memory)
+            self.config.processes.release_memory, known_faces)
         kind = rendition_kind(CASCADE if derived_from else "", done.rendered.original, ops.watermark is not None)
         self.metrics.transform_seconds.labels(kind).observe(done.seconds)
         self.metrics.bytes_in.inc(len(data))
@@ -241,11 +252,11 @@ class _Transformed:
 
 
 def _transform(data: bytes, ops: url.Ops, settings: Settings, variant: str | None, derived_from: Source | None,
-               release: bool) -> _Transformed:
+               release: bool, known_faces: tuple[Face, ...] | None = None) -> _Transformed:
     """The transform, then (in the same thread, at the thread's low priority) freed memory back to the OS.
     malloc_trim measured 0.2-1 ms after a transform here (docs/benchmarks.md): cheap beside it."""
     started = time.perf_counter()
-    rendered = transform(data, ops, settings, variant=variant, derived_from=derived_from)
+    rendered = transform(data, ops, settings, variant=variant, derived_from=derived_from, known_faces=known_faces)
     seconds = time.perf_counter() - started
     released = release and memory.release()
     return _Transformed(rendered, released, seconds)

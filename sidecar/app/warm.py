@@ -23,7 +23,7 @@ from sidecar.cache.store import Cache
 from sidecar.config import Config
 from sidecar.errors import BadRequest, SidecarError
 from sidecar.sources import open_chain
-from sidecar.url.grammar import AUTO_VARIANTS, parse
+from sidecar.url.grammar import AUTO_VARIANTS, Rendition, parse
 
 BAR_WIDTH = 30
 
@@ -85,7 +85,8 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
                     path = build_url(config, key, preset=preset)
                 parsed = parse(path, prefix=config.urls.url_prefix, signed=config.urls.signed)
                 base = parsed.target.file_path(config.urls.url_prefix, parsed.signature)
-                names = file_names(base, parsed.target.ops, None, variant)  # type: ignore[attr-defined]
+                assert isinstance(parsed.target, Rendition)  # built from a preset: never an info URL
+                names = file_names(base, parsed.target.ops, None, variant)
                 if await _any_exists(handler.cache, names):
                     summary.cached += 1
                 else:

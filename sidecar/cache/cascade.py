@@ -12,15 +12,29 @@ sharpening, background or watermark; the mild automatic sharpening is allowed: a
 halo shrinks below half a pixel, like the artefacts), and, when lossy, encoded at no lower quality
 than the target. A JPEG of an original with transparency is never used: it was flattened. Among those,
 the smallest is used.
+
+Crops that look at the picture: face gravity's faces are found once per original and kept beside the
+record (`.faces.json`, fractions of the original as displayed), so every later size, from the original
+or from a larger rendition, crops around the same faces; face gravity is derived from a rendition only
+once they are known. `trim` is never derived: its box is found at the original's resolution, and a
+rendition's edges would move it.
+
+An animated original's renditions derive only from renditions that are what they are: an animation from
+an animation (never from a GIF: its palette would be quantised twice), a still of frame N from a still of
+the same frame (`animation.same_frames`).
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 import aiofiles.os
 
-from sidecar.cache.store import Cache
+from sidecar.cache.store import FACES_RECORD, SOURCE_RECORD, Cache
+from sidecar.transform import animation
+from sidecar.transform.faces import Face
 from sidecar.transform.geometry import plan
 from sidecar.transform.pipeline import (
     Settings,
@@ -32,54 +46,75 @@ from sidecar.transform.pipeline import (
 from sidecar.url.grammar import Ops
 from sidecar.url.variants import cached_ops
 
-SOURCE_RECORD = ".source.json"
 MIN_RATIO = 2.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Candidate:
     file_path: str  # under the cache root, like Rendition.file_path
     source: Source
+    #: The original's faces, for face gravity (found before); None for other gravities.
+    faces: tuple[Face, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Records:
+    """What an original's directory records about it: its facts, and its faces once they were looked for
+    (face gravity's). None where there is no record (or no readable one)."""
+
+    source: Source | None = None
+    faces: tuple[Face, ...] | None = None
+
+
+async def read(cache: Cache, directory: str, *, faces: bool) -> Records:
+    """The records in `directory`: the original's facts, and its faces too when `faces`."""
+    return Records(await _read(cache, f"{directory}/{SOURCE_RECORD}", parse_record),
+                   await _read(cache, f"{directory}/{FACES_RECORD}", parse_faces) if faces else None)
 
 
 async def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
-    """Remember the original's facts beside its renditions (when `recorded` found none). Not if the
-    original was purged after `fetched_at` (raises `cache.Superseded`)."""
+    """Remember the original's facts beside its renditions (when `read` found none). Not if the original
+    was purged after `fetched_at` (raises `cache.Superseded`)."""
     await cache.write(f"{directory}/{SOURCE_RECORD}", json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
 
 
-async def recorded(cache: Cache, directory: str) -> Source | None:
-    """The original's facts recorded in `directory`, if they are (and are readable)."""
-    try:
-        return parse_record(await cache.read(f"{directory}/{SOURCE_RECORD}"))
-    except (OSError, ValueError):
-        return None
+async def record_faces(cache: Cache, directory: str, faces: tuple[Face, ...], fetched_at: float | None = None) -> None:
+    """Remember the original's faces beside its renditions (when `read` found none)."""
+    await cache.write(f"{directory}/{FACES_RECORD}", json.dumps([list(face) for face in faces]).encode(),
+                      fetched_at=fetched_at)
 
 
-async def find(cache: Cache, directory: str, source: Source, ops: Ops, variant: str | None,
+async def find(cache: Cache, directory: str, records: Records, ops: Ops, variant: str | None,
                settings: Settings) -> Candidate | None:
-    """The smallest cached rendition in `directory` (the renditions of the original `source` describes)
-    that `ops` may be derived from, if any (see `choose`)."""
+    """The smallest cached rendition in `directory` that `ops` may be derived from, if any (see `choose`).
+    None without the original's record, for `trim` (its box is found at the original's resolution, and a
+    rendition's edges would move it), and for face gravity until the faces are known."""
+    if records.source is None or ops.trim is not None or (ops.gravity == "fc" and records.faces is None):
+        return None
     try:
         names = await aiofiles.os.listdir(cache.path(directory), executor=cache.io)
     except OSError:
         return None
-    return choose(directory, source, names, ops, variant, settings)
+    return choose(directory, records.source, names, ops, variant, settings, records.faces)
 
 
-def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: str | None,
-           settings: Settings) -> Candidate | None:
-    """Of the files `names` in `directory`, the smallest rendition that `ops` may be derived from. Pure."""
+def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: str | None, settings: Settings,
+           faces: tuple[Face, ...] | None = None) -> Candidate | None:
+    """Of the files `names` in `directory`, the smallest rendition that `ops` may be derived from (with
+    the original's `faces`, for face gravity). Pure."""
     width, height = source.size
     target = plan(width, height, ops, max_side=settings.max_side)
     if target.is_identity:
         return None  # the original itself is the answer (passed through or re-encoded)
-    target_format = output_format(ops.format, variant, source, opaque=ops.background is not None)
+    target_format = output_format(ops.format, variant, source, opaque=ops.background is not None, frame=ops.frame)
     wanted_quality = quality_for(ops.quality, target_format, settings, source.quality)
     best: tuple[int, str] | None = None
     for name in names:
         candidate = cached_ops(name)
         if candidate is None or not _full_frame(candidate) or (source.alpha and candidate.format == "jpeg"):
+            continue
+        if source.frames > 1 and not animation.same_frames(candidate, ops, target_format, source.frames):
             continue
         if candidate.format == "jxl":
             continue  # we write JPEG XL but do not read it (sniff.DECODABLE)
@@ -98,7 +133,7 @@ def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: 
             best = (pixels, name)
     if best is None:
         return None
-    return Candidate(f"{directory}/{best[1]}", source)
+    return Candidate(f"{directory}/{best[1]}", source, faces)
 
 
 def _scale(fmt: str) -> str:
@@ -110,9 +145,32 @@ def parse_record(data: bytes) -> Source:
     try:
         raw = json.loads(data)
         return Source(size=(int(raw["size"][0]), int(raw["size"][1])), format=str(raw["format"]),
-                      quality=None if raw["quality"] is None else int(raw["quality"]), alpha=bool(raw["alpha"]))
+                      quality=None if raw["quality"] is None else int(raw["quality"]), alpha=bool(raw["alpha"]),
+                      frames=int(raw.get("frames", 1)))
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise ValueError(f"not a record of an original: {exc}") from None
+
+
+def parse_faces(data: bytes) -> tuple[Face, ...]:
+    """The original's faces from their record (fractions of the original); raises ValueError when it is
+    not one."""
+    try:
+        raw = json.loads(data)
+        if not isinstance(raw, list):
+            raise TypeError("not a list")
+        faces = tuple((float(f[0]), float(f[1]), float(f[2]), float(f[3])) for f in raw)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"not a record of faces: {exc}") from None
+    if not all(0 <= a < c <= 1 and 0 <= b < d <= 1 for a, b, c, d in faces):
+        raise ValueError("a face outside the picture")
+    return faces
+
+
+async def _read(cache: Cache, file_path: str, parse: Callable[[bytes], T]) -> T | None:
+    try:
+        return parse(await cache.read(file_path))
+    except (OSError, ValueError):
+        return None
 
 
 def _full_frame(ops: Ops) -> bool:

@@ -6,23 +6,42 @@ the order is exact to within a day, which is what an LRU over days or weeks of t
 nothing on the hit path (no log to parse, no Python). On a `noatime` mount, atime stays at creation and
 eviction becomes oldest-first.
 
-Sizes are disk usage (allocated blocks), not file lengths. A pass over budget removes files until the
-cache is at `LOW_WATERMARK` of it, so passes are rare. Temporary and lock files that no process holds a
+Sizes are disk usage (allocated blocks), not file lengths, and count everything the cache holds:
+renditions, directories and the small files beside renditions, so `cache_max_bytes` bounds what the
+disk really holds. A pass over budget removes renditions until the cache is at `LOW_WATERMARK` of it, so
+passes are rare. Every pass removes empty directories (what a miss or an eviction left), deepest first. Temporary and
+lock files that no process holds a
 flock on belong to a process that died mid-write; they are removed on every pass, the first of which
 runs when the sidecar starts.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
-from dataclasses import dataclass
+import stat
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sidecar.cache.singleflight import remove_if_unheld
-from sidecar.cache.store import LOCK_PREFIX, TEMP_PREFIX
+from sidecar.cache.store import (
+    FACES_RECORD,
+    LOCK_PREFIX,
+    PURGED_MARKER,
+    SOURCE_RECORD,
+    TEMP_PREFIX,
+)
 
 LOW_WATERMARK = 0.9
 GC_LOCK = ".gc.lock"
+#: Seconds an empty directory is left alone: a flight may have just made it for its lock.
+EMPTY_GRACE = 10
+#: Files about an original's renditions (the cascade's record, a purge's marker): kept while a rendition
+#: is beside them, or for `NOTE_GRACE` seconds (a purge's marker must outlive any flight in progress, and
+#: `request_deadline` is at most an hour).
+_NOTES = frozenset({SOURCE_RECORD, FACES_RECORD, PURGED_MARKER})
+NOTE_GRACE = 3600
 
 
 @dataclass
@@ -34,6 +53,7 @@ class Report:
     evicted_files: int = 0
     evicted_bytes: int = 0
     stale_removed: int = 0
+    empty_dirs_removed: int = 0
     skipped: bool = False  # another collector (the CLI, another sidecar) was already running
 
 
@@ -59,34 +79,81 @@ def collect(root: Path, budget: int, *, dry_run: bool = False) -> Report:
 
 
 def _scan(root: Path, report: Report, dry_run: bool) -> list[tuple[float, int, str]]:
+    """Every rendition as (atime, bytes, path); everything else on disk is counted in `report.bytes`."""
     entries: list[tuple[float, int, str]] = []
+    directories: list[tuple[str, int, float]] = []  # (path, bytes, mtime), parents before children
+    left: dict[str, _Left] = {}
     stack = [str(root)]
     while stack:
+        directory = stack.pop()
         try:
-            iterator = os.scandir(stack.pop())
+            iterator = os.scandir(directory)
         except FileNotFoundError:
             continue
+        here = left[directory] = _Left()
         with iterator:
             for entry in iterator:
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                        continue
                     info = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    stack.append(entry.path)
+                    directories.append((entry.path, info.st_blocks * 512, info.st_mtime))
+                    here.entries += 1
                     continue
                 name = entry.name
                 if name.startswith((TEMP_PREFIX, LOCK_PREFIX)):
                     if not dry_run and remove_if_unheld(Path(entry.path)):
                         report.stale_removed += 1
-                    continue
-                if name.startswith("."):  # purge markers, our own lock
+                    else:
+                        here.entries += 1
                     continue
                 size = info.st_blocks * 512
-                report.files += 1
                 report.bytes += size
-                entries.append((info.st_atime, size, entry.path))
+                here.entries += 1
+                if name in _NOTES:  # only worth keeping beside renditions
+                    here.notes.append((entry.path, size, info.st_mtime))
+                elif not name.startswith("."):  # our own lock
+                    report.files += 1
+                    entries.append((info.st_atime, size, entry.path))
+    if not dry_run:
+        _remove_empty(directories, left, report)
+    report.bytes += sum(size for path, size, _ in directories if path in left)
     return entries
+
+
+@dataclass
+class _Left:
+    """What a directory still holds: entries of any kind, and which of them are notes (`_NOTES`)."""
+
+    entries: int = 0
+    notes: list[tuple[str, int, float]] = field(default_factory=list)
+
+
+def _remove_empty(directories: list[tuple[str, int, float]], left: dict[str, _Left], report: Report) -> None:
+    """Remove, deepest first, directories that hold nothing (what a failed miss or an eviction left),
+    or only notes about renditions that are gone. Not within `EMPTY_GRACE` of their last change: a
+    flight may be about to make its lock there (it makes the directory again if not)."""
+    now = time.time()
+    for path, _, mtime in reversed(directories):
+        here = left.get(path)
+        if here is None or now - mtime < EMPTY_GRACE:
+            continue
+        if here.entries == len(here.notes) and all(now - when > NOTE_GRACE for _, _, when in here.notes):
+            for note, size, _ in here.notes:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(note)
+                    report.bytes -= size
+            try:
+                os.rmdir(path)
+            except OSError:
+                continue
+            del left[path]
+            report.empty_dirs_removed += 1
+            parent = left.get(os.path.dirname(path))
+            if parent is not None:
+                parent.entries -= 1
 
 
 def _evict(entries: list[tuple[float, int, str]], report: Report, target: int, dry_run: bool) -> None:

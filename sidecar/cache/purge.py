@@ -3,7 +3,7 @@
 The original's renditions all live in one directory (`url.Rendition.original_dir`). The purge first
 leaves a marker there (`cache.PURGED_MARKER`, dot-named so nginx never serves it), then waits for the
 flights that hold a lock in that directory, then removes the files and the cascade's record of the
-original (`cascade.SOURCE_RECORD`). A flight that fetched the original
+original (`store.SOURCE_RECORD`, and `store.FACES_RECORD`). A flight that fetched the original
 before the marker does not publish (`cache.Superseded`), so no stale rendition survives the purge.
 
 nginx may keep serving an open file descriptor of a removed file until `open_file_cache_valid` seconds
@@ -19,16 +19,15 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from sidecar.cache.cascade import SOURCE_RECORD
 from sidecar.cache.singleflight import wait_for_holders
-from sidecar.cache.store import PURGED_MARKER
-from sidecar.url.grammar import check_key, shard
+from sidecar.cache.store import FACES_RECORD, PURGED_MARKER, SOURCE_RECORD
+from sidecar.url.grammar import check_key, renditions_dir
 from sidecar.url.routes import ID_PATTERN, Route, link_dir
 
 
 def original_dir(cache_root: Path, url_prefix: str, key: str) -> Path:
     check_key(key)
-    return cache_root / url_prefix.lstrip("/") / shard(key) / key
+    return cache_root / url_prefix.lstrip("/") / renditions_dir(key)
 
 
 def purge(cache_root: Path, url_prefix: str, key: str) -> int:
@@ -42,10 +41,10 @@ def purge(cache_root: Path, url_prefix: str, key: str) -> int:
     os.utime(marker, (now, now))  # precisely now: the kernel's own file clock is coarse
     wait_for_holders(directory)
     removed = 0
-    with contextlib.suppress(FileNotFoundError):
-        (directory / SOURCE_RECORD).unlink()  # the cascade's facts about the old original
+    for record in (SOURCE_RECORD, FACES_RECORD):  # the cascade's facts about the old original
+        with contextlib.suppress(FileNotFoundError):
+            (directory / record).unlink()
     for entry in os.scandir(directory):
-        # Only files: a subdirectory belongs to another key whose name extends this one.
         if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
             try:
                 os.unlink(entry.path)

@@ -96,18 +96,19 @@ class Flights(Generic[T]):
         try:
             return await make(), None
         finally:
-            await loop.run_in_executor(self.io, _unlock, lock_path, fd)
+            await loop.run_in_executor(self.io, self._release, lock_path, fd)
+
+    def _release(self, lock_path: Path, fd: int) -> None:
+        """Unlock, and remove the directories this flight made if it published nothing in them."""
+        _unlock(lock_path, fd)
+        self.cache.prune(lock_path.parent)
 
     def _try_lock(self, finals: list[Path], lock_path: Path) -> tuple[_State, int, Path | None]:
         found = _published(finals)
         if found:
             return _State.PUBLISHED, -1, found
         try:
-            try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except FileNotFoundError:  # first rendition of this original, or gc just removed the empty dir
-                self.cache.makedirs(lock_path.parent)
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = self._open_lock(lock_path)
         except OSError:
             # A full or read-only cache: go on without the cross-process lock. The rendition cannot be
             # published anyway, and this process's own requests still share one flight.
@@ -125,6 +126,14 @@ class Flights(Generic[T]):
             _unlock(lock_path, fd)
             return _State.PUBLISHED, -1, found
         return _State.LOCKED, fd, None
+
+    def _open_lock(self, lock_path: Path) -> int:
+        for _ in range(3):
+            try:
+                return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:  # the original's first miss, or a failed flight or gc removed the dir
+                self.cache.makedirs(lock_path.parent)
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
 def _published(finals: list[Path]) -> Path | None:

@@ -29,6 +29,10 @@ from aiofiles.threadpool.binary import AsyncBufferedIOBase
 TEMP_PREFIX = ".tmp-"
 LOCK_PREFIX = ".lock-"
 PURGED_MARKER = ".purged"
+#: The cascade's record of an original's facts, beside its renditions (`sidecar.cache.cascade`).
+SOURCE_RECORD = ".source.json"
+#: Face gravity's faces of the original, found once (`sidecar.cache.cascade`).
+FACES_RECORD = ".faces.json"
 FILE_MODE = 0o644  # nginx's workers may run as another user (nobody, www-data)
 DIR_MODE = 0o755
 
@@ -101,6 +105,18 @@ class Cache:
                 continue
             return file, temp
         raise OSError(f"cannot keep a temporary file in {directory}")
+
+    def prune(self, directory: Path) -> None:
+        """Remove `directory` and its parents up to the cache root while they are empty: a miss that
+        published nothing leaves nothing behind. Whoever is making a file there meanwhile makes the
+        directories again (`makedirs` in a loop)."""
+        while directory != self.root and self.root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (renditions, another flight's lock), or already gone
+                if directory.exists():
+                    return
+            directory = directory.parent
 
     def makedirs(self, directory: Path) -> None:
         """Make `directory` and its missing parents. Blocking: for callers in a thread (the flights'

@@ -30,6 +30,15 @@ class ServerSection:
     trusted_proxies: tuple[str, ...] = setting((), "addresses or networks of the proxies in front of nginx (load "
                                                "balancer, CDN): from them, the client `miss_rate` counts is the last "
                                                "address of X-Forwarded-For; from anyone else the header is ignored")
+    # Connection hygiene in the rendered nginx config (issue 21; docs/security.md, "Hostile clients").
+    nginx_worker_connections: int = setting(0, "nginx `worker_connections` (for `run`; `worker_rlimit_nofile` "
+                                            "is twice it); 0: half the machine's open-file limit, 1024 to 65536")
+    nginx_limit_conn: int = setting(128, "requests in progress per client address (`limit_conn`, 429 beyond); "
+                                    "0: no limit (behind a front or a CDN, or use nginx's realip module)")
+    nginx_client_header_timeout: int = setting(10, "seconds a client has to send its whole request header")
+    nginx_client_body_timeout: int = setting(10, "seconds between two reads of a request body")
+    nginx_reset_timedout_connection: bool = setting(True, "reset timed-out connections instead of closing "
+                                                    "them politely")
 
     def check(self, where: Where) -> None:
         require(0 <= self.socket_mode <= 0o777, where("socket_mode"), "must be a file mode such as 0660")
@@ -42,6 +51,11 @@ class ServerSection:
                 "must be 0 (no limit) or 1/60 to 100000 misses per second per client")
         require(0 <= self.miss_burst <= 100_000, where("miss_burst"), "must be 0 to 100000")
         networks(self, where, "trusted_proxies")
+        require(self.nginx_worker_connections == 0 or 64 <= self.nginx_worker_connections <= 1_048_576,
+                where("nginx_worker_connections"), "must be 0 (sized to the machine) or 64 to 1048576")
+        require(self.nginx_limit_conn >= 0, where("nginx_limit_conn"), "must be 0 or more")
+        for key in ("nginx_client_header_timeout", "nginx_client_body_timeout"):
+            require(1 <= getattr(self, key) <= 3600, where(key), "must be 1 to 3600 seconds")
 
     def pinned_socket(self, where: Where) -> Path:
         """`socket` with `{instance}` filled in, made absolute, and short enough for a Unix socket."""

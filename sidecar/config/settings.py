@@ -20,6 +20,7 @@ from sidecar.config.server import ServerSection
 from sidecar.config.transform import TransformSection
 from sidecar.config.urls import UrlsSection
 from sidecar.observe.memory import worker_bytes
+from sidecar.url.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,14 @@ class Config:
 
     @property
     def worker_bytes(self) -> int:
-        """The most one worker process may hold: its base plus `threads` transforms at the pixel limit."""
-        return worker_bytes(self.processes.threads, self.limits.max_pixels, self.limits.max_source_bytes)
+        """The most one worker process may hold: its base plus `threads` transforms at the pixel limits."""
+        return worker_bytes(self.processes.threads, self.limits.max_pixels, self.limits.max_source_bytes,
+                            self.limits.output_pixels)
+
+    @property
+    def url_limits(self) -> Limits:
+        """What URLs this deployment serves (`urls.limits`), with the output-pixel cap of `limits`."""
+        return dataclasses.replace(self.urls.limits, max_output_pixels=self.limits.output_pixels)
 
     @property
     def worker_processes(self) -> int:
@@ -74,7 +81,8 @@ class Config:
         require(self.worker_processes * self.worker_bytes <= processes.memory_budget, where("memory_budget"),
                 f"{processes.memory_budget // mib} MiB cannot hold {self.worker_processes} worker(s) of "
                 f"{self.worker_bytes // mib} MiB each ({processes.threads} transform(s) of max_pixels="
-                f"{self.limits.max_pixels}); raise it, or lower workers, threads or max_pixels")
+                f"{self.limits.max_pixels} and max_output_pixels={self.limits.output_pixels}); raise it, or "
+                "lower workers, threads, max_pixels or max_output_pixels")
         for name, preset in self.urls.presets.items():
             require(preset.watermark is None or preset.watermark in watermarks, where("presets"),
                     f"{name}: no watermark named {preset.watermark!r} in [watermarks]")

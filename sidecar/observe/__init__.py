@@ -1,1 +1,2 @@
-"""Observability: Prometheus metrics shared by the worker processes, nginx's access log and its tail, memory accounting."""
+"""Observability: Prometheus metrics shared by the worker processes, nginx's access log and its tail, memory
+accounting."""

@@ -37,7 +37,7 @@ DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Renditions by how they were made (see `rendition_kind`).
 KINDS = ("resize", "watermark", "passthrough", "cascade")
-SOURCE_OUTCOMES = ("found", "not_found", "unavailable", "timeout", "skipped_down")
+SOURCE_OUTCOMES = ("found", "not_found", "refused", "unavailable", "timeout", "skipped_down")
 ROUTES = ("rendition", "admin")
 #: Miss latencies: from a cascade's few milliseconds to a deadline's tens of seconds.
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -110,6 +110,8 @@ class Metrics:
         self.errors = counter("errors", "Error responses, by error class and status", ("error", "status"))
         # The miss path.
         self.renditions = counter("renditions", "Renditions made, by kind", ("kind",))
+        self.animations = counter("animations", "Renditions of animated originals: animated (kept whole) or "
+                                  "first-frame (over max_animation_pixels)", ("result",))
         self.transform_seconds = histogram("transform_seconds", "Time of one transform (in its thread)",
                                            ("kind",))
         self.bytes_in = counter("transform_input_bytes", "Bytes of originals (or cascade bases) transformed")
@@ -168,6 +170,8 @@ class Metrics:
             self.request_seconds.labels(route)
         for kind in KINDS:
             self.renditions.labels(kind)
+        for result in ("animated", "first-frame"):
+            self.animations.labels(result)
         for error in _error_classes():
             self.errors.labels(error.__name__, str(error.status))
         self.errors.labels("bug", "500")
@@ -209,7 +213,7 @@ class _Own:
         self.registry = registry
 
     def collect(self) -> Iterator[Metric]:
-        return self.registry.collect()
+        yield from self.registry.collect()
 
 
 def _error_classes() -> Iterator[type[SidecarError]]:

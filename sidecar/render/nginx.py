@@ -5,6 +5,7 @@ Templates (`nginx/*.conf`) use `{{ name }}` placeholders only; any logic stays h
 from __future__ import annotations
 
 import math
+import resource
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def site(config: Config, *, upstream_include: Path | None = None) -> str:
         no_hint=Hint(dpr=config.urls.client_hints_dprs[0]).suffix,
         hint_vary=", ".join(HINT_HEADERS), accept_ch=", ".join(HINT_HEADERS),
         **miss_limit(config),
+        connection_zone=connection_zone(config), connection_limits=connection_limits(config),
     )
 
 
@@ -137,12 +139,19 @@ _SHARD_MAP = (
 
 
 def route_maps(config: Config) -> str:
-    """The id shard, computed by nginx from the ID a route's location captured (none without routes)."""
-    if not any(route.by_id for route in config.urls.routes.values()):
-        return "# routes: none by id"
-    lines = [f"map ${NGINX_IDENTITY} ${NGINX_IDENTITY}_shard {{"]
-    lines += [f"    {regex:<16} {value};" for regex, value in _SHARD_MAP]
-    return "\n".join([*lines, "}"])
+    """The path a route's link is looked up by, and the id shard, computed by nginx from the ID a route's
+    location captured (none without routes)."""
+    if not config.urls.routes:
+        return "# routes: none"
+    # What the sidecar refuses (empty or dot segments, %2e included) must never find a link through
+    # nginx's normalised $uri either: such a URL would answer 404 before the link exists and 200 after.
+    lines = [f"map $request_uri ${UPSTREAM}_route_uri {{", "    default $uri;",
+             '    "~*^[^?]*(//|/\\.|/%2e)" "/.not-canonical";', "}"]
+    if any(route.by_id for route in config.urls.routes.values()):
+        lines += [f"map ${NGINX_IDENTITY} ${NGINX_IDENTITY}_shard {{"]
+        lines += [f"    {regex:<16} {value};" for regex, value in _SHARD_MAP]
+        lines += ["}"]
+    return "\n".join(lines)
 
 
 def route_locations(config: Config) -> str:
@@ -163,12 +172,51 @@ def _route_location(config: Config, route: Route) -> list[str]:
     return [
         f'    location ~ "{route.regex(nginx=True)}" {{',
         f"        root {config.cache.cache_dir};",
-        "        types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; image/jxl jxl; }",
+        "        types { image/jpeg jpg jpeg; image/png png; image/gif gif; image/webp webp; image/avif avif; "
+        "image/jxl jxl; }",
         "        default_type application/octet-stream;",
         f'        add_header Cache-Control "public, max-age={config.cache.max_age}, immutable";',
-        f"        try_files {links}$uri @{UPSTREAM};",
+        f"        try_files {links}${UPSTREAM}_route_uri @{UPSTREAM};",
         "    }",
     ]
+
+
+# Connection hygiene (issue 21): what one client may hold of nginx. Kept apart from the hit path's tuning
+# and from per-client request rates, which have their own blocks.
+MAX_AUTO_CONNECTIONS = 65536
+
+
+def connection_zone(config: Config) -> str:
+    """The http-level shared zone that counts each client address's requests in progress."""
+    if not config.server.nginx_limit_conn:
+        return "# nginx_limit_conn = 0: no per-client connection limit"
+    return f"limit_conn_zone $binary_remote_addr zone={UPSTREAM}_conn:10m;  # about 160,000 addresses"
+
+
+def connection_limits(config: Config) -> str:
+    """Server-level limits: header and body timeouts, resets, requests in progress per client address."""
+    lines = [
+        (f"client_header_timeout {config.server.nginx_client_header_timeout}s;"
+         "  # the whole header, however slowly it trickles"),
+        f"client_body_timeout {config.server.nginx_client_body_timeout}s;",
+        (f"reset_timedout_connection {'on' if config.server.nginx_reset_timedout_connection else 'off'};"
+         "  # no FIN_WAIT for a client that stopped reading"),
+    ]
+    if config.server.nginx_limit_conn:
+        lines += [f"limit_conn {UPSTREAM}_conn {config.server.nginx_limit_conn};"
+                  "  # behind a front or a CDN: 0, or real_ip",
+                  "limit_conn_status 429;"]
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def worker_connections(config: Config) -> int:
+    """`nginx_worker_connections`, or sized to the machine: half its hard open-file limit (a proxied miss
+    holds two descriptors), from 1024 to `MAX_AUTO_CONNECTIONS`."""
+    if config.server.nginx_worker_connections:
+        return config.server.nginx_worker_connections
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    hard = MAX_AUTO_CONNECTIONS * 2 if hard == resource.RLIM_INFINITY else hard
+    return max(1024, min(MAX_AUTO_CONNECTIONS, hard // 2))
 
 
 def open_file_cache(valid: int) -> str:
@@ -235,4 +283,5 @@ def standalone(config: Config, prefix: Path, *, user: str | None, error_level: s
         user=f"user {user};" if user else "# user: nginx runs as whoever starts it",
         priority=f"worker_priority {priority};" if priority else "# worker_priority: the default",
         workers=config.server.nginx_workers, prefix=prefix, error_level=error_level, site=indented,
+        worker_connections=worker_connections(config), worker_rlimit_nofile=2 * worker_connections(config),
     )

@@ -101,9 +101,10 @@ class Supervisor:
             if not report.skipped:
                 self.metrics.cache_bytes.set(report.bytes - report.evicted_bytes)
                 self.metrics.cache_files.set(report.files - report.evicted_files)
-            if report.evicted_files or report.stale_removed:
+            if report.evicted_files or report.stale_removed or report.empty_dirs_removed:
                 log("gc", files=report.files, bytes=report.bytes, evicted_files=report.evicted_files,
-                    evicted_bytes=report.evicted_bytes, stale_removed=report.stale_removed)
+                    evicted_bytes=report.evicted_bytes, stale_removed=report.stale_removed,
+                    empty_dirs_removed=report.empty_dirs_removed)
             if not self.config.cache.gc_interval:
                 return
             await asyncio.sleep(self.config.cache.gc_interval)

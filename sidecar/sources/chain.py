@@ -2,9 +2,12 @@
 
 - found: the original, and the kind of the source that had it (`X-Image-Source`);
 - "not found" in a source: try the next;
-- "unavailable" (refused, reset, IO error, bad status) or a timeout: count it, try the next;
+- "refused" (the source answered, but not with this key's original: a redirect, 403 for one object,
+  S3 AccessDenied): like not found, and the source answered, so its circuit breaker counts a success;
+- "unavailable" (connection refused or reset, IO error, 5xx, throttling) or a timeout: count it
+  towards the source's circuit breaker, try the next;
 - a source marked down by its circuit breaker is skipped and counts as unavailable;
-- all not found: 404; nothing found and any source unavailable: 502, or 504 if one timed out;
+- all not found or refused: 404; nothing found and any source unavailable: 502, or 504 if one timed out;
 - too large: 413 at once (another source would have the same original).
 
 `source_retries` retries an unavailable source that many times before moving on (timeouts are not
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sidecar.errors import NotFound, SourceTimeout, SourceUnavailable
+from sidecar.errors import NotFound, SourceRefused, SourceTimeout, SourceUnavailable
 from sidecar.log import log
 from sidecar.observe.metrics import Metrics
 from sidecar.sources.breaker import CircuitBreaker
@@ -88,6 +91,11 @@ class SourceChain:
             try:
                 async with asyncio.timeout(remaining):
                     data = await source.fetch(key)
+            except SourceRefused as exc:  # the key's answer: never marks the source down, never retried
+                self._count(source, "refused", started)
+                log("source_refused", source=source.name, error=exc.detail)
+                self._answered(source, breaker)
+                return None
             except NotFound:
                 self._count(source, "not_found", started)
                 self._answered(source, breaker)

@@ -1,15 +1,17 @@
 """Originals behind another HTTP server, through one long-lived aiohttp session with a bounded pool.
 
-`GET {base URL}{key}`: 200 is the original, 404 and 410 mean not found, anything else (another
-status, a redirect, a refused or reset connection) means the origin is unavailable. Redirects are
-not followed: a source is one place, and its timeouts would not cover a second host.
+`GET {base URL}{key}`: 200 is the original, 404 and 410 mean not found. A redirect or another 4xx (403
+for one object) is the origin refusing this key (`SourceRefused`): a client picks keys, so such answers
+never mark the origin down. 5xx, 408 and 429 (the origin timing out or throttling us), a refused or reset connection and
+timeouts mean the origin is unavailable. Redirects are not followed: a source is one place, and its
+timeouts would not cover a second host.
 """
 from __future__ import annotations
 
 import aiohttp
 
 from sidecar.config.sources import SourceSpec
-from sidecar.errors import NotFound, SourceTimeout, SourceUnavailable
+from sidecar.errors import NotFound, SourceRefused, SourceTimeout, SourceUnavailable
 from sidecar.sources.body import check_length, read_capped
 
 CHUNK = 256 * 1024
@@ -43,6 +45,8 @@ class HttpSource:
             async with self._session.get(url, allow_redirects=False) as response:
                 if response.status in (404, 410):
                     raise NotFound()
+                if 300 <= response.status < 500 and response.status not in (408, 429):
+                    raise SourceRefused(detail=f"{url}: HTTP {response.status}")
                 if response.status != 200:
                     raise SourceUnavailable(detail=f"{url}: HTTP {response.status}")
                 check_length(response.content_length, self.max_bytes)

@@ -19,10 +19,15 @@ from botocore.exceptions import (
 )
 
 from sidecar.config.sources import SourceSpec
-from sidecar.errors import NotFound, SourceTimeout, SourceUnavailable
+from sidecar.errors import NotFound, SourceRefused, SourceTimeout, SourceUnavailable
 from sidecar.sources.body import check_length, read_capped
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+#: 4xx answers about the store or our credentials, never about one key: the source's own failures.
+_SOURCE_FAULTS = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+                  "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
+                  "AccountProblem", "AllAccessDisabled", "NoSuchBucket", "RequestTimeTooSkewed", "RequestTimeout",
+                  "AuthorizationHeaderMalformed", "PermanentRedirect"}
 CHUNK = 256 * 1024
 
 
@@ -81,11 +86,16 @@ _FAILURES = (ClientError, BotoCoreError, aiohttp.ClientError, OSError)
 
 
 def _failure(exc: BaseException, what: str) -> NotFound | SourceTimeout | SourceUnavailable:
-    """What an exception of botocore or aiohttp means for a source."""
+    """What an exception of botocore or aiohttp means for a source. A 4xx about one key (AccessDenied
+    for one object) is this key's answer (`SourceRefused`); 5xx, throttling, wrong credentials, a missing
+    bucket and transport errors are the store's own failures."""
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in _NOT_FOUND:
             return NotFound()
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if 300 <= status < 500 and status != 429 and code not in _SOURCE_FAULTS:
+            return SourceRefused(detail=f"{what}: {code or exc} (HTTP {status})")
         return SourceUnavailable(detail=f"{what}: {code or exc}")
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, TimeoutError)):
         return SourceTimeout(detail=f"{what}: {exc}")

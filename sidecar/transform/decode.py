@@ -18,7 +18,7 @@ import pillow_heif
 from PIL import Image
 
 from sidecar.errors import BadRequest, TooLarge, Undecodable, Unsupported
-from sidecar.transform import dcjpeg, pdf, svg
+from sidecar.transform import animation, dcjpeg, faces, pdf, svg
 from sidecar.transform.encode import output_format
 from sidecar.transform.geometry import plan
 from sidecar.transform.headers import avif_declared_size, gif_layout, ico_largest
@@ -70,8 +70,6 @@ def read(work: Work) -> None:
             tables = getattr(image, "quantization", None)
             if tables:
                 work.source_quality = estimate_quality(tables[0])
-    work.output_format = output_format(work.ops.format, work.variant, work.source,
-                                       opaque=work.ops.background is not None)
 
 
 def check_limits(work: Work) -> None:
@@ -82,13 +80,14 @@ def check_limits(work: Work) -> None:
     if work.format == "GIF":
         # A later frame may stick out of the logical screen; Pillow would grow the canvas to hold it.
         layout = gif_layout(work.data)
-        work.frames = layout.frames
+        work.frames, work.delays = layout.frames, layout.delays
         if layout.canvas[0] * layout.canvas[1] > work.settings.max_pixels:
             raise TooLarge(f"a GIF frame reaches {layout.canvas[0]}x{layout.canvas[1]} pixels")
         width, height = max(width, layout.canvas[0]), max(height, layout.canvas[1])
-    limit = work.settings.max_animation_pixels
-    if limit is not None and work.frames > 1 and work.frames * width * height > limit:
-        raise TooLarge(f"animation of {work.frames} frames of {width}x{height} pixels is over {limit}")
+    work.output_format = output_format(work.ops.format, work.variant, work.source,
+                                       opaque=work.ops.background is not None, frame=work.ops.frame)
+    if work.source.frames > 1:
+        _plan_frames(work, animation.Budget(work.frames, (width, height)))
     if work.ops.watermark is not None and work.ops.watermark not in work.settings.watermarks:
         raise BadRequest(f"no watermark named {work.ops.watermark!r}")
     plan_geometry(work)
@@ -110,13 +109,17 @@ def draft(work: Work) -> None:
     # The plan is in the original's turned pixels; this file may be a smaller rendition of it.
     shown_w = height if (work.orientation in (5, 6, 7, 8)) != work.ops.turned else width
     scale = min(1.0, DRAFT_MARGIN * work.plan.scale * work.frame_size[0] / shown_w)
+    if work.ops.gravity == "fc" and work.faces is None:
+        # The detector needs a sharp picture of its own size: libjpeg's 1/8 scale is too soft for it.
+        scale = max(scale, min(1.0, faces.DECODE_SIDE / max(width, height)))
     needed = (max(1, round(width * scale)), max(1, round(height * scale)))
     with decoding():
         work.image.draft(work.image.mode, needed)
 
 
 def decode(work: Work) -> None:
-    """Decode the pixels (the first frame of an animation: renditions are still images)."""
+    """Decode the pixels: the first frame of an animation (or the one `fr` asks for; `every_frame` decodes
+    the later ones of an animation kept whole, one at a time)."""
     with decoding():
         # A progressive JPEG drafted to 1/8 needs only its DC scans (dcjpeg); None: libjpeg decodes.
         reduced = dcjpeg.reduced(work.image, work.data)
@@ -124,12 +127,27 @@ def decode(work: Work) -> None:
             work.image = reduced
         else:
             work.image.load()
+        if work.frame_wanted:
+            animation.select(work.image, work.frame_wanted)
         late = _orientation(work.image, loaded=True)
     if late != work.orientation:
         # A PNG may keep its eXIf chunk after the pixel data, so only now do we know; no draft happened.
         work.orientation = late
         plan_geometry(work)
     work.icc = work.image.info.get("icc_profile") or work.icc
+
+
+def _plan_frames(work: Work, budget: animation.Budget) -> None:
+    """An animated original: keep every frame, or show one (the URL's `fr`, or frame 0 for still formats
+    and for animations over `max_animation_pixels`: then the rendition says `first-frame`)."""
+    limit = work.settings.max_animation_pixels
+    if animation.keeps_animation(work.output_format, work.ops.frame):
+        work.animated = budget.within(limit)
+        work.animation = animation.ANIMATED if work.animated else animation.FIRST_FRAME
+        work.loop = animation.loop(work.image.info, work.format)
+    elif work.ops.frame:
+        work.frame_wanted = work.ops.frame if budget.within(limit, work.ops.frame + 1) else 0
+        work.animation = "" if work.frame_wanted else animation.FIRST_FRAME
 
 
 def plan_geometry(work: Work) -> None:
@@ -141,6 +159,10 @@ def plan_geometry(work: Work) -> None:
     if work.format in SCALABLE and ops.target != (None, None):
         ops = replace(ops, enlarge=True)  # a drawing has no pixels of its own to run out of
     work.plan = plan(*work.frame_size, ops, max_side=work.settings.max_side)
+    width, height = work.plan.canvas or work.plan.size
+    limit = work.settings.max_output_pixels
+    if limit is not None and width * height > limit:  # before any pixel is decoded
+        raise TooLarge(f"the rendition would have {width}x{height} pixels; at most {limit}")
 
 
 def _declared_size(fmt: str, data: bytes) -> tuple[int, int] | None:

@@ -2,14 +2,16 @@
 (less metadata) are the rendition: nothing needs changing, or the encoded result came out bigger."""
 from __future__ import annotations
 
+import itertools
+
 from PIL import Image
 
-from sidecar.transform import autoquality, encoders, passthrough
-from sidecar.transform.work import Settings, Source, Work
+from sidecar.transform import animation, animencode, autoquality, encoders, passthrough
+from sidecar.transform.work import Settings, Source, Work, decoding
 from sidecar.url.grammar import Ops
 
 #: The output format an original already is, for passing it through.
-_SAME_FORMAT = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
+_SAME_FORMAT = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
 #: A budget-bound rendition is shrunk at most this many times (each by the square root of how far off it is).
 _SHRINKS = 3
 _SMALLEST_SIDE = 16
@@ -21,7 +23,7 @@ def untouched(work: Work) -> None:
     """When nothing needs changing, the original's bytes (less metadata) are the rendition: no decode."""
     if not _original_fits(work) or not _quality_allows_original(work) or searches_quality(work.ops, work.settings):
         return
-    data = passthrough.stripped(work.data, work.format)
+    data = passthrough.stripped(work.data, work.format, animated=work.animated)
     if data is not None and (work.ops.max_bytes is None or len(data) <= work.ops.max_bytes):
         work.output, work.original, work.done = data, True, True
 
@@ -30,9 +32,14 @@ def encode(work: Work) -> None:
     """Encode at the URL's or the default quality; `qauto` searches for the lowest quality that keeps
     the perceptual target, `mb{bytes}` for the highest that fits the budget (after the former)."""
     fmt = work.output_format
+    if work.animated:  # every frame, one at a time as the encoder asks (see `animation`)
+        frames = itertools.chain([(work.image, work.frame_duration)], work.later_frames)
+        with decoding():
+            work.output = animencode.encode(frames, fmt, _quality(work), work.loop)
+        return
     image = encoders.prepare(work.image, fmt, work.settings.background)
     quality = _quality(work)
-    if fmt != "png" and searches_quality(work.ops, work.settings):
+    if fmt in encoders.AUTO_SEARCH and searches_quality(work.ops, work.settings):
         search = encoders.AUTO_SEARCH[fmt]
         quality = autoquality.lowest_quality(
             image, lambda sample, q: encoders.probe(sample, fmt, q), work.settings.quality_target,
@@ -46,10 +53,10 @@ def encode(work: Work) -> None:
 
 def _within(image: Image.Image, fmt: str, quality: int, budget: int,
             resize: bool) -> tuple[Image.Image, autoquality.Fitted]:
-    """The best quality under the budget; then, if the operator allows, smaller dimensions. PNG has
-    no quality to lower: only its dimensions."""
+    """The best quality under the budget; then, if the operator allows, smaller dimensions. PNG and GIF
+    have no quality to lower: only their dimensions."""
     def fit(candidate: Image.Image) -> autoquality.Fitted:
-        if fmt == "png":
+        if fmt not in encoders.AUTO_SEARCH:  # PNG, GIF
             data = encoders.save(candidate, fmt, 0)
             return autoquality.Fitted(data, 0, len(data) <= budget)
         return autoquality.fitting_quality(candidate, lambda img, q: encoders.save(img, fmt, q), budget, quality)
@@ -81,17 +88,21 @@ def never_bigger(work: Work) -> None:
     """If the original fits the request and is smaller than what we encoded, it is the rendition."""
     if not _original_fits(work):
         return
-    data = passthrough.stripped(work.data, work.format)
+    data = passthrough.stripped(work.data, work.format, animated=work.animated)
     if data is not None and len(data) < len(work.output):
         work.output, work.original = data, True
 
 
-def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool = False) -> str:
+def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool = False,
+                  frame: int | None = None) -> str:
     """The format to encode: the URL's, or for `auto` the variant's; `legacy` is PNG for sources with
     transparency (unless `opaque`: the URL flattens it on a background) or from lossless formats, JPEG
-    for the rest."""
+    for the rest. An animation (no `frame` asked) is WebP for the avif and webp variants (animated AVIF
+    costs ten times the time: docs/benchmarks.md), GIF for legacy."""
     if fmt != "auto":
         return fmt
+    if animation.animated_auto(source.frames, frame):
+        return "webp" if variant in ("jxl", "avif", "webp") else "gif"
     if variant in ("jxl", "avif", "webp"):
         return variant
     return "png" if (source.alpha and not opaque) or source.format in _LOSSLESS_SOURCES else "jpeg"
@@ -100,13 +111,13 @@ def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool
 def _original_fits(work: Work) -> bool:
     """The original already is the requested rendition, but for its metadata."""
     return (work.derived_from is None and _SAME_FORMAT.get(work.format) == work.output_format
-            and work.plan.is_identity and work.orientation == 1 and work.frames == 1
+            and work.plan.is_identity and work.orientation == 1 and (work.source.frames == 1 or work.animated)
             and not work.ops.restyles and work.image.mode != "CMYK")
 
 
 def _quality_allows_original(work: Work) -> bool:
     """Without a decode we cannot lower quality: pass only if the original is not above the target."""
-    if work.output_format == "png":
+    if work.output_format in ("png", "gif"):
         return True
     if work.output_format == "jpeg" and work.source_quality is not None:
         return work.source_quality <= _quality(work)

@@ -8,17 +8,31 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image
 
-from sidecar.transform import colour, pipeline, thumbhash
+from sidecar.transform import (
+    animation,
+    colour,
+    faces,
+    orientation,
+    pipeline,
+    thumbhash,
+    trim,
+)
+from sidecar.transform.geometry import plan
+from sidecar.transform.work import decoding
 from sidecar.url.grammar import Ops
 
 THUMBNAIL = 100
+#: Faces and the trim box are found on the decode before it is shrunk to the thumbnail: at least this
+#: many pixels a side (what face gravity's detector looks at), or the original's size.
+ANALYSIS_SIDE = faces.DECODE_SIDE
 #: The steps that read and decode the original into sRGB pixels; nothing is restyled or encoded.
 STEPS = (pipeline.read, pipeline.check_limits, pipeline.draft, pipeline.decode, pipeline.normalise,
          pipeline.geometry, pipeline.orient, pipeline.convert_colour)
+_THUMBNAIL_OPS = Ops("png", width=THUMBNAIL, height=THUMBNAIL)
 HASH_SIDE = 32  # ThumbHash keeps only the lowest frequencies: more pixels change nothing but the time
 #: The LQIP: a tiny WebP as a data URI of at most this many characters, as large as fits.
 LQIP_LIMIT = 1024
@@ -31,11 +45,27 @@ _FORMAT_NAMES = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TI
 
 def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:
     """The original's facts as a JSON-ready dict; raises a SidecarError for bad input, as `transform` does."""
-    work = pipeline.Work(data, Ops("png", width=THUMBNAIL, height=THUMBNAIL), settings, None, None)
+    # Decoded for the analysis (the draft keeps twice the plan's pixels), shrunk to the thumbnail after it.
+    work = pipeline.Work(data, Ops("png", width=ANALYSIS_SIDE // 2, height=ANALYSIS_SIDE // 2), settings,
+                         None, None)
+    found: tuple[faces.Face, ...] = ()
+    trimmed: faces.Face = (0.0, 0.0, 1.0, 1.0)
     for step in STEPS:
+        if step is pipeline.geometry:  # the stored pixels, not yet turned upright
+            upright = orientation.composite(work.orientation)
+            found = faces.detect(work.image, upright)
+            left, top, right, bottom = trim.box(work.image)
+            trimmed = faces.shown_box(upright, (left / work.image.width, top / work.image.height,
+                                                right / work.image.width, bottom / work.image.height))
+            work.plan = plan(*work.frame_size, _THUMBNAIL_OPS, max_side=settings.max_side)
         step(work)
     rgba = work.image.convert("RGBA")
     width, height = work.displayed_size
+    frames = work.source.frames
+    duration, loop = None, None
+    if frames > 1 and animation.Budget(frames, (width, height)).within(settings.max_animation_pixels):
+        with decoding():
+            duration, loop = animation.timing(data, work.format, frames, work.delays)
     return {
         "format": _FORMAT_NAMES[work.format],
         "width": width,
@@ -44,12 +74,18 @@ def describe(data: bytes, settings: pipeline.Settings) -> dict[str, Any]:
         # An MPO's second picture (a stereo view, a preview) is no animation frame.
         "animated": work.frames > 1 and work.format != "JPEG",
         "frames": work.frames,
+        "duration_ms": duration,
+        "loop": loop,
         "colour_profile": colour.profile_name(work.icc),
         "quality": work.source_quality,
         "bytes": len(data),
         "dominant_colour": dominant_colour(rgba),
         "thumbhash": base64.b64encode(_thumbhash(rgba)).decode(),
         "lqip": lqip(rgba),
+        # Where to place overlays, in the original's pixels as displayed (from a reduced decode: a few
+        # pixels off on large originals).
+        "faces": [_pixels(face, width, height) for face in found],
+        "trim": _pixels(trimmed, width, height),
     }
 
 
@@ -59,15 +95,16 @@ def dominant_colour(rgba: Image.Image) -> str | None:
     Median cut into a few colours, then the most common: an average would give the grey that a red and
     a blue half make, which is in neither.
     """
-    visible = [pixel[:3] for pixel in rgba.get_flattened_data() if pixel[3] >= 128]
+    pixels = cast("list[tuple[int, int, int, int]]", list(rgba.get_flattened_data()))  # RGBA: 4-tuples
+    visible = [pixel[:3] for pixel in pixels if pixel[3] >= 128]
     if not visible:
         return None
     opaque = Image.new("RGB", (len(visible), 1))
     opaque.putdata(visible)
     palette = opaque.quantize(colors=6, method=Image.Quantize.MEDIANCUT)
-    counts = palette.getcolors() or []
+    counts = cast("list[tuple[int, int]]", palette.getcolors() or [])  # (count, palette index) of a P image
     _, index = max(counts)
-    red, green, blue = palette.getpalette()[3 * index : 3 * index + 3]  # type: ignore[index]
+    red, green, blue = (palette.getpalette() or [])[3 * index : 3 * index + 3]
     return f"#{red:02x}{green:02x}{blue:02x}"
 
 
@@ -76,7 +113,8 @@ def lqip(rgba: Image.Image) -> str:
     uri = ""
     for side in _LQIP_SIDES:
         small = _shrunk(rgba, side)
-        if "A" in small.getbands() and small.getextrema()[3][0] == 255:
+        extrema = cast("tuple[tuple[int, int], ...]", small.getextrema())  # per band, for a multi-band image
+        if "A" in small.getbands() and extrema[3][0] == 255:
             small = small.convert("RGB")  # no transparency: spare the alpha plane's bytes
         out = io.BytesIO()
         small.save(out, format="WEBP", quality=_LQIP_QUALITY, method=6)
@@ -89,6 +127,11 @@ def lqip(rgba: Image.Image) -> str:
 def _thumbhash(rgba: Image.Image) -> bytes:
     small = _shrunk(rgba, HASH_SIDE)
     return thumbhash.encode(small.width, small.height, small.tobytes())
+
+
+def _pixels(box: faces.Face, width: int, height: int) -> list[int]:
+    """A box in fractions -> [left, top, right, bottom] in pixels of a `width` x `height` picture."""
+    return [round(box[0] * width), round(box[1] * height), round(box[2] * width), round(box[3] * height)]
 
 
 def _shrunk(image: Image.Image, side: int) -> Image.Image:

@@ -68,7 +68,8 @@ def filtered(image: Image.Image, apply: Callable[[Image.Image], Image.Image], ov
     split = height // 2
     lower = _HELPER.submit(lambda: apply(image.crop((0, split - overlap, width, height))))
     upper = apply(image.crop((0, 0, width, split + overlap)))
-    return _stacked(upper.crop((0, 0, width, split)), lower.result().crop((0, overlap, width, height - split + overlap)))
+    bottom = lower.result().crop((0, overlap, width, height - split + overlap))
+    return _stacked(upper.crop((0, 0, width, split)), bottom)
 
 
 def _banding(bands: bool | None, pixels: int) -> bool:

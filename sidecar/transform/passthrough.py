@@ -2,7 +2,10 @@
 
 JPEG: every APPn segment but JFIF (APP0), ICC (APP2 "ICC_PROFILE") and Adobe (APP14, which says how
 to read the colour channels) is dropped, and so are comments; the compressed data is copied as it is.
-PNG: text, EXIF and time chunks are dropped. WebP: passed only when it has no EXIF or XMP chunk at all.
+PNG: text, EXIF and time chunks are dropped. WebP: passed only when it has no EXIF or XMP chunk at all (animated: and
+every frame decodes).
+GIF: comments and application extensions but the loop count (NETSCAPE2.0) are dropped, and every
+frame must decode (LZW data has no checksum).
 The ICC profile is the one piece of metadata kept: it is what makes the original's colours right.
 
 Without a decode, a broken file could slip through, so each format's structure is checked first (JPEG
@@ -14,7 +17,9 @@ from __future__ import annotations
 import io
 import struct
 
-from PIL import Image
+from PIL import Image, ImageSequence
+
+from sidecar.transform.headers import gif_stripped
 
 _JPEG_KEEP_APP = {0xE0: (b"JFIF\x00", b"JFXX\x00"), 0xE2: (b"ICC_PROFILE\x00",), 0xEE: (b"Adobe",)}
 _PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
@@ -22,15 +27,33 @@ _WEBP_EXIF_OR_XMP = 0x08 | 0x04  # VP8X flags
 _WEBP_ANIMATED = 0x02
 
 
-def stripped(data: bytes, fmt: str) -> bytes | None:
-    """The original without metadata, or None if this file cannot be passed through safely."""
+def stripped(data: bytes, fmt: str, *, animated: bool = False) -> bytes | None:
+    """The original without metadata, or None if this file cannot be passed through safely. `animated`:
+    the rendition keeps the original's animation (else an animated file cannot be it)."""
     if fmt == "JPEG":
         return _jpeg(data)
     if fmt == "PNG":
         return _png(data)
     if fmt == "WEBP":
-        return data if _webp_is_plain(data) else None
+        plain = _webp_is_plain(data, animated)
+        return data if plain and (not animated or _frames_decode(data, fmt)) else None
+    if fmt == "GIF":
+        data_out = gif_stripped(data)
+        return data_out if data_out is not None and _frames_decode(data, fmt) else None
     return None
+
+
+def _frames_decode(data: bytes, fmt: str) -> bool:
+    # LZW data has no checksum, and an animated WebP's frames are checked by nothing short of decoding
+    # them: every frame, at the cost of a decode without resizing or encoding (the frames are within
+    # max_animation_pixels, or the animation would not be passed).
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as image:
+            for frame in ImageSequence.Iterator(image):
+                frame.load()
+        return True
+    except Exception:  # noqa: BLE001  (any failure means: let the decoding path judge it)
+        return False
 
 
 def _png_verifies(data: bytes) -> bool:
@@ -92,9 +115,9 @@ def _png(data: bytes) -> bytes | None:
     return None
 
 
-def _webp_is_plain(data: bytes) -> bool:
+def _webp_is_plain(data: bytes, animated: bool) -> bool:
     if len(data) < 21 or struct.unpack("<I", data[4:8])[0] + 8 != len(data):
         return False
     if data[12:16] != b"VP8X":
         return data[12:16] in (b"VP8 ", b"VP8L")
-    return not data[20] & (_WEBP_EXIF_OR_XMP | _WEBP_ANIMATED)
+    return not data[20] & (_WEBP_EXIF_OR_XMP | (0 if animated else _WEBP_ANIMATED))

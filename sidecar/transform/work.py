@@ -11,11 +11,13 @@ from PIL import Image
 
 from sidecar.config import DEFAULT_CMYK_PROFILE, Watermark
 from sidecar.errors import SidecarError, TooLarge, Undecodable
-from sidecar.transform.geometry import Plan
+from sidecar.transform.geometry import Box, Plan
 from sidecar.url.grammar import Ops
 
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif",
-                 "jxl": "image/jxl"}
+#: The formats whose frames are an animation (Pillow's names).
+ANIMATABLE = ("GIF", "WEBP", "PNG", "AVIF")
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
+                 "avif": "image/avif", "jxl": "image/jxl"}
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,11 @@ class Settings:
     cmyk_profile: Path = DEFAULT_CMYK_PROFILE
     watermarks: Mapping[str, Watermark] = field(default_factory=dict)
     max_side: int | None = None
-    #: Frames times pixels per frame: what an animation may hold (only its first frame is decoded, but
-    #: counting and walking frames costs too). None: no limit.
+    #: Frames times pixels per frame: the animations kept whole (over it: their first frame). None: no limit.
     max_animation_pixels: int | None = None
     auto_sharpen: bool = True
+    #: The most pixels a rendition may have (a `pad` canvas included). None: no limit.
+    max_output_pixels: int | None = None
     #: `quality = "auto"` in the config: renditions whose URL names no quality search for theirs.
     auto_quality: bool = False
     #: What the automatic quality keeps: the SSIM of the output against the unencoded rendition.
@@ -49,6 +52,7 @@ class Source:
     format: str  # Pillow's name: JPEG, PNG...
     quality: int | None  # estimated, JPEG only
     alpha: bool
+    frames: int = 1
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,10 @@ class Rendered:
     #: True when `data` is the original's own bytes (less metadata): nothing needed changing, or the
     #: encoded rendition was bigger.
     original: bool = False
+    #: Face gravity's faces (fractions of the original as displayed), when it looked for them.
+    faces: tuple[Box, ...] | None = None
+    #: For an animated original: `animated` (kept), `first-frame` (over the budget), else "".
+    animation: str = ""
     #: False when the URL's `mb{bytes}` could not be met: `data` is then the smallest we could make.
     fits: bool = True
 
@@ -72,15 +80,29 @@ class Work:
     """The state handed from step to step (one per request, never shared)."""
 
     def __init__(self, data: bytes, ops: Ops, settings: Settings, variant: str | None,
-                 derived_from: Source | None) -> None:
+                 derived_from: Source | None, faces: tuple[Box, ...] | None = None) -> None:
         self.data, self.ops, self.settings, self.variant = data, ops, settings, variant
         #: Set when `data` is a larger rendition rather than the original (the cascade).
         self.derived_from = derived_from
+        #: The original's faces (fractions of it as displayed): given when known, else found for `gfc`.
+        self.faces = faces
+        #: What `trim` keeps, as fractions of the turned frame; None: nothing trimmed.
+        self.trim_box: Box | None = None
+        self.trim_pixels: tuple[int, int, int, int] | None = None  # frame 0's trim, in its stored pixels
         self.image: Image.Image = None  # type: ignore[assignment]  # set by `read`
         self.format = ""
         self.output_format = ""
         self.orientation = 1
         self.frames = 1
+        #: An animation kept whole: `encode` pulls `later_frames` (frame 0 is `image`).
+        self.animated = False
+        self.animation = ""  # Rendered.animation
+        self.frame_wanted = 0  # the frame a still shows
+        self.frame_index = 0  # the frame the pixel steps are working on
+        self.later_frames: Iterator[tuple[Image.Image, int]] = iter(())
+        self.loop = 1
+        self.delays: tuple[int, ...] = ()  # a GIF's frame delays, from its structure
+        self.frame_duration = 0  # frame 0's, in milliseconds
         self.alpha = False
         self.plan: Plan = None  # type: ignore[assignment]  # set by `check_limits`
         self.displayed_size = (0, 0)  # the source's size after orientation
@@ -93,15 +115,21 @@ class Work:
 
     @property
     def frame_size(self) -> tuple[int, int]:
-        """The source's size after orientation and the URL's rotation: what `plan` refers to."""
+        """The source's size after orientation, the URL's rotation and the trim: what `plan` refers to."""
         width, height = self.displayed_size
-        return (height, width) if self.ops.turned else (width, height)
+        if self.ops.turned:
+            width, height = height, width
+        if self.trim_box is None:
+            return width, height
+        left, top, right, bottom = self.trim_box
+        return max(1, round((right - left) * width)), max(1, round((bottom - top) * height))
 
     @property
     def source(self) -> Source:
         if self.derived_from is not None:
             return self.derived_from
-        return Source(self.displayed_size, self.format, self.source_quality, self.alpha)
+        frames = self.frames if self.format in ANIMATABLE else 1  # an MPO's second picture is no frame
+        return Source(self.displayed_size, self.format, self.source_quality, self.alpha, frames)
 
 
 @contextmanager

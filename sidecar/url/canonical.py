@@ -7,16 +7,27 @@ from typing import Literal
 Fit = Literal["fit", "fill", "force", "pad"]
 #: `pad` fits inside W×H, then pads to exactly W×H with the background.
 FITS: tuple[Fit, ...] = ("fit", "fill", "force", "pad")
-#: `sm` is smart (the crop goes where the pixels are busiest), `fp` a focal point given in the URL.
+#: `sm` is smart (the crop goes where the pixels are busiest), `fc` keeps the faces (else smart), `fp` a
+#: focal point given in the URL.
 COMPASS = ("ce", "n", "s", "e", "w", "ne", "nw", "se", "sw")
-GRAVITIES = (*COMPASS, "sm", "fp")
+GRAVITIES = (*COMPASS, "sm", "fc", "fp")
+#: Gravities that look at the picture, for `fill` only.
+AWARE_GRAVITIES = ("sm", "fc")
+#: `trim` without a number: the largest difference per channel (0-255) from the border colour still
+#: counted as border; `trim{0..MAX_TRIM}` sets it.
+TRIM_THRESHOLD = 30
+MAX_TRIM = 100
 #: URL extension -> output format. One extension per format: `.jpeg` is not canonical. `auto` picks JPEG XL,
 #: AVIF, WebP or JPEG/PNG per request (see `AUTO_VARIANTS`).
-EXTENSIONS = {"jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "jxl": "jxl", "auto": "auto"}
+EXTENSIONS = {"jpg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif", "jxl": "jxl", "auto": "auto"}
 FORMAT_EXTENSION = {fmt: ext for ext, fmt in EXTENSIONS.items()}
 #: What the URL builder accepts for a format: the format's name or its extension.
-FORMAT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "jxl": "jxl",
-                "auto": "auto"}
+FORMAT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif",
+                "jxl": "jxl", "auto": "auto"}
+#: The output formats that keep an animation (every frame); the others get one frame.
+ANIMATED_FORMATS = frozenset({"gif", "webp", "avif"})
+#: The `fr{N}` operation's largest frame number (frames count from 0).
+MAX_FRAME = 9999
 LOSSY = frozenset({"jpeg", "webp", "avif", "jxl", "auto"})
 #: What nginx maps a client's Accept header to for `.auto` URLs, in order of preference; `legacy` is JPEG,
 #: or PNG for sources with transparency or from lossless formats. Four variants at most, so Accept cannot

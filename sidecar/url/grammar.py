@@ -21,8 +21,9 @@ automatic sharpening, no watermark...), so every rendition has one spelling and 
 Besides renditions, `{prefix}/{shard}/{key}/info[.{signature}].json` asks for facts about the original
 (`Info`), signed and cached the same way. The extension is the output format, or `auto`: the
 format then follows the client's Accept header, which nginx reduces to one of three variants. The URL
-path *is* the cache path under the cache root, which lets nginx find hits with `try_files $uri` alone,
-and puts every rendition of an original in one directory.
+path, exactly as sent, names the cache file (`cache_name`: the last segment goes into the `=` directory),
+which lets nginx find hits with one `try_files`, puts every rendition of an original in one directory, and
+makes every other spelling of a URL a miss that the sidecar refuses.
 
 This module is the URL as a whole (`Target`s and `parse`); `Ops` is in `sidecar.url.ops`, the
 vocabulary in `sidecar.url.canonical`; their names are importable from here too.
@@ -55,14 +56,42 @@ from sidecar.url.ops import Ops
 
 #: The URL's own names, and (for the modules and tests that import them from here) the value's and vocabulary's.
 __all__ = [
-    "AUTO_VARIANTS", "COMPASS", "DECIMAL", "EXTENSIONS", "FOCUS_SCALE", "FORMAT_EXTENSION", "INFO",
-    "INFO_EXTENSION", "MAX_DPR", "MAX_SEGMENT_BYTES", "MAX_SIDE", "MAX_URL_LENGTH", "Info", "Ops", "ParsedUrl",
-    "Rendition", "Target", "check_key", "check_length", "decimal_token", "hex_rgb", "is_decimal", "parse",
-    "parse_decimal", "shard",
+    "AUTO_VARIANTS",
+    "COMPASS",
+    "DECIMAL",
+    "EXTENSIONS",
+    "FOCUS_SCALE",
+    "FORMAT_EXTENSION",
+    "INFO",
+    "INFO_EXTENSION",
+    "MAX_DPR",
+    "MAX_SEGMENT_BYTES",
+    "MAX_SIDE",
+    "MAX_URL_LENGTH",
+    "RENDITIONS",
+    "Info",
+    "Ops",
+    "ParsedUrl",
+    "Rendition",
+    "Target",
+    "cache_name",
+    "check_key",
+    "check_length",
+    "decimal_token",
+    "hex_rgb",
+    "is_decimal",
+    "parse",
+    "parse_decimal",
+    "renditions_dir",
+    "shard",
 ]
 
 MAX_URL_LENGTH = 2048
+#: The directory of an original's renditions, under its key's directory. Keys are cached as percent-encoded
+#: by `quote`, which always encodes `=`, so no key segment can be this name.
+RENDITIONS = "="
 MAX_SEGMENT_BYTES = 200  # file names stay well under the usual 255-byte limit with the rendition suffix
+MAX_NAME = 255  # bytes in one file name (ext4, xfs): a key segment is cached percent-encoded
 INFO = "info"
 INFO_EXTENSION = "json"
 _SIGNATURE = re.compile(r"[A-Za-z0-9_-]{16}")
@@ -97,13 +126,14 @@ class Target:
         return self._join(prefix, quote(self.key, safe="/"), signature)
 
     def file_path(self, prefix: str, signature: str | None) -> str:
-        """The same path decoded, as nginx's `$uri` sees it: the file's place under the cache root."""
-        return self._join(prefix, self.key, signature)
+        """The file's place under the cache root: the canonical path as sent, in the renditions'
+        namespace (`cache_name`)."""
+        return cache_name(self.path(prefix, signature))
 
     @property
     def original_dir(self) -> str:
         """The directory (relative to the prefix) holding every rendition of this original."""
-        return f"{shard(self.key)}/{self.key}"
+        return renditions_dir(self.key)
 
     def _join(self, prefix: str, spelled_key: str, signature: str | None) -> str:
         name = self.name if signature is None else f"{self.name}.{signature}"
@@ -145,6 +175,21 @@ class ParsedUrl:
     signature: str | None
 
 
+def cache_name(url_path: str) -> str:
+    """Where the canonical URL path `url_path` (percent-encoded, as sent) is cached, relative to the cache
+    root: `/img/3f/a9/a%20b.jpg/w300.jpg` -> `/img/3f/a9/a%20b.jpg/=/w300.jpg`. nginx derives the same
+    from `$request_uri` (docs/architecture.md, "Cache layout"). Kept as sent, so no other spelling of the
+    URL names a file; in `RENDITIONS`, which no key can name, so no key's directory can take a file's place.
+    """
+    head, _, name = url_path.rpartition("/")
+    return f"{head}/{RENDITIONS}/{name}"
+
+
+def renditions_dir(key: str) -> str:
+    """The directory (relative to the URL prefix) of every rendition of `key`."""
+    return f"{shard(key)}/{quote(key, safe='/')}/{RENDITIONS}"
+
+
 def shard(key: str) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()
     return f"{digest[:2]}/{digest[2:4]}"
@@ -163,7 +208,7 @@ def check_key(key: str) -> None:
     for part in key.split("/"):
         if not part or part.startswith("."):
             raise BadRequest("key segments must not be empty or start with '.'")
-        if len(part.encode()) > MAX_SEGMENT_BYTES:
+        if len(part.encode()) > MAX_SEGMENT_BYTES or len(quote(part, safe="")) > MAX_NAME:
             raise BadRequest(f"key segment longer than {MAX_SEGMENT_BYTES} bytes")
 
 

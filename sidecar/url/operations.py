@@ -23,13 +23,16 @@ from sidecar.url.canonical import (
     FITS,
     FORMAT_NAMES,
     MAX_BLUR,
+    MAX_FRAME,
     MAX_MAX_BYTES,
     MAX_SHARPEN,
     MAX_SIDE,
+    MAX_TRIM,
     MIN_MAX_BYTES,
     NAME,
     NO_OPS,
     NUMBER,
+    TRIM_THRESHOLD,
     decimal_token,
     parse_decimal,
 )
@@ -68,6 +71,8 @@ class Flag:
     metavar: str | None = None
     #: Takes no value: given means true.
     switch: bool = False
+    #: The keyword's value when the option is given without one (`--trim` alone); None: one is required.
+    bare: object = None
     #: The option, where it is not the keyword's name (`--expires-in`).
     option: str = ""
     #: The option's value -> the keyword's, where they differ.
@@ -132,6 +137,13 @@ def _colour(value: object) -> object:
     return value.lower().lstrip("#") if isinstance(value, str) else value
 
 
+def _trim(value: object) -> object:
+    """`build_url(trim=True)` is the default threshold; False is no trim."""
+    if value is True:
+        return TRIM_THRESHOLD
+    return None if value is False else value
+
+
 def _seconds_from_now(seconds: int) -> int:
     return int(time.time()) + seconds
 
@@ -159,11 +171,12 @@ OPERATIONS: tuple[Operation, ...] = (
               _token("fill/force/pad", "fill|force|pad", r"(fill|force|pad)", str, str, "w300-h200-fill",
                      default="fit"),
               Flag("how the image meets width and height", choices=FITS)),
-    Operation("gravity", "what fill and pad keep: a side or corner, or sm (smart, fill only: the busiest "
-                         "pixels); default the centre",
-              _token("g", "g{n,s,e,w,ne,nw,se,sw,sm}", r"g(ne|nw|se|sw|n|s|e|w|sm)", str,
+    Operation("gravity", "what fill and pad keep: a side or corner, or (fill only) sm, smart: the busiest "
+                         "pixels, or fc, the faces (every face that fits, with headroom, else the largest; "
+                         "none: as sm); default the centre",
+              _token("g", "g{n,s,e,w,ne,nw,se,sw,sm,fc}", r"g(ne|nw|se|sw|n|s|e|w|sm|fc)", str,
                      lambda v: None if v == "fp" else f"g{v}", "w300-h200-fill-gn", default="ce"),
-              Flag("what fill and pad keep in view", choices=(*COMPASS, "sm"))),
+              Flag("what fill and pad keep in view", choices=(*COMPASS, "sm", "fc"))),
     Operation("focus", "a focal point for fill, in thousandths of the width and height",
               _token("g", "gfp{X}x{Y}", rf"gfp({NUMBER}x{NUMBER})", _pair, lambda v: f"gfp{v[0]}x{v[1]}",
                      "w300-h300-fill-gfp250x600"),
@@ -186,6 +199,15 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("flip", "mirror left to right, after the rotation (the builder's flip v is r180 more and flip)",
               _word("flip", "r90-flip"), Flag("mirror left to right (h) or upside down (v)", choices=("h", "v")),
               from_keyword=_flip),
+    Operation("trim", f"cut uniform borders (the corners' colour, or transparency) before the resize; "
+                      f"trim{{N}}: the border is within N of it per channel, 0 to {MAX_TRIM} (trim: "
+                      f"{TRIM_THRESHOLD})",
+              _token("trim", f"trim|trim{{0..{MAX_TRIM}}}", r"trim(0|[1-9][0-9]?|100)?",
+                     lambda v: TRIM_THRESHOLD if v is None else int(v),
+                     lambda v: "trim" if v == TRIM_THRESHOLD else f"trim{v}", "w300-h300-fill-trim"),
+              Flag(f"cut uniform borders; THRESHOLD 0 to {MAX_TRIM} (default {TRIM_THRESHOLD})", type=int,
+                   metavar="THRESHOLD", bare=True),
+              tidy=_trim),
     Operation("blur", f"Gaussian blur, sigma 0.1 to {MAX_BLUR} in the URL's pixels",
               _token("bl", "bl{sigma}", rf"bl{DECIMAL}", parse_decimal, lambda v: f"bl{decimal_token(v)}",
                      "w300-bl2_5"),
@@ -201,8 +223,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("watermark", "lay the config's [watermarks.NAME] over the image",
               _token("wm", "wm{name}", rf"wm({NAME})", str, lambda v: f"wm{v}", "w300-wmlogo"),
               Flag("a watermark from [watermarks.NAME]", metavar="NAME")),
-    Operation("format", "the output format, as the extension: .jpg, .png, .webp, .avif, .jxl, or .auto (by "
-                        "the client's Accept); by default the original's PNG, WebP or AVIF, else JPEG",
+    Operation("frame", f"a still of this frame of an animation, 0 (the first) to {MAX_FRAME} (past the last: the "
+                       "last); without it, .gif, .webp, .avif and .auto keep animations, .jpg and .png show frame 0",
+              _token("fr", f"fr{{0..{MAX_FRAME}}}", r"fr(0|[1-9][0-9]{0,3})", int, lambda v: f"fr{v}", "w300-fr0"),
+              Flag("a still of this frame of an animation (0 is the first)", type=int, metavar="N")),
+    Operation("format", "the output format, as the extension: .jpg, .png, .gif, .webp, .avif, .jxl, or .auto (by "
+                        "the client's Accept; animations: WebP, else GIF); by default the original's PNG, WebP or "
+                        "AVIF, else JPEG",
               None, Flag("the output format", choices=tuple(FORMAT_NAMES))),
     Operation("quality", "the encoder's quality, 1 to 100, keep the original's, or auto: the lowest that keeps "
                          "the perceptual target quality_target (lossy formats only)",
@@ -244,7 +271,7 @@ def read_segment(segment: str) -> dict[str, object]:
     fields: dict[str, object] = {}
     position = 0
     for text in [] if segment == NO_OPS else segment.split("-"):
-        for op, token, place in _PLACES:
+        for op, token, place in _PLACES:  # noqa: B007 (the match's row is read after the loop)
             match = token.pattern.fullmatch(text)
             if match:
                 break
@@ -329,6 +356,8 @@ def markdown(operations: Iterable[Operation] = OPERATIONS) -> str:
 
 def _argument(name: str, flag: Flag) -> str:
     """How `--help` shows a flag's value: its choices, its metavar, or its name in capitals."""
+    if flag.bare is not None:
+        return f"[{flag.metavar or name.upper()}]"
     if flag.choices is not None:
         return "{" + ",".join(map(str, flag.choices)) + "}"
     return flag.metavar or name.upper()

@@ -30,10 +30,12 @@ class Preset:
     client_hints: bool | None = None
     rotate: int | None = None
     flip: bool | None = None
+    trim: int | None = None
     blur: float | None = None
     sharpen: float | None = None
     background: str | None = None
     watermark: str | None = None
+    frame: int | None = None
     fallback_image: Path | None = None
 
     def operations(self, name: str) -> dict[str, Any]:

@@ -74,7 +74,11 @@ def hinted(ops: Ops, hint: Hint | None) -> Ops:
     return replace(ops, client_hints=False, width=hint.width, height=height)
 
 
-def variant_suffix(ops: Ops, hint: Hint | None, output_format: str) -> str:
+#: The `.auto` variants whose animations are WebP although their stills are not (`.auto.anim.webp`).
+ANIMATED_AS_WEBP = ("jxl", "avif")
+
+
+def variant_suffix(ops: Ops, hint: Hint | None, output_format: str, variant: str | None = None) -> str:
     """What ends a cache file's name beyond its URL, when the URL leaves something to the request.
 
     `.auto` URLs add the format they got (`w400.{sig}.auto.webp`); client-hint URLs add the hint and the
@@ -85,6 +89,10 @@ def variant_suffix(ops: Ops, hint: Hint | None, output_format: str) -> str:
     if ops.client_hints:
         assert hint is not None
         suffix += f".{hint.suffix}"
+    if ops.format == "auto" and variant in ANIMATED_AS_WEBP and output_format == "webp":
+        # An animation is WebP for these variants; a still is their own format. A still's lookup must not
+        # find a WebP still the webp variant made, so the animation's name says what it is.
+        suffix += ".anim"
     if ops.client_hints or ops.format == "auto":
         suffix += f".{FORMAT_EXTENSION[output_format]}"
     return suffix
