@@ -23,7 +23,7 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
+.PHONY: run test test-fast mutation lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector
 
 run: install
@@ -31,6 +31,21 @@ run: install
 
 test: install lint
 	$(PY) -m pytest
+
+# The fast tier alone (tests/unit/: no processes, no sockets), for the inner loop: about ten seconds.
+# The fuzz targets run one batch each instead of FUZZ_SECONDS; `make test` runs them for longer.
+test-fast: install
+	FUZZ_SECONDS=0 $(PY) -m pytest -q tests/unit
+
+# Mutation testing of the modules where a silent bug is a breach or data loss (pyproject.toml's
+# [tool.mutmut]: signing, the URL grammar, the cache's publish, single-flight, limits, the source chain).
+# mutmut runs the tests that cover each mutant; tens of minutes, so not part of `make test`. Prints the
+# score per module, and fails under 90% or on a survivor docs/mutation.md does not explain.
+mutation: install
+	$(PY) -m pip install -q -r requirements-mutation.txt
+	rm -rf mutants && mkdir -p build
+	FUZZ_SECONDS=0 SIDECAR_CORPUS=$${SIDECAR_CORPUS:-$(abspath ..)/shared/corpus} $(PY) -m mutmut run --max-children 2 > build/mutmut.log 2>&1 || { tail -c 3000 build/mutmut.log; exit 1; }
+	$(PY) -m tests.support.mutation_report
 
 # Static checks: ruff (pyproject.toml's rules) and mypy (no untyped definitions in sidecar/).
 lint: install
@@ -41,7 +56,7 @@ lint: install
 bench-load: install
 	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
-	$(PY) bench/load.py
+	$(PY) -m bench.load
 
 install: system-deps $(VENV)/.installed
 
@@ -74,8 +89,8 @@ $(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-
 # Every fuzzer for FUZZ_SECONDS each: the URL parser and the whole transform (findings land in
 # tests/data/fuzz-findings/), then the DC-scan decoder.
 fuzz: install
-	$(PY) fuzz/sidecar_fuzz.py url $(FUZZ_SECONDS)
-	$(PY) fuzz/sidecar_fuzz.py image $(FUZZ_SECONDS)
+	$(PY) -m fuzz.sidecar_fuzz url $(FUZZ_SECONDS)
+	$(PY) -m fuzz.sidecar_fuzz image $(FUZZ_SECONDS)
 	$(MAKE) fuzz-dc
 
 # Fuzz the DC-scan JPEG decoder (sidecar/transform/dcjpeg_decoder.c) for FUZZ_SECONDS, seeded with the
@@ -85,11 +100,11 @@ FUZZ_ARGS     = -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=40
 ASAN_MODULE   = build/fuzz/asan/sidecar/transform/_dcjpeg.cpython-311-x86_64-linux-gnu.so
 
 build/fuzz/seeds: install
-	$(PY) fuzz/seeds.py $@
+	$(PY) -m fuzz.seeds $@
 
 fuzz-dc: build/fuzz/seeds
 	mkdir -p build/fuzz/corpus
-	$(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+	$(PY) -m fuzz.dcjpeg_fuzz $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
 
 # The same under AddressSanitizer: the decoder built by clang with ASan and libFuzzer coverage,
 # loaded into Python beside atheris's ASan runtime.
@@ -102,20 +117,20 @@ fuzz-dc-asan: build/fuzz/seeds
 	mkdir -p build/fuzz/corpus
 	ASAN_OPTIONS=detect_leaks=0,allocator_may_return_null=1 DCJPEG_MODULE=$(ASAN_MODULE) \
 	  LD_PRELOAD=$$($(PY) -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \
-	  $(PY) fuzz/dcjpeg_fuzz.py $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
+	  $(PY) -m fuzz.dcjpeg_fuzz $(FUZZ_ARGS) build/fuzz/corpus build/fuzz/seeds
 
 # Progressive JPEGs: the normal path, the DC path and libvips, side by side (bench/progressive.py).
 bench-progressive: install
 	$(PY) -m pip install -q -r requirements-bench.txt
-	$(PY) bench/progressive.py
+	$(PY) -m bench.progressive
 
 # Issue 15's grid: every photo (and a 48 MP one made from a photo) at widths 160-1399, ours vs libvips.
 bench-grid: install bench-venv
-	$(BENCH_VENV)/bin/python bench/grid.py
+	$(BENCH_VENV)/bin/python -m bench.grid
 
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
-	$(BENCH_VENV)/bin/python bench/pipeline.py
+	$(BENCH_VENV)/bin/python -m bench.pipeline
 
 # Animations: ours against libvips and gifsicle (a few minutes; prints two tables).
 bench-animation: BENCH_APT_NEEDED = gifsicle
@@ -133,7 +148,7 @@ bench-scoreboard: BENCH_APT_NEEDED = wrk libnginx-mod-http-image-filter
 bench-scoreboard: install bench-venv
 	test -x $(THUMBOR_VENV)/bin/thumbor || { $(PYTHON) -m venv $(THUMBOR_VENV) && \
 	  PIP_CONSTRAINT= $(THUMBOR_VENV)/bin/python -m pip install -q $(THUMBOR_PIP); }
-	THUMBOR_VENV=$(THUMBOR_VENV) $(PY) bench/scoreboard.py
+	THUMBOR_VENV=$(THUMBOR_VENV) $(PY) -m bench.scoreboard
 
 # bench/.venv (vanilla Pillow, libvips, numpy, aiohttp, matplotlib) plus the apt packages a target names.
 bench-venv:
@@ -160,14 +175,14 @@ soak: install
 # Every odd input through nginx: the shared corpus, tests/data/odd, the fuzz seeds, and ODD_EXTRA (a
 # directory, say Pillow's Tests/images); fails on any 5xx, hang, worker restart or `bug` log line.
 bench-odd: install
-	$(PY) bench/odd_inputs.py $(if $(ODD_EXTRA),--extra $(ODD_EXTRA))
+	$(PY) -m bench.odd_inputs $(if $(ODD_EXTRA),--extra $(ODD_EXTRA))
 
 # SVG drawn at the rendition's size against drawn at its own size and resized: time, SSIM, bytes.
 bench-vector: install
 	$(PY) bench/vector.py
 
 bench-operations: install
-	$(PY) bench/operations.py
+	$(PY) -m bench.operations
 
 # Peak memory per output pixel by encoder (pad and force-up of a small GIF): behind max_output_pixels.
 bench-output-memory: install
@@ -177,7 +192,7 @@ bench-output-memory: install
 bench-hits: install
 	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
-	$(PY) bench/hits.py
+	$(PY) -m bench.hits
 
 # The multi-node front's cost on hits and with a dead node (wrk drives the load).
 bench-front: install
@@ -185,7 +200,7 @@ bench-front: install
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; \
 	fi
-	$(PY) bench/front.py
+	$(PY) -m bench.front
 
 # The deployment files kept in the repo, rendered from deploy/sidecar.toml for the paths docs/operations.md uses.
 # A test fails when they differ from what this renders.

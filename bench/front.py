@@ -1,8 +1,8 @@
 """What the multi-node front costs on hits, and what serving with a dead node costs.
 
-    make bench-front          (or: .venv/bin/python bench/front.py [--rounds 3] [--seconds 5])
+    make bench-front          (or: .venv/bin/python -m bench.front [--rounds 3] [--seconds 5])
 
-Three cache nodes (nginx + sidecar each, as in tests/test_front.py) behind a front nginx rendered by
+Three cache nodes (nginx + sidecar each, as in tests/e2e/test_front.py) behind a front nginx rendered by
 `nginx-config --front`, one moto S3 behind them. 1,000 renditions are made first, so every variant
 measures hits:
 
@@ -30,12 +30,13 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-from conftest import Stack, make_front, make_stack  # noqa: E402  (the tests' real nginx + sidecar stacks)
-from servers import BUCKET, MotoS3, upload  # noqa: E402
-from test_sources_path import small_jpeg  # noqa: E402
+from tests.support.images import small_jpeg
+from tests.support.servers import BUCKET, MotoS3, upload
+from tests.support.stack import (  # the tests' real nginx + sidecar stacks
+    Stack,
+    make_front,
+    make_stack,
+)
 
 NODES, ORIGINALS, WIDTHS = 3, 10, range(1, 101)
 LUA = """

@@ -28,10 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from pipeline import OURS_PYTHON, PHOTOS, QUALITY, REPO, Reference, ssim
-from pipeline import worker as pipeline_worker
+from bench.pipeline import OURS_PYTHON, PHOTOS, QUALITY, REPO, Reference, ssim
+from bench.pipeline import worker as pipeline_worker
 
 WIDTHS = tuple(int(w) for w in os.environ.get("BENCH_WIDTHS", "160,320,480,640,800,1024,1280,1399").split(","))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -90,15 +88,16 @@ def main() -> None:
     if os.environ.get("BENCH_BIG", "1") == "1":
         photos.append(make_big(scratch))
     workers = {
-        "ours": subprocess.Popen([str(OURS_PYTHON), __file__, "--worker", "ours"], stdin=subprocess.PIPE,
+        "ours": subprocess.Popen([str(OURS_PYTHON), "-m", "bench.grid", "--worker", "ours"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, text=True, cwd=REPO),
-        "vips": subprocess.Popen([sys.executable, __file__, "--worker", "vips"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True),
+        "vips": subprocess.Popen([sys.executable, "-m", "bench.grid", "--worker", "vips"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True, cwd=REPO),
     }
     if BASELINE:
-        workers["before"] = subprocess.Popen([str(OURS_PYTHON), __file__, "--worker", "before"],
+        # This checkout's bench, the other's sidecar: the worker puts BASELINE first on its path.
+        workers["before"] = subprocess.Popen([str(OURS_PYTHON), "-m", "bench.grid", "--worker", "before"],
                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                             cwd=BASELINE, env={**os.environ, "PYTHONPATH": BASELINE})
+                                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     jobs = [(photo, width) for photo in photos for width in WIDTHS]
     results: dict[tuple[str, int, str], list[dict[str, object]]] = {}
     for round_number in range(ROUNDS + 1):  # round 0 warms up (imports, first decode) and is not counted

@@ -33,9 +33,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from load import (
+from bench.load import (
     PHOTOS,
     Renditions,
     _nginx,

@@ -1,6 +1,6 @@
 """The load benchmark: one command, every variant side by side, one table.
 
-    make bench-load                 # or: .venv/bin/python bench/load.py [--memory-misses N]
+    make bench-load                 # or: .venv/bin/python -m bench.load [--memory-misses N]
 
 Phases (variants interleaved round by round, because other work may share the CPU):
   hits        wrk against resize-sidecar's nginx and against a plain static nginx, same files
@@ -32,17 +32,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from sidecar import config as config_module  # noqa: E402
-from sidecar.app.renditions import transform_settings  # noqa: E402
-from sidecar.builder import build_url  # noqa: E402
-from sidecar.config import Config  # noqa: E402
-from sidecar.observe.memory import rss_bytes  # noqa: E402
-from sidecar.render import nginx as nginx_config  # noqa: E402
-from sidecar.transform.pipeline import transform  # noqa: E402
-from sidecar.url.grammar import RENDITIONS, parse  # noqa: E402
+from sidecar import config as config_module
+from sidecar.app.renditions import transform_settings
+from sidecar.builder import build_url
+from sidecar.config import Config
+from sidecar.observe.memory import rss_bytes
+from sidecar.render import nginx as nginx_config
+from sidecar.transform.pipeline import transform
+from sidecar.url.grammar import RENDITIONS, parse
+from tests.support.inotify import Inotify
+from tests.support.paths import REPO
 
 PHOTOS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus")) / "photos"
 TOKEN = "bench-purge-token-0123456789"
@@ -403,9 +402,6 @@ def bench_latency(sidecar: Sidecar, renditions: Renditions, sources: Path, count
 
 
 def bench_identical(sidecar: Sidecar, renditions: Renditions, sources: Path) -> None:
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import Inotify
-
     path = renditions.next(sidecar)
     key = parse(path, prefix=sidecar.config.urls.url_prefix, signed=False).target.key
     before = sidecar.metric("resize_sidecar_renditions_total")

@@ -1,6 +1,6 @@
 """What watching costs: one command, every variant side by side, one table (about two minutes).
 
-    .venv/bin/python bench/observability.py [--rounds N]
+    .venv/bin/python -m bench.observability [--rounds N]
 
   hits      wrk against three nginx, all in front of one sidecar and one cache, rounds interleaved: the
             JSON access log as shipped (buffer=32k flush=1s), the same log unbuffered, and no access log
@@ -21,13 +21,19 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from load import REPO, Sidecar, _nginx, fetch_one, free_port, load, start_sidecar, wrk  # noqa: E402
-
-from sidecar.observe.accesslog import AccessLogTail, Counts, log_format  # noqa: E402
-from sidecar.observe.metrics import cpu_seconds  # noqa: E402
-from sidecar.render import nginx as nginx_config  # noqa: E402
+from bench.load import (
+    REPO,
+    Sidecar,
+    _nginx,
+    fetch_one,
+    free_port,
+    load,
+    start_sidecar,
+    wrk,
+)
+from sidecar.observe.accesslog import AccessLogTail, Counts, log_format
+from sidecar.observe.metrics import cpu_seconds
+from sidecar.render import nginx as nginx_config
 
 ROWS: list[tuple[str, str, str]] = []
 ACCESS_LOG = re.compile(r"access_log [^;]*;")

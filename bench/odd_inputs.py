@@ -1,6 +1,6 @@
 """Every odd input through the whole nginx path: no 5xx, no hang, no worker restart (issue 16's "done when").
 
-    make bench-odd                    # or: .venv/bin/python bench/odd_inputs.py [--extra DIR ...]
+    make bench-odd                    # or: .venv/bin/python -m bench.odd_inputs [--extra DIR ...]
 
 Inputs: every file of ../shared/corpus (real and photos), tests/data/odd, the made seeds of the fuzzers
 (SVG, PDF, ICO, JPEG 2000, BigTIFF), and any `--extra` directory (for example Pillow's Tests/images, the
@@ -19,12 +19,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from conftest import CORPUS, Stack, make_stack, world_readable_tempdir  # noqa: E402
-from fuzz_targets import ODD, made_seeds  # noqa: E402
+from tests.support.fuzz_targets import ODD, made_seeds
+from tests.support.paths import CORPUS
+from tests.support.processes import world_readable_tempdir
+from tests.support.stack import Stack, make_stack
 
 SLOW = 20.0  # seconds: a request slower than this counts as a hang
 

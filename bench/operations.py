@@ -1,6 +1,6 @@
 """Benchmark: what each restyling operation and the info request cost next to a plain resize, in one table.
 
-    make bench-operations        (or: .venv/bin/python bench/operations.py)
+    make bench-operations        (or: .venv/bin/python -m bench.operations)
 
 Every variant turns the same photos (../shared/corpus/photos, or SIDECAR_PHOTOS) into a JPEG that fits
 inside 800x800 (so a quarter turn keeps the pixel count) at quality 82 through the real transform
@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from sidecar.transform import info
+from sidecar.transform.pipeline import Settings, transform
+from sidecar.url.grammar import Ops
+from tests.support.paths import REPO
 
-from sidecar.transform import info  # noqa: E402
-from sidecar.transform.pipeline import Settings, transform  # noqa: E402
-from sidecar.url.grammar import Ops  # noqa: E402
-
-PHOTOS = Path(os.environ.get("SIDECAR_PHOTOS", HERE.parent.parent / "shared" / "corpus" / "photos"))
+PHOTOS = Path(os.environ.get("SIDECAR_PHOTOS", REPO.parent / "shared" / "corpus" / "photos"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SETTINGS = Settings(max_pixels=100_000_000, quality=82, background=(255, 255, 255))
 BASELINE = "w800-h800-sh0"

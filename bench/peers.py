@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from load import (
+from bench.load import (
     Sidecar,
     _nginx,
     _priority,
@@ -182,7 +182,7 @@ class Vips:
         self.port = free_port()
         self.log = Path(tempfile.mkstemp(prefix="bench-vips-", suffix=".log")[1])
         self.process = subprocess.Popen(
-            [str(BENCH_PYTHON), str(REPO / "bench" / "vips_server.py"), "--root", str(photos), "--port",
+            [str(BENCH_PYTHON), "-m", "bench.vips_server", "--root", str(photos), "--port",
              str(self.port)], stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
         wait_ready(self.port, f"/1/{next(p.name for p in photos.iterdir())}", self.process, "vips server", self.log)
 

@@ -77,8 +77,6 @@ def work_vips(path: str, width: int, height: int | None) -> bytes:
 
 def worker(name: str, work: Callable[[str, int, int | None], bytes] | None = None) -> None:
     """Answer jobs from stdin: wall and CPU ms (all threads), bytes, and where the output is."""
-    if name == "ours":
-        sys.path.insert(0, str(REPO))
     work = work or {"ours": work_ours, "pillow": work_pillow, "vips": work_vips}[name]
     out_dir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     for number, line in enumerate(sys.stdin):
@@ -184,12 +182,9 @@ def main() -> None:
     if not photos:
         raise SystemExit(f"no photos in {PHOTOS} (set SIDECAR_PHOTOS)")
     workers = {
-        "ours": subprocess.Popen([str(OURS_PYTHON), __file__, "--worker", "ours"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True, cwd=REPO),
-        "pillow": subprocess.Popen([sys.executable, __file__, "--worker", "pillow"], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, text=True),
-        "vips": subprocess.Popen([sys.executable, __file__, "--worker", "vips"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True),
+        name: subprocess.Popen([str(python), "-m", "bench.pipeline", "--worker", name], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, cwd=REPO)
+        for name, python in (("ours", OURS_PYTHON), ("pillow", sys.executable), ("vips", sys.executable))
     }
     magick_dir = Path(tempfile.mkdtemp(prefix="bench-magick-"))
     results: dict[tuple[str, str, str], list[dict[str, object]]] = {}

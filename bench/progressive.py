@@ -22,13 +22,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("VIPS_CONCURRENCY", "1")
 
 from sidecar.transform import dcjpeg  # noqa: E402
 from sidecar.transform.pipeline import STEPS, Settings, Work, draft, transform  # noqa: E402
 from sidecar.url.grammar import Ops  # noqa: E402
+from tests.support.paths import REPO  # noqa: E402
 
 try:
     import pyvips

@@ -1,6 +1,6 @@
 """What old URLs cost: symlinked hits against canonical hits, and the misses that only resolve and link.
 
-    .venv/bin/python bench/routes.py [--rounds N]
+    .venv/bin/python -m bench.routes [--rounds N]
 
 One stack (nginx + sidecar, 1 worker) and a real PostgreSQL behind PgBouncer (as the tests start them), one
 tiny original so that transforms do not dominate. Variants are interleaved round by round (the machine is
@@ -19,16 +19,14 @@ import argparse
 import http.client
 import shutil
 import statistics
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from PIL import Image
 
-from conftest import encoded, make_stack, world_readable_tempdir  # noqa: E402
-from PIL import Image  # noqa: E402
-from postgres import PgBouncer, Postgres  # noqa: E402
+from tests.support.images import encoded
+from tests.support.postgres import PgBouncer, Postgres
+from tests.support.processes import world_readable_tempdir
+from tests.support.stack import make_stack
 
 
 def main() -> None:

@@ -31,12 +31,9 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from load import PHOTOS, Load, fetch_one, load, wrk  # noqa: E402
-from peers import BENCH_PYTHON, PEERS, REPO  # noqa: E402
-
-from sidecar.observe.memory import rss_bytes  # noqa: E402
+from bench.load import PHOTOS, Load, fetch_one, load, wrk
+from bench.peers import BENCH_PYTHON, PEERS, REPO
+from sidecar.observe.memory import rss_bytes
 
 MIB = 1024 * 1024
 WARM_PHOTO, WARM_WIDTH = "road-1920x1080.jpg", 640
@@ -152,7 +149,7 @@ def main() -> None:
         for peer in peers:
             peer.stop()
         shutil.rmtree(sources, ignore_errors=True)
-    judged = json.loads(subprocess.run([str(BENCH_PYTHON), str(REPO / "bench" / "scoreboard_judge.py"), "ssim"],
+    judged = json.loads(subprocess.run([str(BENCH_PYTHON), "-m", "bench.scoreboard_judge", "ssim"],
                                        input=json.dumps(made), capture_output=True, text=True, check=True).stdout)
     shutil.rmtree(scratch, ignore_errors=True)
     rows = {}
@@ -182,7 +179,7 @@ def main() -> None:
         return
     (REPO / "bench" / "scoreboard.json").write_text(json.dumps({"rows": rows, "note": note}, indent=1) + "\n")
     args.chart.parent.mkdir(exist_ok=True)
-    subprocess.run([str(BENCH_PYTHON), str(REPO / "bench" / "scoreboard_judge.py"), "chart", str(args.chart)],
+    subprocess.run([str(BENCH_PYTHON), "-m", "bench.scoreboard_judge", "chart", str(args.chart)],
                    input=json.dumps({"rows": rows, "note": note, "columns": COLUMNS}), text=True, check=True)
     print(f"chart: {args.chart}", file=sys.stderr)
 

@@ -1,7 +1,7 @@
 """bench/scoreboard.py's helper in bench/.venv (vanilla Pillow, numpy, matplotlib: never in .venv).
 
-    scoreboard_judge.py ssim < outputs.json     -> the same list with `bytes`, `size` and `ssim` added
-    scoreboard_judge.py chart OUT.png < rows.json
+    python -m bench.scoreboard_judge ssim < outputs.json     -> the same list with `bytes`, `size` and `ssim` added
+    python -m bench.scoreboard_judge chart OUT.png < rows.json
 
 SSIM is bench/pipeline.py's (luma, Gaussian window) against its reference: the photo fully decoded,
 oriented, converted to sRGB and LANCZOS-resized by vanilla Pillow to the output's size.
@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline import Reference, ssim
+from bench.pipeline import Reference, ssim
 
 
 def judge(items: list[dict[str, object]]) -> list[dict[str, object]]:

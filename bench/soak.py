@@ -30,7 +30,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import CORPUS, SAMPLES, Stack, children, make_stack, manifest, world_readable_tempdir  # noqa: E402
+from conftest import (  # noqa: E402
+    CORPUS,
+    SAMPLES,
+    Stack,
+    children,
+    make_stack,
+    manifest,
+    world_readable_tempdir,
+)
 from fuzz_targets import made_seeds  # noqa: E402
 
 from sidecar.observe.memory import rss_bytes  # noqa: E402

@@ -1,6 +1,6 @@
 """How long fetching an original takes from each kind of source, and what a fallback or a dead source costs.
 
-    .venv/bin/python bench/sources.py [--rounds 60]
+    .venv/bin/python -m bench.sources [--rounds 60]
 
 Every variant is a real `SourceChain` opened from a real config, against real servers: a directory,
 nginx serving the same directory over HTTP, moto's S3 server as its own process, and a port that
@@ -19,18 +19,14 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-from servers import MotoS3Process, upload  # noqa: E402  (tests/servers.py: the tests' servers)
-
-from sidecar.config import load  # noqa: E402
-from sidecar.sources import SourceChain, open_chain  # noqa: E402
+from sidecar.config import load
+from sidecar.sources import SourceChain, open_chain
+from tests.support.paths import REPO
+from tests.support.servers import MotoS3Process, upload  # the tests' servers
 
 ORIGINALS = {"small.jpg": None, "large.jpg": REPO / "samples" / "redpanda-nikond80-3872x2592.jpg"}
 DEAD_TIMEOUT = 0.2  # the dead endpoint's first-byte timeout in its variants

@@ -1,6 +1,6 @@
 """The libvips peer for bench/scoreboard.py: pyvips `thumbnail_buffer` behind aiohttp, nothing else.
 
-    bench/.venv/bin/python bench/vips_server.py --root DIR --port N
+    bench/.venv/bin/python -m bench.vips_server --root DIR --port N
 
 `GET /{width}/{name}` returns `name` (a file in DIR) at that width, aspect kept, never enlarged, as JPEG
 at quality 82 with no metadata, converted to sRGB. This is the engine imgproxy wraps, without imgproxy's

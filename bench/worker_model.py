@@ -1,6 +1,6 @@
 """Threads or processes? Transform throughput of the real pipeline, one process vs several, side by side.
 
-    .venv/bin/python bench/worker_model.py [PHOTOS_DIR]
+    .venv/bin/python -m bench.worker_model [PHOTOS_DIR]
 
 Each variant renders the same distinct renditions of the big photos; variants are interleaved round by
 round because other work may share the CPU. Prints renditions/s per variant and the ratio to one core.

@@ -5,7 +5,7 @@ decoder with files Pillow opened), then the C decoder gets the bytes and the 1/8
 It must return an image or decline; a crash, a sanitizer report or an exception other than Declined
 is a finding. libFuzzer arguments pass through, e.g.:
 
-    python fuzz/dcjpeg_fuzz.py -max_total_time=60 build/fuzz/corpus build/fuzz/seeds
+    python -m fuzz.dcjpeg_fuzz -max_total_time=60 build/fuzz/corpus build/fuzz/seeds
 
 With DCJPEG_MODULE=path/to/_dcjpeg.so the decoder is loaded from that build instead (an ASan build
 made by `make fuzz-dc-asan`).

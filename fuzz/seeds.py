@@ -1,16 +1,13 @@
 """Write the fuzzing seeds: the shared corpus's small JPEGs and their progressive twins, every layout
-the tests make (tests/jpegtools.py) and files with random scan scripts. Usage: python fuzz/seeds.py DIR"""
+the tests make (tests/support/jpegtools.py) and files with random scan scripts. Usage: python -m fuzz.seeds DIR"""
 from __future__ import annotations
 
 import random
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-import jpegtools  # noqa: E402
-from conftest import CORPUS  # noqa: E402
+from tests.support import jpegtools
+from tests.support.paths import CORPUS
 
 
 def main(target: Path) -> None:

@@ -1,28 +1,23 @@
-"""The long fuzz run (`make fuzz`): atheris, coverage-guided, on the targets of tests/fuzz_targets.py.
+"""The long fuzz run (`make fuzz`): atheris, coverage-guided, on the targets of tests/support/fuzz_targets.py.
 
-    .venv/bin/python fuzz/sidecar_fuzz.py url|image SECONDS
+    .venv/bin/python -m fuzz.sidecar_fuzz url|image SECONDS
 
 Each target starts from seeds (canonical URLs; the small files of ../shared/corpus/real), keeps its
 growing corpus in build/fuzz/TARGET/, and writes any input that crashes it to
-tests/data/fuzz-findings/TARGET/, where tests/test_fuzz.py replays it from then on: commit it with the fix.
+tests/data/fuzz-findings/TARGET/, where tests/unit/test_fuzz.py replays it from then on: commit it with the fix.
 """
 from __future__ import annotations
 
 import hashlib
 import sys
-from pathlib import Path
 
 import atheris
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
 with atheris.instrument_imports(include=["sidecar"]):
-    import fuzz_targets
-
     from sidecar.url.grammar import Ops, Rendition
+    from tests.support import fuzz_targets
 
-from conftest import CORPUS  # noqa: E402
+from tests.support.paths import CORPUS, REPO  # noqa: E402
 
 
 def url_seeds() -> list[bytes]:

@@ -1,469 +1,61 @@
-"""Fixtures: a real nginx (Debian's) and a real sidecar process, wired by the config the project renders."""
+"""Two tiers, told apart by folder: tests/unit/ (values in, values out: no processes, no sockets) and
+tests/e2e/ (real nginx, sidecar processes, moto, PostgreSQL, the command line). Each test gets the marker
+of its folder, so `pytest -m unit` (`make test-fast`) runs the fast tier alone; `make test` runs both."""
 from __future__ import annotations
 
-import csv
-import http.client
-import io
-import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pillow_avif  # noqa: F401  (decodes the AVIF answers, whichever test module runs alone)
 import pytest
-from PIL import Image
-from servers import BlackHole, MotoS3, Origin, upload
 
-from sidecar import config as config_module
-from sidecar.builder import build_url
-from sidecar.config import Config
-from sidecar.render import nginx as nginx_config
-from sidecar.url.grammar import cache_name
+from tests.support import verwalter
+from tests.support.processes import TEMP_ROOT_ENV
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples"
-CORPUS = Path(os.environ.get("SIDECAR_CORPUS", REPO.parent / "shared" / "corpus"))
-SIGNING_KEY = "test-signing-key-0123456789"
-PURGE_TOKEN = "test-purge-token-0123456789"
+TIERS = ("unit", "e2e")
+HERE = Path(__file__).parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def pytest_configure(config: pytest.Config) -> None:
+    """One directory for the session's world-readable temporary directories (stacks, sources, servers)."""
+    root = Path(tempfile.mkdtemp(prefix="sidecar-tests-"))
+    root.chmod(0o755)
+    os.environ[TEMP_ROOT_ENV] = str(root)
 
 
-def world_readable_tempdir() -> Path:
-    """pytest's tmp_path is 0700 under root; nginx's workers run as nobody and must traverse this one."""
-    path = Path(tempfile.mkdtemp(prefix="sidecar-test-"))
-    path.chmod(0o755)
-    return path
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every fixture and test removes the directories it made: what is left fails the session."""
+    root = Path(os.environ.pop(TEMP_ROOT_ENV, ""))
+    if not root.name.startswith("sidecar-tests-"):
+        return
+    left = sorted(path.name for path in root.iterdir())
+    shutil.rmtree(root, ignore_errors=True)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"left behind by the tests (a fixture does not clean up): {', '.join(left)}",
+                                red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def image(self) -> Image.Image:
-        image = Image.open(io.BytesIO(self.body))
-        image.load()
-        return image
-
-
-@dataclass
-class Scrape:
-    """A Prometheus text exposition, parsed with prometheus-client's own parser."""
-
-    text: str
-
-    def samples(self) -> list[tuple[str, dict[str, str], float]]:
-        from prometheus_client.parser import text_string_to_metric_families
-
-        return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(self.text)
-                for s in family.samples]
-
-    def names(self) -> set[str]:
-        return {name for name, _, _ in self.samples()}
-
-    def value(self, name: str, **labels: str) -> float:
-        return sum(value for sample, found, value in self.samples()
-                   if sample == name and all(found.get(k) == v for k, v in labels.items()))
-
-
-@dataclass
-class Stack:
-    """nginx on a loopback port in front of one sidecar process, both started from rendered config."""
-
-    config: Config
-    root: Path
-    port: int
-    env: dict[str, str]
-    sidecar_limits: dict[int, tuple[int, int]] = field(default_factory=dict)
-    listen_socket: socket.socket | None = None  # handed over as systemd does (LISTEN_FDS), if set
-    drop_dac: bool = False  # as root: run the sidecar without root's power to read any file
-    site_conf: str | None = None  # what nginx serves; default: the config's own site (nginx_config.site)
-    socket_activated: bool = False  # systemd-socket-activate binds the socket; the first connection starts us
-    sidecar: subprocess.Popen[bytes] | None = None
-    nginx: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.root / "sidecar.log"
-
-    def url(self, key: str, **ops: object) -> str:
-        return build_url(self.config, key, **ops)  # type: ignore[arg-type]
-
-    def get(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
-            timeout: float = 30) -> Reply:
-        """A raw request: the path is sent exactly as given (no normalisation, unlike curl or urllib)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
-            for name, value in (headers or {}).items():
-                conn.putheader(name, value)
-            conn.endheaders()
-            response = conn.getresponse()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
-        finally:
-            conn.close()
-
-    def cache_file(self, path: str) -> Path:
-        """Where the rendition of the canonical URL path `path` (as sent) is cached."""
-        return self.config.cache.cache_dir / cache_name(path.split("?", 1)[0]).lstrip("/")
-
-    def admin(self, method: str, path: str, token: str | None = PURGE_TOKEN) -> Reply:
-        """The application's API (`/_sidecar/...`) through nginx."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.get("/_sidecar" + path, method=method, headers=headers)
-
-    def scrape(self, source: str = "127.0.0.1") -> Scrape:
-        """`/metrics` through nginx, from the loopback address `source` (allowed by default)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30, source_address=(source, 0))
-        try:
-            conn.request("GET", "/metrics")
-            response = conn.getresponse()
-            body = response.read()
-        finally:
-            conn.close()
-        assert response.status == 200, (response.status, body)
-        return Scrape(body.decode())
-
-    def metric(self, name: str, **labels: str) -> float:
-        """One value of a fresh scrape: the sum of the samples of `name` that have these labels."""
-        return self.scrape().value(name, **labels)
-
-    def access_log(self) -> list[dict[str, object]]:
-        """nginx's JSON access log lines so far (nginx flushes its buffer every second)."""
-        path = self.config.observability.access_log
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def worker_pids(self) -> list[int]:
-        """The supervisor's worker processes, from /proc."""
-        assert self.sidecar is not None
-        return children(self.sidecar.pid)
-
-    def sidecar_requests(self) -> list[dict[str, object]]:
-        """Every request the sidecar has logged (JSON lines on its stderr)."""
-        return self.sidecar_events("request")
-
-    def sidecar_events(self, event: str) -> list[dict[str, object]]:
-        """Every record of one kind the sidecar has logged."""
-        if not self.log_path.exists():
-            return []
-        lines = self.log_path.read_text().splitlines()
-        records = [json.loads(line) for line in lines if line.startswith("{")]
-        return [r for r in records if r.get("event") == event]
-
-    def sidecar_fds(self) -> int:
-        """How many file descriptors the sidecar's processes (supervisor and workers) hold now."""
-        assert self.sidecar is not None
-        return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in [self.sidecar.pid, *self.worker_pids()])
-
-    def start_sidecar(self) -> None:
-        ready_before = len(self.sidecar_events("worker_ready"))
-        limits, drop_dac = dict(self.sidecar_limits), self.drop_dac and os.geteuid() == 0
-        inherited = self.listen_socket.fileno() if self.listen_socket is not None else None
-
-        def before_exec() -> None:
-            import ctypes
-            import resource
-
-            for which, value in limits.items():
-                resource.setrlimit(which, value)
-            if drop_dac:
-                # Out of the bounding set, CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2) are gone after
-                # exec: file modes then apply to this root process too (PR_CAPBSET_DROP is 24).
-                libc = ctypes.CDLL(None, use_errno=True)
-                for capability in (1, 2):
-                    if libc.prctl(24, capability, 0, 0, 0) != 0:
-                        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-            if inherited is not None:
-                os.dup2(inherited, 3)  # systemd's first socket
-
-        command = [sys.executable, "-m", "sidecar", "serve", "--config", str(self.root / "sidecar.toml")]
-        env = dict(self.env)
-        if inherited is not None:
-            # LISTEN_PID must be the sidecar's own pid: sh knows it ($$) and exec keeps it.
-            command = ["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", *command]
-            env["LISTEN_FDS"] = "1"
-        elif self.socket_activated:
-            # systemd's own tool: it binds, waits for a connection, then execs the service with LISTEN_FDS=1
-            # and LISTEN_PID=its own pid (exec keeps the pid). -E NAME passes our variables on.
-            command = ["systemd-socket-activate", "-l", str(self.config.server.socket), *(f"-E{name}" for name in env),
-                       *command]
-        with open(self.log_path, "ab") as log:
-            self.sidecar = subprocess.Popen(
-                command, env=env, stdout=log, stderr=log, cwd=REPO,
-                preexec_fn=before_exec if limits or drop_dac or inherited is not None else None,
-                pass_fds=(3,) if inherited is not None else (),
-            )
-        if self.socket_activated:  # nothing runs before the first connection: only the socket is there
-            wait_for(lambda: self.config.server.socket.exists() or self.sidecar.poll() is not None, 20, "the socket")
-            # SocketMode=: nginx's workers are nobody
-            os.chmod(self.config.server.socket, self.config.server.socket_mode)
-        else:
-            workers = self.config.worker_processes
-            wait_for(lambda: len(self.sidecar_events("worker_ready")) >= ready_before + workers
-                     or self.sidecar.poll() is not None, 30, "every worker to listen")
-        if self.sidecar.poll() is not None:
-            raise RuntimeError(f"sidecar exited: {self.log_path.read_text()}")
-
-    def stop_sidecar(self) -> None:
-        if self.sidecar is not None and self.sidecar.poll() is None:
-            self.sidecar.send_signal(signal.SIGTERM)
-            self.sidecar.wait(15)
-        self.sidecar = None
-
-    def start_nginx(self) -> None:
-        prefix = self.root / "nginx"
-        prefix.mkdir(exist_ok=True)
-        conf = prefix / "nginx.conf"
-        conf.write_text(nginx_config.standalone(self.config, prefix, user=None, error_level="info",
-                                                site_conf=self.site_conf))
-        self.nginx = subprocess.Popen(
-            ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log"), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )
-
-        def listening() -> bool:
-            if self.nginx.poll() is not None:
-                raise RuntimeError((prefix / "error.log").read_text())
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_for(listening, 10, "nginx")
-
-    def stop_nginx(self) -> None:
-        if self.nginx is not None and self.nginx.poll() is None:
-            self.nginx.send_signal(signal.SIGQUIT)
-            try:
-                self.nginx.wait(10)
-            except subprocess.TimeoutExpired:
-                self.nginx.kill()
-        self.nginx = None
-
-    def stop(self) -> None:
-        self.stop_sidecar()
-        self.stop_nginx()
-
-
-class Inotify:
-    """Kernel file events (inotify, through ctypes): opens of a source file, files created in a directory."""
-
-    OPEN, CREATE = 0x20, 0x100
-
-    def __init__(self, path: Path, mask: int) -> None:
-        import ctypes
-
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        assert self.fd >= 0 and self.libc.inotify_add_watch(self.fd, str(path).encode(), mask) >= 0
-
-    def events(self, timeout: float = 0) -> list[tuple[int, str]]:
-        """(mask, name) of every event so far; waits up to `timeout` seconds for the first one."""
-        import select
-        import struct
-
-        select.select([self.fd], [], [], timeout)
-        found = []
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return found
-            offset = 0
-            while offset < len(data):
-                _, mask, _, length = struct.unpack_from("iIII", data, offset)
-                name = data[offset + 16: offset + 16 + length].rstrip(b"\0").decode()
-                found.append((mask, name))
-                offset += 16 + length
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as file:
-                    fields = file.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-    return sorted(found)
-
-
-def make_stack(sources: list[Path | str], *, signed: bool = True, extra: str = "",
-               limits: dict[int, tuple[int, int]] | None = None, env: dict[str, str] | None = None,
-               drop_dac: bool = False, cache_dir: Path | None = None, socket_activated: bool = False) -> Stack:
-    """A running stack. `sources` are directories or source URLs; `extra` is more TOML; `env` adds to the
-    sidecar's environment (AWS_* for S3 sources)."""
-    root, port = world_readable_tempdir(), free_port()
-    sidecar_env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "AWS_"))}
-    sidecar_env["SIDECAR_PURGE_TOKEN"] = PURGE_TOKEN
-    sidecar_env.update(env or {})
-    if signed:
-        sidecar_env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
-    config = write_config(root, port, sidecar_env, f'sources = {json.dumps([str(s) for s in sources])}\n'
-                          f"allow_unsigned = {'false' if signed else 'true'}\n" + extra, cache_dir=cache_dir)
-    stack = Stack(config, root, port, sidecar_env, sidecar_limits=limits or {}, drop_dac=drop_dac,
-                  socket_activated=socket_activated)
-    try:
-        stack.start_sidecar()
-        stack.start_nginx()
-    except BaseException:
-        stack.stop()
-        raise
-    return stack
-
-
-def write_config(root: Path, port: int, env: dict[str, str], extra: str, cache_dir: Path | None = None) -> Config:
-    """`root/sidecar.toml` for a stack listening on `port`, loaded as the sidecar will load it."""
-    toml = root / "sidecar.toml"
-    toml.write_text(
-        f'cache_dir = "{cache_dir or root / "cache"}"\n'
-        f'socket = "{root / "s.sock"}"\n'
-        f'access_log = "{root / "access.log"}"\n'
-        f'metrics_dir = "{root / "metrics"}"\n'
-        'socket_mode = "0666"\n'  # as root (CI), nginx's workers are nobody
-        f'listen = "127.0.0.1:{port}"\n'
-        'nginx_workers = "1"\n'
-        # Tests send everything from one address as fast as they can: that is not a client to hold to
-        # a share. tests/test_miss_limit.py sets its own.
-        + ("" if "miss_rate" in extra else "miss_rate = 0\n") + extra
-    )
-    return config_module.load(toml, env=env)
-
-
-def make_front(nodes: list[Stack]) -> Stack:
-    """A front nginx (no sidecar, no cache) spreading requests over `nodes` by consistent hashing."""
-    root, port = world_readable_tempdir(), free_port()
-    env = dict(nodes[0].env)  # the same signing keys: the front builds the same URLs
-    config = write_config(root, port, env, "")
-    front = Stack(config, root, port, env,
-                  site_conf=nginx_config.front(config, [f"127.0.0.1:{node.port}" for node in nodes]))
-    try:
-        front.start_nginx()
-    except BaseException:
-        front.stop()
-        raise
-    return front
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.relative_to(HERE).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in tests/unit/ or tests/e2e/, not in {tier}/")
+        item.add_marker(tier)
 
 
 @pytest.fixture
-def stack_factory() -> Iterator[Callable[..., Stack]]:
-    stacks: list[Stack] = []
-
-    def factory(*args: object, **kwargs: object) -> Stack:
-        stacks.append(make_stack(*args, **kwargs))  # type: ignore[arg-type]
-        return stacks[-1]
-
-    yield factory
-    for stack in stacks:
-        stack.stop()
-        shutil.rmtree(stack.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    """A signed stack serving the repo's samples, shared by a module's tests."""
-    stack = make_stack([SAMPLES])
-    yield stack
-    stack.stop()
-    shutil.rmtree(stack.root, ignore_errors=True)
-
-
-def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
-    """`image` saved as `fmt` (a Pillow format name), as bytes."""
-    out = io.BytesIO()
-    image.save(out, format=fmt, **options)
-    return out.getvalue()
-
-
-def opened(data: bytes) -> Image.Image:
-    """Decoded image bytes."""
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
-
-
-def manifest() -> list[dict[str, str]]:
-    """The rows of the shared corpus's MANIFEST.tsv (none without the corpus)."""
-    path = CORPUS / "real" / "MANIFEST.tsv"
-    if not path.is_file():
-        return []
-    with path.open() as file:
-        return list(csv.DictReader(file, delimiter="\t"))
-
-
-def marked(width: int = 400, height: int = 200) -> Image.Image:
-    """Grey, with a red block in the top-left corner: where it ends up shows the orientation."""
-    image = Image.new("RGB", (width, height), (128, 128, 128))
-    image.paste((255, 0, 0), (0, 0, width // 4, height // 4))
-    return image
-
-
-def corner_colour(image: Image.Image) -> str:
-    """Which corner (tl, tr, bl, br) holds the red marker."""
-    rgb = image.convert("RGB")
-    w, h = rgb.size
-    spots = {"tl": (w // 16, h // 16), "tr": (w - 1 - w // 16, h // 16),
-             "bl": (w // 16, h - 1 - h // 16), "br": (w - 1 - w // 16, h - 1 - h // 16)}
-    reds = [name for name, xy in spots.items() if rgb.getpixel(xy)[0] > 200 and rgb.getpixel(xy)[1] < 80]
-    assert len(reds) == 1, reds
-    return reds[0]
-
-
-def corpus_or_skip() -> Path:
-    if not (CORPUS / "real" / "MANIFEST.tsv").is_file():
-        pytest.skip(f"the shared corpus is not at {CORPUS} (set SIDECAR_CORPUS)")
-    return CORPUS
-
-
-@pytest.fixture(scope="module")
-def moto_s3() -> Iterator[MotoS3]:
-    """A real S3 server (moto's) with the bucket `servers.BUCKET` made, shared by a module's tests."""
-    s3 = MotoS3()
-    upload(s3.env, [], create=True)
-    yield s3
-    s3.stop()
-
-
-@pytest.fixture(scope="module")
-def origin() -> Iterator[Origin]:
-    """A real HTTP origin (aiohttp), shared by a module's tests."""
-    server = Origin()
-    yield server
-    server.stop()
+def variables() -> dict[str, Any]:
+    """Verwalter's example variables (verwalter/example-vars.yaml), for a test to change."""
+    return verwalter.example_variables()
 
 
 @pytest.fixture
-def black_hole() -> Iterator[BlackHole]:
-    hole = BlackHole()
-    yield hole
-    hole.stop()
+def rendered(tmp_path: Path, variables: dict[str, Any]) -> dict[str, verwalter.Rendered]:
+    """The repo's Verwalter templates rendered with `variables`, by name."""
+    return verwalter.render_dir(verwalter.TEMPLATES, variables, tmp_path)

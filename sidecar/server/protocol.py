@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -29,6 +30,20 @@ class ServerState:
     draining: bool = False
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One parsed request, waiting for its turn: answers leave in the order the requests came."""
+
+    method: str
+    url: bytes
+    keep_alive: bool
+    variant: str | None = None
+    hint: str | None = None
+    authorization: str = ""
+    request_id: str = ""
+    refused: SidecarError | None = None  # the parser's verdict on a request it could not read
+
+
 class HttpProtocol(asyncio.Protocol):
     def __init__(self, handler: Handler, state: ServerState) -> None:
         self.handler, self.state = handler, state
@@ -41,6 +56,7 @@ class HttpProtocol(asyncio.Protocol):
         self.variant: str | None = None
         self.hint: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self.pending: deque[_Request] = deque()
 
     # asyncio callbacks
 
@@ -56,9 +72,9 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._send(self._error(BadRequest("upgrade not supported")), keep_alive=False)
+            self._queue(_Request("", b"", False, refused=BadRequest("upgrade not supported")))
         except httptools.HttpParserError:
-            self._send(self._error(BadRequest("malformed HTTP request")), keep_alive=False)
+            self._queue(_Request("", b"", False, refused=BadRequest("malformed HTTP request")))
 
     # httptools callbacks
 
@@ -80,13 +96,18 @@ class HttpProtocol(asyncio.Protocol):
             self.authorization = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
-        # nginx never pipelines to an upstream, but a client might: read nothing more until we answered.
+        keep_alive = self.parser.should_keep_alive() and not self.state.draining
+        self._queue(_Request(self.parser.get_method().decode("latin-1"), self.url, keep_alive, self.variant,
+                             self.hint, self.authorization, self.request_id))
+
+    def _queue(self, request: _Request) -> None:
+        """nginx never pipelines to an upstream, but a client might: requests that arrived together wait
+        in order for one task to answer them, and nothing more is read until all are answered."""
         assert self.transport is not None
         self.transport.pause_reading()
-        method = self.parser.get_method().decode("latin-1")
-        keep_alive = self.parser.should_keep_alive() and not self.state.draining
-        self.task = asyncio.get_running_loop().create_task(
-            self._respond(method, self.url, keep_alive, self.variant, self.hint, self.authorization))
+        self.pending.append(request)
+        if self.idle:
+            self.task = asyncio.get_running_loop().create_task(self._answer_pending())
 
     # the request
 
@@ -94,10 +115,25 @@ class HttpProtocol(asyncio.Protocol):
     def idle(self) -> bool:
         return self.task is None or self.task.done()
 
-    async def _respond(self, method: str, raw_url: bytes, keep_alive: bool, variant: str | None,
-                       hint: str | None, authorization: str) -> None:
+    async def _answer_pending(self) -> None:
+        while self.pending:
+            request = self.pending.popleft()
+            if request.refused is not None:
+                self._send(self._error(request.refused), keep_alive=False)
+                keep_alive = False
+            else:
+                keep_alive = await self._respond(request)
+            if not keep_alive:  # closed: whatever else was sent on this connection goes unanswered
+                self.pending.clear()
+                return
+            if not self.pending and self.transport is not None:
+                self.transport.resume_reading()  # what it hands over now is answered by this loop too
+
+    async def _respond(self, request: _Request) -> bool:
+        """Answer one request; whether the connection stays open."""
+        method, raw_url = request.method, request.url
         started = time.perf_counter()
-        logging.request_id.set(self.request_id)  # this task's own context: records carry the id
+        logging.request_id.set(request.request_id)  # this task's own context: records carry the id
         metrics = self.handler.metrics
         path = ""
         try:
@@ -110,7 +146,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             if not path:
                 raise BadRequest("malformed URL")
-            response = await self.handler.handle(method, path, variant, hint, authorization)
+            response = await self.handler.handle(method, path, request.variant, request.hint, request.authorization)
         except SidecarError as exc:
             response = self._error(exc)
             metrics.count_error(exc)
@@ -126,10 +162,9 @@ class HttpProtocol(asyncio.Protocol):
             metrics.requests.labels(route, str(response.status)).inc()
             metrics.request_seconds.labels(route).observe(seconds)
         log("request", method=method, path=path, status=response.status, ms=round(seconds * 1000, 2))
-        keep_alive = keep_alive and not self.state.draining
+        keep_alive = request.keep_alive and not self.state.draining
         self._send(response, keep_alive, head=method == "HEAD")
-        if self.transport is not None and keep_alive:
-            self.transport.resume_reading()
+        return keep_alive and self.transport is not None
 
     def _error(self, exc: SidecarError) -> Response:
         return Response(exc.status, [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"),

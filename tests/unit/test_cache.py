@@ -1,0 +1,116 @@
+"""The cache's atomic publish: whole file or nothing, readable by nginx's workers."""
+from __future__ import annotations
+
+import asyncio
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from sidecar.cache.store import PURGED_MARKER, TEMP_PREFIX, Cache, Superseded
+from tests.support.inotify import Inotify, torn
+
+
+def test_write_publishes_whole_file_with_modes(tmp_path: Path) -> None:
+    os.umask(0o077)
+    try:
+        asyncio.run(Cache(tmp_path).write("/img/ab/cd/k.jpg/w1.jpg", b"x" * 1000))
+    finally:
+        os.umask(0o022)
+    final = tmp_path / "img/ab/cd/k.jpg/w1.jpg"
+    assert final.read_bytes() == b"x" * 1000
+    assert stat.S_IMODE(final.stat().st_mode) == 0o644
+    assert stat.S_IMODE(final.parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "img").stat().st_mode) == 0o755
+    assert os.listdir(final.parent) == ["w1.jpg"]
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    with pytest.raises(TypeError):
+        asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", "not bytes"))  # type: ignore[arg-type]
+    assert os.listdir(tmp_path / "img/ab/cd/k.jpg") == []
+
+
+def test_blocked_directory_raises_oserror(tmp_path: Path) -> None:
+    (tmp_path / "img").write_text("a file where a directory should be")
+    with pytest.raises(OSError):
+        asyncio.run(Cache(tmp_path).write("/img/ab/cd/k.jpg/w1.jpg", b"x"))
+
+
+def test_the_final_path_never_holds_part_of_a_file(tmp_path: Path) -> None:
+    # The kernel reports every create and write of a name in the directory: the rendition's name
+    # may only ever appear by a rename, whole. (A reader racing the writer could miss a partial file;
+    # the kernel's event queue cannot.)
+    cache = Cache(tmp_path)
+    directory = tmp_path / "img/ab/cd/k.jpg"
+    cache.makedirs(directory)
+    watch = Inotify(directory, Inotify.WRITES)
+    try:
+        for size in (1, 4096, 3_000_000):
+            asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"x" * size))  # new, then replaced
+        asyncio.run(cache.write("/img/ab/cd/k.jpg/w2.jpg", b"y" * 100))
+        events = watch.events()
+    finally:
+        watch.close()
+    assert torn(events, {"w1.jpg", "w2.jpg"}) == []
+    # Written first under dot-names, which nginx refuses to serve and the sweep knows.
+    assert all(name.startswith(TEMP_PREFIX) for mask, name in events if mask & Inotify.CREATE)
+    assert [name for mask, name in events if mask & Inotify.MOVED_TO] == ["w1.jpg"] * 3 + ["w2.jpg"]
+    assert (directory / "w1.jpg").read_bytes() == b"x" * 3_000_000
+
+
+def test_link_points_at_the_file_relatively_and_replaces_an_old_link_whole(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"first"))
+    asyncio.run(cache.write("/img/ab/cd/k.jpg/w2.jpg", b"second"))
+    link = tmp_path / "_routes/legacy/12/__/12/12_x.jpg"
+    directory = link.parent
+    asyncio.run(cache.link("/_routes/legacy/12/__/12/12_x.jpg", "/img/ab/cd/k.jpg/w1.jpg"))
+    assert os.readlink(link) == "../../../../../img/ab/cd/k.jpg/w1.jpg"  # relative: the cache may move
+    assert link.read_bytes() == b"first"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755  # made for nginx's workers to traverse
+    cache.makedirs(directory)  # already there: nothing to do, no error
+    watch = Inotify(directory, Inotify.WRITES)
+    try:
+        asyncio.run(cache.link("/_routes/legacy/12/__/12/12_x.jpg", "/img/ab/cd/k.jpg/w2.jpg"))  # the row changed
+        events = watch.events()
+    finally:
+        watch.close()
+    assert link.read_bytes() == b"second" and os.listdir(directory) == ["12_x.jpg"]  # no temporary link left
+    assert torn(events, {"12_x.jpg"}) == []  # replaced by a rename: never missing, never half made
+
+
+def test_a_link_that_cannot_be_made_leaves_nothing(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"x"))
+    (tmp_path / "_routes").mkdir()
+    (tmp_path / "_routes/x.jpg").mkdir()  # a directory where the link goes: the rename fails
+    with pytest.raises(OSError):
+        asyncio.run(cache.link("/_routes/x.jpg", "/img/ab/cd/k.jpg/w1.jpg"))
+    assert sorted(os.listdir(tmp_path / "_routes")) == ["x.jpg"]
+
+
+def test_a_file_in_the_way_of_a_directory_is_an_error_not_a_retry(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img/ab").write_bytes(b"")
+    with pytest.raises(FileExistsError):
+        cache.makedirs(tmp_path / "img/ab/cd")
+
+
+def test_a_rendition_of_an_original_fetched_before_its_purge_is_not_published(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    directory = tmp_path / "img/ab/cd/k.jpg"
+    cache.makedirs(directory)
+    (directory / PURGED_MARKER).write_bytes(b"")
+    purged = (directory / PURGED_MARKER).stat().st_mtime
+    with pytest.raises(Superseded, match=str(directory / "w1.jpg")):
+        asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"stale", fetched_at=purged - 1))
+    with pytest.raises(Superseded):
+        asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"stale", fetched_at=purged))  # the same moment: stale too
+    assert os.listdir(directory) == [PURGED_MARKER]
+    asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"fresh", fetched_at=purged + 1))
+    assert (directory / "w1.jpg").read_bytes() == b"fresh"
