@@ -32,7 +32,7 @@ run: install
 test: install lint
 	$(PY) -m pytest
 
-# The fast tier alone (tests/unit/: no processes, no sockets), for the inner loop: about ten seconds.
+# The fast tier alone (tests/unit/: no processes, no sockets), for the inner loop: about half a minute.
 # The fuzz targets run one batch each instead of FUZZ_SECONDS; `make test` runs them for longer.
 test-fast: install
 	FUZZ_SECONDS=0 $(PY) -m pytest -q tests/unit

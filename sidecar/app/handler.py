@@ -32,7 +32,7 @@ class Handler:
     def __init__(self, config: Config, sources: SourceChain, cpu: Executor, io: Executor) -> None:
         self.config, self.sources = config, sources
         self.metrics = sources.metrics  # the process's one Metrics object
-        self.cache = Cache(config.cache.cache_dir)
+        self.cache = Cache(config.cache.cache_dir, io)
         self.work = Work(config, self.cache, self.metrics, cpu, io)
         self.signer = Signer(config.urls.signing_keys) if config.urls.signed else None
         settings = transform_settings(config)

@@ -16,6 +16,8 @@ import socket
 from concurrent.futures import Executor
 from pathlib import Path
 
+import aiofiles.os
+
 from sidecar.app.response import Response
 from sidecar.cache.store import Cache
 from sidecar.config import Config
@@ -50,7 +52,7 @@ class Health:
 
     async def readiness(self) -> dict[str, object]:
         """Cache writable and sources reachable, probed now."""
-        cache = asyncio.get_running_loop().run_in_executor(self.io, self._cache_writable)
+        cache = asyncio.ensure_future(self._cache_writable())
         try:
             async with asyncio.timeout(self.timeout):
                 sources = await self.sources.probe()
@@ -60,11 +62,11 @@ class Health:
         ready = cache_state == "ok" and "ok" in sources.values()
         return {"ready": ready, "cache": cache_state, "sources": sources}
 
-    def _cache_writable(self) -> str:
+    async def _cache_writable(self) -> str:
         probe = f"{self.config.urls.url_prefix}/{PROBE_NAME}"
         try:
-            self.cache.write(probe, b"ok\n")
-            self.cache.path(probe).unlink()
+            await self.cache.write(probe, b"ok\n")
+            await aiofiles.os.unlink(self.cache.path(probe), executor=self.cache.io)
         except OSError as exc:
             return f"not writable: {exc.strerror or exc}"
         return "ok"

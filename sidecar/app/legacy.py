@@ -2,8 +2,6 @@
 then linked in the cache so nginx finds them the next time without us."""
 from __future__ import annotations
 
-import asyncio
-
 from sidecar.app.renditions import Renditions
 from sidecar.app.resolver import Resolver, with_row
 from sidecar.app.response import Response
@@ -46,8 +44,7 @@ class LegacyRoutes:
         response, published = await self.renditions.serve(found.path, parsed.target, parsed.signature, None, None)
         if published is not None:
             try:
-                await asyncio.get_running_loop().run_in_executor(self.work.io, self.work.cache.link,
-                                                                 found.link_path, published)
+                await self.work.cache.link(found.link_path, published)
                 self.work.metrics.route_links.inc()
             except OSError as exc:  # the image is served all the same; the next request tries again
                 log("route_link_failed", path=found.link_path, error=str(exc))

@@ -160,47 +160,54 @@ class Renditions:
         """Wait for a slot, render `ops` (hints resolved) and publish: the leader's work, once per file."""
         async with self.admission:
             fetched_at = time.time()
-            rendered, source = await self._render(rendition, ops, variant, deadline, fetched_at)
+            rendered, source, known = await self._render(rendition, ops, variant, deadline)
         kind = rendition_kind(source, rendered.original, ops.watermark is not None)
         self.metrics.renditions.labels(kind).inc()
         self.metrics.bytes_out.inc(len(rendered.data))
         suffix = variant_suffix(rendition.ops, hint, rendered.format, variant)
         if rendered.animation:
             self.metrics.animations.labels(rendered.animation).inc()
-        if await self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at):
+        published, _ = await asyncio.gather(self.work.publish(base + suffix, rendered.data, fetched_at=fetched_at),
+                                            self._record(rendition, rendered, known, fetched_at))
+        if published:
             return Made(source, suffix, animation=rendered.animation, fits=rendered.fits)
         # The client still gets its image, from memory.
         return Made(source, suffix, rendered, rendered.animation, fits=rendered.fits)
 
-    async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None, deadline: float,
-                      fetched_at: float) -> tuple[Rendered, str]:
-        """The rendition, derived from a larger cached one when the cascade allows, else from the original."""
-        loop = asyncio.get_running_loop()
-        directory = f"{self.config.urls.url_prefix}/{rendition.original_dir}"
-        found = await loop.run_in_executor(self.work.io, cascade.find, self.cache, directory, ops, variant,
-                                           self.settings)
+    async def _render(self, rendition: url.Rendition, ops: url.Ops, variant: str | None,
+                      deadline: float) -> tuple[Rendered, str, cascade.Records]:
+        """The rendition, derived from a larger cached one when the cascade allows, else from the original;
+        where it came from (`X-Image-Source`); and what the original's directory recorded already."""
+        directory = self._directory(rendition)
+        known = await cascade.read(self.cache, directory, faces=ops.gravity == "fc")
+        found = await cascade.find(self.cache, directory, known, ops, variant, self.settings)
         if found is not None:
             try:
-                data = await loop.run_in_executor(self.work.io, self.cache.path(found.file_path).read_bytes)
+                data = await self.cache.read(found.file_path)
             except OSError:
-                found = None  # purged in between: go to the original
+                pass  # purged in between: go to the original
             else:
                 rendered = await self._transform(data, ops, variant, found.source, found.faces)
                 log("cascade", key=rendition.key, ops=ops.segment, base=found.file_path)
-                return rendered, CASCADE
-        known = None
-        if ops.gravity == "fc":
-            known = await loop.run_in_executor(self.work.io, cascade.read_faces, self.cache, directory)
+                return rendered, CASCADE, known
         original = await self.sources.fetch(rendition.key, deadline)
-        rendered = await self._transform(original.data, ops, variant, known_faces=known)
+        return await self._transform(original.data, ops, variant, known_faces=known.faces), original.source, known
+
+    async def _record(self, rendition: url.Rendition, rendered: Rendered, known: cascade.Records,
+                      fetched_at: float) -> None:
+        """Write what the original's directory lacks (its facts, the faces found), beside the rendition."""
+        directory = self._directory(rendition)
         try:
-            await loop.run_in_executor(self.work.io, cascade.record, self.cache, directory, rendered.source, fetched_at)
-            if rendered.faces is not None and known is None:
-                await loop.run_in_executor(self.work.io, cascade.record_faces, self.cache, directory,
-                                           rendered.faces, fetched_at)
+            if known.source is None:
+                await cascade.record(self.cache, directory, rendered.source, fetched_at)
+            if rendered.faces is not None and known.faces is None:
+                await cascade.record_faces(self.cache, directory, rendered.faces, fetched_at)
         except (OSError, Superseded) as exc:
             log("cache_write_failed", path=directory, error=str(exc))
-        return rendered, original.source
+
+    def _directory(self, rendition: url.Rendition) -> str:
+        """Where every rendition of `rendition`'s original lives, with the original's records."""
+        return f"{self.config.urls.url_prefix}/{rendition.original_dir}"
 
     async def _transform(self, data: bytes, ops: url.Ops, variant: str | None, derived_from: Source | None = None,
                          known_faces: tuple[Face, ...] | None = None) -> Rendered:

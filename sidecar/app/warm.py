@@ -87,7 +87,7 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
                 base = parsed.target.file_path(config.urls.url_prefix, parsed.signature)
                 assert isinstance(parsed.target, Rendition)  # built from a preset: never an info URL
                 names = file_names(base, parsed.target.ops, None, variant)
-                if await asyncio.get_running_loop().run_in_executor(io, _any_exists, handler.cache, names):
+                if await _any_exists(handler.cache, names):
                     summary.cached += 1
                 else:
                     response = await handler.handle("GET", path, variant)
@@ -114,8 +114,11 @@ async def warm(config: Config, keys: list[str], presets: list[str], concurrency:
     return summary
 
 
-def _any_exists(cache: Cache, names: list[str]) -> bool:
-    return any(cache.exists(name) for name in names)
+async def _any_exists(cache: Cache, names: list[str]) -> bool:
+    for name in names:
+        if await cache.exists(name):
+            return True
+    return False
 
 
 class Progress:

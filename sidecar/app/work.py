@@ -28,11 +28,11 @@ class Work:
     io: Executor
 
     async def publish(self, file_path: str, data: bytes, *, fetched_at: float | None = None) -> bool:
-        """Write to the cache (in the IO threads) and count it; False when the cache refused the file,
-        in which case the caller answers from memory and the next request tries the write again."""
-        loop = asyncio.get_running_loop()
+        """Write to the cache (through aiofiles, in the IO threads) and count it; False when the cache
+        refused the file, in which case the caller answers from memory and the next request tries the
+        write again."""
         try:
-            await loop.run_in_executor(self.io, lambda: self.cache.write(file_path, data, fetched_at=fetched_at))
+            await self.cache.write(file_path, data, fetched_at=fetched_at)
         except Superseded as exc:
             self.metrics.cache_writes.labels("superseded", "").inc()
             log("cache_superseded", path=file_path, error=str(exc))

@@ -26,8 +26,11 @@ the same frame (`animation.same_frames`).
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TypeVar
+
+import aiofiles.os
 
 from sidecar.cache.store import FACES_RECORD, SOURCE_RECORD, Cache
 from sidecar.transform import animation
@@ -44,6 +47,7 @@ from sidecar.url.grammar import Ops
 from sidecar.url.variants import cached_ops
 
 MIN_RATIO = 2.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,41 +58,51 @@ class Candidate:
     faces: tuple[Face, ...] | None = None
 
 
-def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
-    """Remember the original's facts beside its renditions (blocking; once per original). Not if the
-    original was purged after `fetched_at` (raises `cache.Superseded`)."""
-    path = f"{directory}/{SOURCE_RECORD}"
-    if not cache.exists(path):
-        cache.write(path, json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
+@dataclass(frozen=True)
+class Records:
+    """What an original's directory records about it: its facts, and its faces once they were looked for
+    (face gravity's). None where there is no record (or no readable one)."""
+
+    source: Source | None = None
+    faces: tuple[Face, ...] | None = None
 
 
-def record_faces(cache: Cache, directory: str, faces: tuple[Face, ...], fetched_at: float | None = None) -> None:
-    """Remember the original's faces beside its renditions (blocking; once per original)."""
-    path = f"{directory}/{FACES_RECORD}"
-    if not cache.exists(path):
-        cache.write(path, json.dumps([list(face) for face in faces]).encode(), fetched_at=fetched_at)
+async def read(cache: Cache, directory: str, *, faces: bool) -> Records:
+    """The records in `directory`: the original's facts, and its faces too when `faces`."""
+    return Records(await _read(cache, f"{directory}/{SOURCE_RECORD}", parse_record),
+                   await _read(cache, f"{directory}/{FACES_RECORD}", parse_faces) if faces else None)
 
 
-def read_faces(cache: Cache, directory: str) -> tuple[Face, ...] | None:
-    """The original's faces as recorded, or None when not looked for yet (blocking)."""
+async def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
+    """Remember the original's facts beside its renditions (when `read` found none). Not if the original
+    was purged after `fetched_at` (raises `cache.Superseded`)."""
+    await cache.write(f"{directory}/{SOURCE_RECORD}", json.dumps(asdict(source)).encode(), fetched_at=fetched_at)
+
+
+async def record_faces(cache: Cache, directory: str, faces: tuple[Face, ...], fetched_at: float | None = None) -> None:
+    """Remember the original's faces beside its renditions (when `read` found none)."""
+    await cache.write(f"{directory}/{FACES_RECORD}", json.dumps([list(face) for face in faces]).encode(),
+                      fetched_at=fetched_at)
+
+
+async def find(cache: Cache, directory: str, records: Records, ops: Ops, variant: str | None,
+               settings: Settings) -> Candidate | None:
+    """The smallest cached rendition in `directory` that `ops` may be derived from, if any (see `choose`).
+    None without the original's record, for `trim` (its box is found at the original's resolution, and a
+    rendition's edges would move it), and for face gravity until the faces are known."""
+    if records.source is None or ops.trim is not None or (ops.gravity == "fc" and records.faces is None):
+        return None
     try:
-        raw = json.loads(cache.path(f"{directory}/{FACES_RECORD}").read_bytes())
-        faces = tuple((float(f[0]), float(f[1]), float(f[2]), float(f[3])) for f in raw)
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        names = await aiofiles.os.listdir(cache.path(directory), executor=cache.io)
+    except OSError:
         return None
-    return faces if all(0 <= a < c <= 1 and 0 <= b < d <= 1 for a, b, c, d in faces) else None
+    return choose(directory, records.source, names, ops, variant, settings, records.faces)
 
 
-def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: Settings) -> Candidate | None:
-    """The smallest cached rendition in `directory` that `ops` may be derived from, if any (blocking)."""
-    if ops.trim is not None:
-        return None
-    faces = read_faces(cache, directory) if ops.gravity == "fc" else None
-    if ops.gravity == "fc" and faces is None:
-        return None
-    source = _read_source(cache, directory)
-    if source is None:
-        return None
+def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: str | None, settings: Settings,
+           faces: tuple[Face, ...] | None = None) -> Candidate | None:
+    """Of the files `names` in `directory`, the smallest rendition that `ops` may be derived from (with
+    the original's `faces`, for face gravity). Pure."""
     width, height = source.size
     target = plan(width, height, ops, max_side=settings.max_side)
     if target.is_identity:
@@ -96,10 +110,6 @@ def find(cache: Cache, directory: str, ops: Ops, variant: str | None, settings: 
     target_format = output_format(ops.format, variant, source, opaque=ops.background is not None, frame=ops.frame)
     wanted_quality = quality_for(ops.quality, target_format, settings, source.quality)
     best: tuple[int, str] | None = None
-    try:
-        names = os.listdir(cache.path(directory))
-    except OSError:
-        return None
     for name in names:
         candidate = cached_ops(name)
         if candidate is None or not _full_frame(candidate) or (source.alpha and candidate.format == "jpeg"):
@@ -130,13 +140,36 @@ def _scale(fmt: str) -> str:
     return fmt if fmt in ("avif", "jxl") else "ijg"
 
 
-def _read_source(cache: Cache, directory: str) -> Source | None:
+def parse_record(data: bytes) -> Source:
+    """The original's facts from its record; raises ValueError when it is not one."""
     try:
-        raw = json.loads(cache.path(f"{directory}/{SOURCE_RECORD}").read_bytes())
+        raw = json.loads(data)
         return Source(size=(int(raw["size"][0]), int(raw["size"][1])), format=str(raw["format"]),
                       quality=None if raw["quality"] is None else int(raw["quality"]), alpha=bool(raw["alpha"]),
                       frames=int(raw.get("frames", 1)))
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"not a record of an original: {exc}") from None
+
+
+def parse_faces(data: bytes) -> tuple[Face, ...]:
+    """The original's faces from their record (fractions of the original); raises ValueError when it is
+    not one."""
+    try:
+        raw = json.loads(data)
+        if not isinstance(raw, list):
+            raise TypeError("not a list")
+        faces = tuple((float(f[0]), float(f[1]), float(f[2]), float(f[3])) for f in raw)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"not a record of faces: {exc}") from None
+    if not all(0 <= a < c <= 1 and 0 <= b < d <= 1 for a, b, c, d in faces):
+        raise ValueError("a face outside the picture")
+    return faces
+
+
+async def _read(cache: Cache, file_path: str, parse: Callable[[bytes], T]) -> T | None:
+    try:
+        return parse(await cache.read(file_path))
+    except (OSError, ValueError):
         return None
 
 

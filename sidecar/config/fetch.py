@@ -22,8 +22,10 @@ class FetchSection:
     source_connect_timeout: float = setting(2.0, "seconds to get a connection to S3 or an origin (waiting for a "
                                             "free pooled one included)")
     source_first_byte_timeout: float = setting(5.0, "seconds for the answer to start, and for every read while "
-                                               "the body streams; for a directory, for opening the file")
-    source_body_timeout: float = setting(20.0, "seconds for the whole body; for a directory, for reading the file")
+                                               "the body streams; for a directory, for opening the file and "
+                                               "for every read of it")
+    source_body_timeout: float = setting(20.0, "seconds for the whole body; for a directory, for reading the "
+                                         "whole file")
     source_retries: int = setting(0, "extra tries of a source that *failed* (refused, reset, 5xx), never of one "
                                   "that timed out; within the deadline. Off unless set")
     source_pool_size: int = setting(16, "connections per S3 or HTTP source; threads per directory source")

@@ -12,15 +12,20 @@ per-location counters need nginx Plus or a third-party module; the access log is
 ship to their log store anyway. Rotation is followed whichever way it is done: a renamed or removed file
 is drained for a few more polls (nginx writes to it until `nginx -s reopen`) while the new one is read
 from its start; a truncated one (`copytruncate`) is read again from the start (lines written between the
-copy and the truncation are lost, as with every reader of copytruncate'd logs).
+copy and the truncation are lost, as with every reader of copytruncate'd logs). The supervisor's event
+loop waits for none of it: every read and stat goes through aiofiles, in a thread.
 """
 from __future__ import annotations
 
 import os
 from collections import deque
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+
+import aiofiles
+import aiofiles.os
+from aiofiles.threadpool.binary import AsyncBufferedReader
 
 #: The JSON fields, in order: name, nginx value, whether it is a JSON string (else nginx gives a number).
 FIELDS: tuple[tuple[str, str, bool], ...] = (
@@ -46,6 +51,8 @@ CHUNK = 1024 * 1024
 ROTATED_POLLS = 5
 #: The window of the hit ratio gauge.
 RATIO_WINDOW = 300.0
+
+_pread = aiofiles.os.wrap(os.pread)
 
 
 def log_format(cache_variable: str, request_id: str = "$request_id") -> str:
@@ -73,13 +80,26 @@ class Counts:
 class _Follower:
     """One open log file and the unfinished line at its end."""
 
-    def __init__(self, file: BinaryIO) -> None:
-        self.file, self.rest = file, b""
-        self.inode = os.fstat(file.fileno()).st_ino
+    def __init__(self, file: AsyncBufferedReader, inode: int, executor: Executor | None) -> None:
+        self.file, self.inode, self.executor, self.rest = file, inode, executor, b""
         self.polls_left = ROTATED_POLLS
 
-    def read(self, counts: Counts) -> None:
-        while chunk := self.file.read(CHUNK):
+    @classmethod
+    async def open(cls, path: Path, executor: Executor | None) -> _Follower | None:
+        """The file at `path`, open; None when there is none (yet)."""
+        try:
+            file = await aiofiles.open(path, "rb", executor=executor)
+        except FileNotFoundError:
+            return None
+        try:
+            inode = (await aiofiles.os.stat(file.fileno(), executor=executor)).st_ino
+        except BaseException:
+            await file.close()
+            raise
+        return cls(file, inode, executor)
+
+    async def read(self, counts: Counts) -> None:
+        while chunk := await self.file.read(CHUNK):
             data = self.rest + chunk
             end = data.rfind(b"\n") + 1
             whole, self.rest = data[:end], data[end:]
@@ -89,65 +109,66 @@ class _Follower:
             counts.misses += whole.count(MISS)
             counts.limited += whole.count(LIMITED)
 
-    def truncated(self) -> bool:
+    async def truncated(self) -> bool:
         """Emptied under us: shorter than what we read, or, if it has grown past that again already, no
         longer a line end where our last whole line ended."""
-        fd, position = self.file.fileno(), self.file.tell()
-        if os.fstat(fd).st_size < position:
+        fd, position = self.file.fileno(), await self.file.tell()
+        if (await aiofiles.os.stat(fd, executor=self.executor)).st_size < position:
             return True
         line_end = position - len(self.rest)
-        return line_end > 0 and os.pread(fd, 1, line_end - 1) != b"\n"
+        return line_end > 0 and await _pread(fd, 1, line_end - 1, executor=self.executor) != b"\n"
 
-    def rewind(self) -> None:
-        self.file.seek(0)
+    async def rewind(self) -> None:
+        await self.file.seek(0)
         self.rest = b""
 
 
 class AccessLogTail:
     """Follows nginx's access log at `path`; `poll()` returns what was written since the last poll.
-    Lines already in the file when it is first opened at construction are skipped (they belong to
-    counts from before this process). Blocking: run it in a thread."""
+    Lines already in the file when the tail is opened (`AccessLogTail.open`) are skipped (they belong to
+    counts from before this process). Its file IO goes through aiofiles, in `executor` (the event loop's
+    default one when None)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, executor: Executor | None = None) -> None:
+        self.path, self.executor = path, executor
         self.current: _Follower | None = None
         self.rotated: list[_Follower] = []
-        try:
-            self.current = _Follower(open(path, "rb"))
-        except FileNotFoundError:
-            return
-        self.current.file.seek(0, os.SEEK_END)
 
-    def poll(self) -> Counts:
+    @classmethod
+    async def open(cls, path: Path, executor: Executor | None = None) -> AccessLogTail:
+        tail = cls(path, executor)
+        tail.current = await _Follower.open(path, executor)
+        if tail.current is not None:
+            await tail.current.file.seek(0, os.SEEK_END)
+        return tail
+
+    async def poll(self) -> Counts:
         counts = Counts()
         for old in list(self.rotated):
-            old.read(counts)
+            await old.read(counts)
             old.polls_left -= 1
             if old.polls_left <= 0:
-                old.file.close()
+                await old.file.close()
                 self.rotated.remove(old)
         try:
-            inode: int | None = os.stat(self.path).st_ino
+            inode: int | None = (await aiofiles.os.stat(self.path, executor=self.executor)).st_ino
         except FileNotFoundError:
             inode = None
         if self.current is not None and inode != self.current.inode:
-            self.current.read(counts)
+            await self.current.read(counts)
             self.rotated.append(self.current)
             self.current = None
         if self.current is None and inode is not None:
-            try:
-                self.current = _Follower(open(self.path, "rb"))
-            except FileNotFoundError:
-                return counts
+            self.current = await _Follower.open(self.path, self.executor)
         if self.current is not None:
-            if self.current.truncated():
-                self.current.rewind()
-            self.current.read(counts)
+            if await self.current.truncated():
+                await self.current.rewind()
+            await self.current.read(counts)
         return counts
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for follower in [*self.rotated, *filter(None, [self.current])]:
-            follower.file.close()
+            await follower.file.close()
 
 
 class HitRatio:

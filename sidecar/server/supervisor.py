@@ -111,14 +111,13 @@ class Supervisor:
 
     async def _count_hits(self) -> None:
         """Count nginx's hits and misses from its access log, every TAIL_INTERVAL seconds."""
-        loop = asyncio.get_running_loop()
-        tail = await loop.run_in_executor(None, AccessLogTail, self.config.observability.access_log)
+        tail = await AccessLogTail.open(self.config.observability.access_log)  # in the loop's default threads
         ratio = HitRatio()
         failing = False
         try:
             while not self.stopping:
                 try:
-                    counts = await loop.run_in_executor(None, tail.poll)
+                    counts = await tail.poll()
                 except OSError as exc:  # unreadable for now (permissions, a vanished mount): say so once
                     if not failing:
                         log("access_log_unreadable", path=str(self.config.observability.access_log), error=str(exc))
@@ -133,7 +132,7 @@ class Supervisor:
                         self.metrics.hit_ratio.set(value)
                 await asyncio.sleep(TAIL_INTERVAL)
         finally:
-            tail.close()
+            await tail.close()
 
     async def stop(self) -> None:
         """SIGTERM every worker (they drain), and kill those still running after the drain timeout."""

@@ -66,8 +66,9 @@ def test_disk_full_and_read_only_cache_still_serve_from_memory(stack_factory: St
     assert reply.headers["cache-control"] == "no-store"
     assert stack.get(small).status == 200  # hits are unaffected
     assert stack.metric("resize_sidecar_cache_writes_total", result="failed") == 2
-    events = stack.sidecar_events("cache_write_failed")
-    assert "No space left" in str(events[0]["error"]) and "Read-only" in str(events[1]["error"])
+    # Each miss from an original also writes the original's record, at the same time: their order varies.
+    errors = [str(event["error"]) for event in stack.sidecar_events("cache_write_failed")]
+    assert "No space left" in errors[0] and "Read-only" in errors[-1], errors
 
 
 def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack_factory: Stacks) -> None:

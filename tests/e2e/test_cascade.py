@@ -1,6 +1,7 @@
 """The cascade through the real nginx: a smaller rendition made from a larger cached one, when allowed."""
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def test_face_gravity_reuses_the_faces_and_trim_never_derives(stack_factory: Sta
     assert source_of(stack, stack.url("face.jpg", width=1000))[0] == "local"
     assert source_of(stack, stack.url("face.jpg", width=200, height=400, fit="fill", gravity="fc"))[0] == "local"
     directory = next(stack.config.cache.cache_dir.rglob(cascade.FACES_RECORD)).parent
-    faces = cascade.read_faces(Cache(directory), ".")
+    faces = asyncio.run(cascade.read(Cache(directory), ".", faces=True)).faces
     assert faces is not None and len(faces) == 1
     kind, image = source_of(stack, stack.url("face.jpg", width=100, height=200, fit="fill", gravity="fc"))
     assert kind == "cascade"

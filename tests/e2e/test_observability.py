@@ -2,6 +2,7 @@
 happened, across worker processes, and only from the networks allowed to see it."""
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os

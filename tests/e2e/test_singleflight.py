@@ -53,7 +53,7 @@ def flight_here(cache: Cache, seconds: float) -> tuple[Lead[str] | None, int]:
     async def make() -> str:
         nonlocal made
         made += 1
-        cache.write(FILE, b"made here")
+        await cache.write(FILE, b"made here")
         return "here"
 
     async def run() -> Lead[str] | None:
@@ -108,6 +108,6 @@ def test_a_dead_holders_lock_is_taken_over(tmp_path: Path, holder: subprocess.Po
 def test_a_holder_that_fails_lets_the_next_flight_make_the_file(tmp_path: Path, holder: subprocess.Popen[str]) -> None:
     cache = Cache(tmp_path)
     # Its flight ends without a rendition, as a failed transform's would.
-    assert tell(holder, "fail") == "done holder" and not cache.exists(FILE)
+    assert tell(holder, "fail") == "done holder" and not cache.path(FILE).exists()
     lead, made = flight_here(cache, 30)
     assert lead is not None and lead.result == "here" and made == 1

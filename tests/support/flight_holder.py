@@ -26,7 +26,7 @@ async def lead(root: Path, file_path: str) -> None:
     async def make() -> str:
         print(LEADING, flush=True)
         if (await loop.run_in_executor(io, sys.stdin.readline)).strip() == PUBLISH:
-            await loop.run_in_executor(io, cache.write, file_path, b"made by the holder")
+            await cache.write(file_path, b"made by the holder")
         return "holder"
 
     lead = await Flights[str](cache, io).run([cache.path(file_path)], make, loop.time() + 60)

@@ -1,6 +1,8 @@
 """The cache's atomic publish: whole file or nothing, readable by nginx's workers."""
 from __future__ import annotations
 
+import asyncio
+
 import os
 import stat
 from pathlib import Path
@@ -14,7 +16,7 @@ from tests.support.inotify import Inotify, torn
 def test_write_publishes_whole_file_with_modes(tmp_path: Path) -> None:
     os.umask(0o077)
     try:
-        Cache(tmp_path).write("/img/ab/cd/k.jpg/w1.jpg", b"x" * 1000)
+        asyncio.run(Cache(tmp_path).write("/img/ab/cd/k.jpg/w1.jpg", b"x" * 1000))
     finally:
         os.umask(0o022)
     final = tmp_path / "img/ab/cd/k.jpg/w1.jpg"
@@ -28,14 +30,14 @@ def test_write_publishes_whole_file_with_modes(tmp_path: Path) -> None:
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     with pytest.raises(TypeError):
-        cache.write("/img/ab/cd/k.jpg/w1.jpg", "not bytes")  # type: ignore[arg-type]
+        asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", "not bytes"))  # type: ignore[arg-type]
     assert os.listdir(tmp_path / "img/ab/cd/k.jpg") == []
 
 
 def test_blocked_directory_raises_oserror(tmp_path: Path) -> None:
     (tmp_path / "img").write_text("a file where a directory should be")
     with pytest.raises(OSError):
-        Cache(tmp_path).write("/img/ab/cd/k.jpg/w1.jpg", b"x")
+        asyncio.run(Cache(tmp_path).write("/img/ab/cd/k.jpg/w1.jpg", b"x"))
 
 
 def test_the_final_path_never_holds_part_of_a_file(tmp_path: Path) -> None:
@@ -48,8 +50,8 @@ def test_the_final_path_never_holds_part_of_a_file(tmp_path: Path) -> None:
     watch = Inotify(directory, Inotify.WRITES)
     try:
         for size in (1, 4096, 3_000_000):
-            cache.write("/img/ab/cd/k.jpg/w1.jpg", b"x" * size)  # new, then replaced
-        cache.write("/img/ab/cd/k.jpg/w2.jpg", b"y" * 100)
+            asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"x" * size))  # new, then replaced
+        asyncio.run(cache.write("/img/ab/cd/k.jpg/w2.jpg", b"y" * 100))
         events = watch.events()
     finally:
         watch.close()
@@ -62,18 +64,18 @@ def test_the_final_path_never_holds_part_of_a_file(tmp_path: Path) -> None:
 
 def test_link_points_at_the_file_relatively_and_replaces_an_old_link_whole(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    cache.write("/img/ab/cd/k.jpg/w1.jpg", b"first")
-    cache.write("/img/ab/cd/k.jpg/w2.jpg", b"second")
+    asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"first"))
+    asyncio.run(cache.write("/img/ab/cd/k.jpg/w2.jpg", b"second"))
     link = tmp_path / "_routes/legacy/12/__/12/12_x.jpg"
     directory = link.parent
-    cache.link("/_routes/legacy/12/__/12/12_x.jpg", "/img/ab/cd/k.jpg/w1.jpg")
+    asyncio.run(cache.link("/_routes/legacy/12/__/12/12_x.jpg", "/img/ab/cd/k.jpg/w1.jpg"))
     assert os.readlink(link) == "../../../../../img/ab/cd/k.jpg/w1.jpg"  # relative: the cache may move
     assert link.read_bytes() == b"first"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o755  # made for nginx's workers to traverse
     cache.makedirs(directory)  # already there: nothing to do, no error
     watch = Inotify(directory, Inotify.WRITES)
     try:
-        cache.link("/_routes/legacy/12/__/12/12_x.jpg", "/img/ab/cd/k.jpg/w2.jpg")  # the row changed
+        asyncio.run(cache.link("/_routes/legacy/12/__/12/12_x.jpg", "/img/ab/cd/k.jpg/w2.jpg"))  # the row changed
         events = watch.events()
     finally:
         watch.close()
@@ -83,11 +85,11 @@ def test_link_points_at_the_file_relatively_and_replaces_an_old_link_whole(tmp_p
 
 def test_a_link_that_cannot_be_made_leaves_nothing(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    cache.write("/img/ab/cd/k.jpg/w1.jpg", b"x")
+    asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"x"))
     (tmp_path / "_routes").mkdir()
     (tmp_path / "_routes/x.jpg").mkdir()  # a directory where the link goes: the rename fails
     with pytest.raises(OSError):
-        cache.link("/_routes/x.jpg", "/img/ab/cd/k.jpg/w1.jpg")
+        asyncio.run(cache.link("/_routes/x.jpg", "/img/ab/cd/k.jpg/w1.jpg"))
     assert sorted(os.listdir(tmp_path / "_routes")) == ["x.jpg"]
 
 
@@ -106,9 +108,9 @@ def test_a_rendition_of_an_original_fetched_before_its_purge_is_not_published(tm
     (directory / PURGED_MARKER).write_bytes(b"")
     purged = (directory / PURGED_MARKER).stat().st_mtime
     with pytest.raises(Superseded, match=str(directory / "w1.jpg")):
-        cache.write("/img/ab/cd/k.jpg/w1.jpg", b"stale", fetched_at=purged - 1)
+        asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"stale", fetched_at=purged - 1))
     with pytest.raises(Superseded):
-        cache.write("/img/ab/cd/k.jpg/w1.jpg", b"stale", fetched_at=purged)  # the same moment: stale too
+        asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"stale", fetched_at=purged))  # the same moment: stale too
     assert os.listdir(directory) == [PURGED_MARKER]
-    cache.write("/img/ab/cd/k.jpg/w1.jpg", b"fresh", fetched_at=purged + 1)
+    asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"fresh", fetched_at=purged + 1))
     assert (directory / "w1.jpg").read_bytes() == b"fresh"

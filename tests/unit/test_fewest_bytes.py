@@ -222,23 +222,21 @@ def test_jxl_is_a_fixed_format_and_the_auto_variant_for_clients_that_accept_it()
     assert len(fixed.data) < len(transform(data, Ops("jpeg", width=400), SETTINGS).data)
 
 
-def test_searched_budgeted_and_jxl_renditions_are_no_base_for_smaller_ones(tmp_path: Path) -> None:
+def test_searched_budgeted_and_jxl_renditions_are_no_base_for_smaller_ones() -> None:
     from sidecar.cache import cascade
-    from sidecar.cache.store import Cache
     from sidecar.transform.pipeline import Source
 
-    cache = Cache(tmp_path)
-    directory = "/img/ab/cd/photo.jpg"
-    cascade.record(cache, directory, Source((4000, 2000), "JPEG", 90, False))
+    directory, photo = "/img/ab/cd/photo.jpg", Source((4000, 2000), "JPEG", 90, False)
     target = Ops("jpeg", width=400)
+    names = [cascade.SOURCE_RECORD]
     for name in ("w2000-qauto.jpg", "w2000-mb90000.jpg", "w2000.jxl"):
-        cache.write(f"{directory}/{name}", b"x")
-        assert cascade.find(cache, directory, target, None, SETTINGS) is None, name
+        names.append(name)
+        assert cascade.choose(directory, photo, names, target, None, SETTINGS) is None, name
     auto = Settings(**{**SETTINGS.__dict__, "auto_quality": True})
-    cache.write(f"{directory}/w2000-q90.jpg", b"x")
-    assert cascade.find(cache, directory, target, None, auto) is not None  # a fixed quality is a base
-    cache.write(f"{directory}/w1000.jpg", b"x")  # made with the config's auto quality: unknown
-    found = cascade.find(cache, directory, target, None, auto)
+    names.append("w2000-q90.jpg")
+    assert cascade.choose(directory, photo, names, target, None, auto) is not None  # a fixed quality is a base
+    names.append("w1000.jpg")  # made with the config's auto quality: unknown
+    found = cascade.choose(directory, photo, names, target, None, auto)
     assert found is not None and found.file_path.endswith("w2000-q90.jpg")
 
 

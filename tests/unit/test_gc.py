@@ -95,9 +95,8 @@ def test_a_second_collector_skips(tmp_path: Path) -> None:
 def test_purge_removes_renditions_but_not_another_keys_directory(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     base = f"/img/{renditions_dir('a')}"
-    cache.write(f"{base}/w1.jpg", b"1")
-    cache.write(f"{base}/w2.webp", b"2")
-    cache.write(f"{base}/.source.json", b"{}")  # the cascade's record of the original
+    for name, data in (("w1.jpg", b"1"), ("w2.webp", b"2"), (".source.json", b"{}")):  # .source.json: the
+        asyncio.run(cache.write(f"{base}/{name}", data))  # cascade's record of the original
     (tmp_path / base.lstrip("/")).parent.joinpath("b.jpg").mkdir()  # the key "a/b.jpg"'s directory
     assert purge(tmp_path, "/img", "a") == 2
     assert sorted(os.listdir(tmp_path / base.lstrip("/"))) == [".purged"]
@@ -108,13 +107,13 @@ def test_purge_removes_renditions_but_not_another_keys_directory(tmp_path: Path)
 def test_a_write_after_a_purge_of_its_original_is_refused(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     path = f"/img/{renditions_dir('k')}/w1.jpg"
-    cache.write(f"/img/{renditions_dir('k')}/w2.jpg", b"old")
+    asyncio.run(cache.write(f"/img/{renditions_dir('k')}/w2.jpg", b"old"))
     fetched_at = os.path.getmtime(tmp_path / path.lstrip("/").rsplit("/", 1)[0]) - 1
     purge(tmp_path, "/img", "k")
     with pytest.raises(Superseded):
-        cache.write(path, b"stale", fetched_at=fetched_at)
+        asyncio.run(cache.write(path, b"stale", fetched_at=fetched_at))
     assert os.listdir(tmp_path / path.lstrip("/").rsplit("/", 1)[0]) == [".purged"]
-    cache.write(path, b"fresh", fetched_at=fetched_at + 3600)
+    asyncio.run(cache.write(path, b"fresh", fetched_at=fetched_at + 3600))
 
 
 def test_admission_refuses_beyond_slots_plus_queue() -> None:

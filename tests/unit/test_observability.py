@@ -1,6 +1,8 @@
 """Observability on values: the access-log tail, the hit ratio, nginx's log format, the metrics' labels."""
 from __future__ import annotations
 
+import asyncio
+
 import json
 import re
 from pathlib import Path
@@ -13,36 +15,38 @@ def test_the_tail_counts_whole_lines_and_follows_rotation(tmp_path: Path) -> Non
     log = tmp_path / "access.log"
     hit, miss, other = (b'{"uri":"/img/a","cache":"%s","ua":"x"}\n' % c for c in (b"hit", b"miss", b"-"))
     log.write_bytes(hit * 5)  # before we started: not ours to count
-    tail = AccessLogTail(log)
-    assert tail.poll() == Counts(0, 0)
-    with open(log, "ab") as file:
-        file.write(hit + miss + other + hit[:10])  # the last line is still being written
-    assert tail.poll() == Counts(1, 1)
-    with open(log, "ab") as file:
-        file.write(hit[10:] + hit)
-    assert tail.poll() == Counts(2, 0)
-    log.rename(tmp_path / "access.log.1")  # rotated; nginx writes to the old file until it reopens
-    with open(tmp_path / "access.log.1", "ab") as file:
-        file.write(miss)
-    log.write_bytes(hit)
-    assert tail.poll() == Counts(1, 1)
-    log.write_bytes(b"")  # copytruncate
-    with open(log, "ab") as file:
-        file.write(miss * 2)
-    assert tail.poll() == Counts(0, 2)
-    forged = b'{"uri":"/img/\\"cache\\":\\"hit\\"","cache":"miss"}\n'  # what escape=json makes of a forgery
-    with open(log, "ab") as file:
-        file.write(forged)
-    assert tail.poll() == Counts(0, 1)
-    tail.close()
+    with asyncio.Runner() as loop:  # one loop for the tail's life: aiofiles' files belong to theirs
+        tail = loop.run(AccessLogTail.open(log))
+        assert loop.run(tail.poll()) == Counts(0, 0)
+        with open(log, "ab") as file:
+            file.write(hit + miss + other + hit[:10])  # the last line is still being written
+        assert loop.run(tail.poll()) == Counts(1, 1)
+        with open(log, "ab") as file:
+            file.write(hit[10:] + hit)
+        assert loop.run(tail.poll()) == Counts(2, 0)
+        log.rename(tmp_path / "access.log.1")  # rotated; nginx writes to the old file until it reopens
+        with open(tmp_path / "access.log.1", "ab") as file:
+            file.write(miss)
+        log.write_bytes(hit)
+        assert loop.run(tail.poll()) == Counts(1, 1)
+        log.write_bytes(b"")  # copytruncate
+        with open(log, "ab") as file:
+            file.write(miss * 2)
+        assert loop.run(tail.poll()) == Counts(0, 2)
+        forged = b'{"uri":"/img/\\"cache\\":\\"hit\\"","cache":"miss"}\n'  # what escape=json makes of a forgery
+        with open(log, "ab") as file:
+            file.write(forged)
+        assert loop.run(tail.poll()) == Counts(0, 1)
+        loop.run(tail.close())
 
 
 def test_a_log_that_appears_later_is_read_from_its_start(tmp_path: Path) -> None:
-    tail = AccessLogTail(tmp_path / "access.log")
-    assert tail.poll() == Counts(0, 0)
-    (tmp_path / "access.log").write_bytes(b'{"cache":"hit"}\n' * 3)
-    assert tail.poll() == Counts(3, 0)
-    tail.close()
+    with asyncio.Runner() as loop:
+        tail = loop.run(AccessLogTail.open(tmp_path / "access.log"))
+        assert loop.run(tail.poll()) == Counts(0, 0)
+        (tmp_path / "access.log").write_bytes(b'{"cache":"hit"}\n' * 3)
+        assert loop.run(tail.poll()) == Counts(3, 0)
+        loop.run(tail.close())
 
 
 def test_hit_ratio_is_over_its_window() -> None:

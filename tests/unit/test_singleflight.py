@@ -59,7 +59,7 @@ class Maker:
         await self.release.wait()
         if not self.publish:
             raise SourceUnavailable()
-        self.cache.write(FILE, b"rendition")
+        await self.cache.write(FILE, b"rendition")
         return f"made {self.calls}"
 
 
@@ -101,7 +101,7 @@ def test_a_request_that_gives_up_leaves_the_flight_to_land(tmp_path: Path) -> No
         make.release.set()
         while len(flights):
             await asyncio.sleep(0.01)
-        assert cache.exists(FILE) and lock_files(cache) == []
+        assert await cache.exists(FILE) and lock_files(cache) == []
         # The next request finds the file: no second flight's work.
         lead = await flights.run([cache.path(FILE)], make, give_up)
         assert lead.result is None and lead.found == cache.path(FILE) and make.calls == 1
@@ -132,7 +132,7 @@ def test_a_failed_flight_fails_everyone_on_it_and_the_next_request_starts_a_new_
 
 def test_a_file_published_already_is_found_without_a_flight(tmp_path: Path) -> None:
     async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
-        cache.write(WEBP, b"published by another worker")
+        await cache.write(WEBP, b"published by another worker")
         make = Maker(cache)
         finals = [cache.path(FILE), cache.path(WEBP)]  # the names an `.auto` rendition may have
         watch = Inotify(finals[0].parent, Inotify.CREATE)
