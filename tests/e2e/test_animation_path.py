@@ -41,7 +41,7 @@ def animated() -> Iterator[Stack]:
     (source / "pan.gif").write_bytes(pan_gif())
     stack = make_stack([source])
     yield stack
-    stack.stop()
+    stack.close()
     shutil.rmtree(source, ignore_errors=True)
 
 

@@ -32,7 +32,7 @@ def odd_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         path.chmod(0o644)
     stack = make_stack([folder])
     yield stack
-    stack.stop()
+    stack.close()
 
 
 @pytest.mark.parametrize("name,status", [

@@ -35,7 +35,7 @@ def limited() -> Iterator[Stack]:
     # One miss a minute beyond a burst of 3: nothing refills while the test runs, however slow the misses.
     stack = make_stack([SAMPLES], extra="miss_rate = 0.0167\nmiss_burst = 3\n")
     yield stack
-    stack.stop()
+    stack.close()
 
 
 def test_one_client_past_its_share_gets_429s_while_others_and_hits_get_200(limited: Stack) -> None:
@@ -78,7 +78,7 @@ def test_the_share_comes_back_at_the_configured_rate() -> None:
                  "a miss allowed again after 1 / miss_rate seconds")
         assert time.monotonic() - refused_at < 5
     finally:
-        stack.stop()
+        stack.close()
 
 
 def test_a_trusted_proxys_forwarded_client_is_the_key() -> None:
@@ -95,7 +95,7 @@ def test_a_trusted_proxys_forwarded_client_is_the_key() -> None:
         # Not from the proxy: X-Forwarded-For is the client's own claim and is ignored.
         assert [miss(OTHER, f"192.0.2.{i}", 130 + i) for i in range(3)] == [200, 200, 429]
     finally:
-        stack.stop()
+        stack.close()
 
 
 def test_the_limit_is_off_with_a_zero_rate_and_rendered_as_configured() -> None:

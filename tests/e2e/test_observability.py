@@ -2,7 +2,6 @@
 happened, across worker processes, and only from the networks allowed to see it."""
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import os
