@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.support.images import gif, pan
 from tests.support.paths import REPO
-from tests.unit.test_animation import gif, pan  # the same pictures as the unit tests
 
 
 def test_500_frames_are_resized_one_source_frame_at_a_time(tmp_path: Path) -> None:

@@ -11,13 +11,10 @@ from sidecar.cache import cascade
 from sidecar.cache.store import Cache
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url.grammar import Ops
+from tests.support.heads import with_heads
+from tests.support.images import jpeg, photo
 from tests.support.paths import SAMPLES
 from tests.support.stack import Stack, Stacks
-from tests.unit.test_aware_crops import (  # the same pictures as the unit tests
-    jpeg,
-    photo,
-    with_heads,
-)
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255), max_side=8192)

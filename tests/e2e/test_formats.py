@@ -6,15 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.images import encoded, marked
+from tests.support.images import SQUARE_SVG, encoded, marked, pdf_of
 from tests.support.paths import DATA
 from tests.support.stack import Stack, make_stack
 
 ODD = DATA / "odd"
-from tests.unit.test_formats import (  # the same files as the unit tests
-    SQUARE_SVG,
-    pdf_of,
-)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,16 @@
-"""Test images: encode and decode bytes, and a marked picture whose red corner shows its orientation."""
+"""Test images: encode and decode bytes, a marked picture whose red corner shows its orientation, and the
+pictures the unit and e2e tests of a feature share (a real photo, a pan over it as GIF frames, an SVG, a PDF)."""
 from __future__ import annotations
 
 import io
 
 from PIL import Image
+
+from tests.support.paths import SAMPLES
+
+#: A 40x20 SVG: its left half red, its right half blue.
+SQUARE_SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 4 2">'
+              b'<rect width="2" height="2" fill="#ff0000"/><rect x="2" width="2" height="2" fill="#0000ff"/></svg>')
 
 
 def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -47,3 +54,32 @@ def corner_colour(image: Image.Image) -> str:
 def small_jpeg(width: int = 160, height: int = 120) -> bytes:
     """A small plain JPEG, cheap to fetch and render: an original for the source tests."""
     return encoded(Image.new("RGB", (width, height), (200, 30, 60)), "JPEG", quality=80)
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    """`image` as an RGB JPEG."""
+    return encoded(image.convert("RGB"), "JPEG", quality=quality)
+
+
+def pdf_of(image: Image.Image, **options: object) -> bytes:
+    """`image` as a one-page PDF."""
+    return encoded(image.convert("RGB"), "PDF", **options)
+
+
+def photo(name: str = "road-1920x1080.jpg") -> Image.Image:
+    """A photo from samples/, as RGB."""
+    return Image.open(SAMPLES / name).convert("RGB")
+
+
+def pan(frames: int = 8, size: tuple[int, int] = (160, 120), step: int = 12) -> list[Image.Image]:
+    """A pan over a real photo: each frame the window moved `step` pixels right."""
+    with Image.open(SAMPLES / "road-1920x1080.jpg") as source:
+        source.draft("RGB", (480, 270))
+        small = source.convert("RGB").resize((480, 270))
+        small.info = {}  # the photo's JPEG comment would go into the GIF
+    return [small.crop((i * step, 40, i * step + size[0], 40 + size[1])) for i in range(frames)]
+
+
+def gif(frames: list[Image.Image], durations: list[int] | int = 80, **options: object) -> bytes:
+    """An animated GIF of `frames`, each shown `durations` ms (one number or one per frame)."""
+    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=durations, **options)

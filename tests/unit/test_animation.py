@@ -17,20 +17,11 @@ from sidecar.transform.headers import gif_layout, gif_stripped
 from sidecar.transform.info import describe
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url.grammar import Ops
-from tests.support.images import encoded, opened
-from tests.support.paths import SAMPLES
+from tests.support.images import encoded, gif, opened, pan
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255),
                     max_animation_pixels=500_000_000)
 
-
-def pan(frames: int = 8, size: tuple[int, int] = (160, 120), step: int = 12) -> list[Image.Image]:
-    """A pan over a real photo: each frame the window moved `step` pixels right."""
-    with Image.open(SAMPLES / "road-1920x1080.jpg") as photo:
-        photo.draft("RGB", (480, 270))
-        small = photo.convert("RGB").resize((480, 270))
-        small.info = {}  # the photo's JPEG comment would go into the GIF
-    return [small.crop((i * step, 40, i * step + size[0], 40 + size[1])) for i in range(frames)]
 
 
 def sticker(frames: int = 6, side: int = 96) -> list[Image.Image]:
@@ -43,9 +34,6 @@ def sticker(frames: int = 6, side: int = 96) -> list[Image.Image]:
         out.append(image)
     return out
 
-
-def gif(frames: list[Image.Image], durations: list[int] | int = 80, **options: object) -> bytes:
-    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=durations, **options)
 
 
 def decoded_frames(data: bytes) -> list[tuple[Image.Image, int]]:

@@ -11,38 +11,11 @@ from sidecar.errors import BadRequest
 from sidecar.transform import faces, info, trim
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.url.grammar import Ops
-from tests.support.images import opened
-from tests.support.paths import REPO, SAMPLES
+from tests.support.heads import ASTRONAUT, FACE, with_heads
+from tests.support.images import jpeg, opened, photo
+from tests.support.paths import SAMPLES
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=90, background=(255, 255, 255))
-ASTRONAUT = REPO / "tests" / "data" / "astronaut.jpg"
-#: The face in astronaut.jpg, labelled by hand: brow to chin, ear to ear.
-FACE = (178, 62, 272, 164)
-#: The head and shoulders pasted onto photos, and where the face is in it.
-HEAD = (130, 0, 330, 230)
-HEAD_FACE = (FACE[0] - HEAD[0], FACE[1] - HEAD[1], FACE[2] - HEAD[0], FACE[3] - HEAD[1])
-
-
-def jpeg(image: Image.Image, quality: int = 90) -> bytes:
-    out = io.BytesIO()
-    image.convert("RGB").save(out, "JPEG", quality=quality)
-    return out.getvalue()
-
-
-def photo(name: str = "road-1920x1080.jpg") -> Image.Image:
-    return Image.open(SAMPLES / name).convert("RGB")
-
-
-def with_heads(background: Image.Image, places: list[tuple[int, int, float]]) -> tuple[Image.Image, list[faces.Face]]:
-    """`background` with the astronaut's head pasted at each (left, top, scale); the face boxes as fractions."""
-    head = Image.open(ASTRONAUT).convert("RGB").crop(HEAD)
-    labels = []
-    for left, top, scale in places:
-        pasted = head.resize((round(head.width * scale), round(head.height * scale)), Image.Resampling.LANCZOS)
-        background.paste(pasted, (left, top))
-        labels.append(((left + HEAD_FACE[0] * scale) / background.width, (top + HEAD_FACE[1] * scale) / background.height,
-                       (left + HEAD_FACE[2] * scale) / background.width, (top + HEAD_FACE[3] * scale) / background.height))
-    return background, labels
 
 
 def overlap(a: faces.Face, b: faces.Face) -> float:

@@ -16,21 +16,16 @@ from sidecar.transform.headers import ico_largest
 from sidecar.transform.pipeline import Settings, transform
 from sidecar.transform.sniff import DECODABLE, HEAD, sniff
 from sidecar.url.grammar import Ops
-from tests.support.images import encoded, marked, opened
+from tests.support.images import SQUARE_SVG, encoded, marked, opened, pdf_of
 from tests.support.paths import DATA
 
 ODD = DATA / "odd"
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
-SQUARE_SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 4 2">'
-              b'<rect width="2" height="2" fill="#ff0000"/><rect x="2" width="2" height="2" fill="#0000ff"/></svg>')
 
 
 def rendered(data: bytes, ops: Ops, settings: Settings = SETTINGS) -> Image.Image:
     return opened(transform(data, ops, settings).data)
 
-
-def pdf_of(image: Image.Image, **options: object) -> bytes:
-    return encoded(image.convert("RGB"), "PDF", **options)
 
 
 # -- sniffing ---------------------------------------------------------------------------------------
