@@ -13,7 +13,7 @@ import pillow_avif  # noqa: F401  (decodes the AVIF answers, whichever test modu
 import pytest
 
 from tests.support import verwalter
-from tests.support.processes import TEMP_ROOT_ENV
+from tests.support.processes import MADE_BY, TEMP_ROOT_ENV
 
 TIERS = ("unit", "e2e")
 HERE = Path(__file__).parent
@@ -42,8 +42,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if left:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"left behind by the tests (a fixture does not clean up): {', '.join(left)}",
-                                red=True)
+            reporter.write_line("left behind by the tests (a fixture or test does not clean up):", red=True)
+            for name in left:
+                reporter.write_line(f"  {name}: made by {MADE_BY.get(name, 'an unknown test')}", red=True)
         if LEFTOVERS_FAIL:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

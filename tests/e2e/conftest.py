@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.paths import SAMPLES
+from tests.support.processes import readable_tempdir
 from tests.support.servers import BlackHole, MotoS3, Origin, upload
 from tests.support.stack import Stack, Stacks, make_stack
 
@@ -16,6 +18,13 @@ def stack_factory() -> Iterator[Stacks]:
     stacks = Stacks()
     yield stacks
     stacks.close()
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory nginx's workers (nobody) can enter, unlike tmp_path; removed after the test."""
+    with readable_tempdir() as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +12,7 @@ from PIL import Image
 from sidecar.builder import build_info_url
 from tests.support.images import encoded
 from tests.support.paths import SAMPLES
-from tests.support.processes import world_readable_tempdir
+from tests.support.processes import readable_tempdir
 from tests.support.stack import Stack, make_stack
 
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
@@ -37,12 +36,11 @@ def pan_gif() -> bytes:
 
 @pytest.fixture(scope="module")
 def animated() -> Iterator[Stack]:
-    source = world_readable_tempdir()
-    (source / "pan.gif").write_bytes(pan_gif())
-    stack = make_stack([source])
-    yield stack
-    stack.close()
-    shutil.rmtree(source, ignore_errors=True)
+    with readable_tempdir() as source:
+        (source / "pan.gif").write_bytes(pan_gif())
+        stack = make_stack([source])
+        yield stack
+        stack.close()
 
 
 @pytest.mark.parametrize("accept, content_type", [

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,8 @@ from tests.support.cli import run_cli
 from tests.support.inotify import Inotify, torn
 from tests.support.needs import optional
 from tests.support.paths import SAMPLES
-from tests.support.processes import wait_for, world_readable_tempdir
-from tests.support.stack import HANG, Stack, Stacks
+from tests.support.processes import readable_tempdir, wait_for
+from tests.support.stack import HANG, Reply, Stack, Stacks
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
 ROAD = "road-1920x1080.jpg"
@@ -39,14 +39,12 @@ def on_disk(stack: Stack, path: str) -> Path:
 @pytest.fixture
 def small_tmpfs() -> Iterator[Path]:
     """A 1 MB filesystem of its own, so that it can really fill up and be made read-only."""
-    mount = world_readable_tempdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        optional(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-    shutil.rmtree(mount, ignore_errors=True)
+    with readable_tempdir() as mount:  # unmounted and removed at the end, also when the mount fails
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            optional(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
+        yield mount
 
 
 def test_disk_full_and_read_only_cache_still_serve_from_memory(stack_factory: Stacks, small_tmpfs: Path) -> None:
@@ -71,6 +69,11 @@ def test_disk_full_and_read_only_cache_still_serve_from_memory(stack_factory: St
     assert "No space left" in errors[0] and "Read-only" in errors[-1], errors
 
 
+def locked_or_done(final: Path, pending: Future[Reply]) -> bool:
+    """Whether the miss for `final` holds its lock (its directory exists) or has already been answered."""
+    return final.parent.is_dir() or pending.done()
+
+
 def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack_factory: Stacks) -> None:
     stack = stack_factory([SAMPLES], extra="workers = 1\nrequest_deadline = 600\n")  # big PNGs, however slow
     for attempt in range(10):  # a loaded machine may take a few tries to kill the worker mid-write
@@ -79,7 +82,7 @@ def test_kill_9_mid_write_leaves_no_partial_file_and_the_next_start_sweeps(stack
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(stack.get, path)
             # The miss locks first (creating the directory), then transforms for seconds, then writes.
-            wait_for(lambda: final.parent.is_dir() or pending.done(), HANG, "the miss to take its lock")
+            wait_for(partial(locked_or_done, final, pending), HANG, "the miss to take its lock")
             created = Inotify(final.parent, Inotify.CREATE)
             try:
                 while not pending.done() and not any(n.startswith(".tmp-") for _, n in created.events(0.05)):

@@ -14,7 +14,7 @@ import pytest
 from tests.support.cli import CLI, nginx_t, run_cli
 from tests.support.needs import optional
 from tests.support.paths import REPO
-from tests.support.processes import free_port, wait_for, world_readable_tempdir
+from tests.support.processes import free_port, wait_for
 from tests.support.stack import HANG, SIGNING_KEY
 
 
@@ -92,7 +92,8 @@ def test_refuses_plain_pillow_beside_simd(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args, expect", [
-    ((), ["try_files $resize_sidecar_file @resize_sidecar;", "internal;", "server unix:/run/resize-sidecar/sidecar.sock;"]),
+    ((), ["try_files $resize_sidecar_file @resize_sidecar;", "internal;",
+          "server unix:/run/resize-sidecar/sidecar.sock;"]),
     (("--upstream-include", "/etc/nginx/resize-sidecar/upstream.conf"),
      ["include /etc/nginx/resize-sidecar/upstream.conf;", "try_files $resize_sidecar_file @resize_sidecar;"]),
     (("--front", "10.0.0.11:8080", "localhost:8080", "[fd00::13]:8080"),
@@ -148,8 +149,8 @@ def test_nginx_config_errors_name_the_flag(args: tuple[str, ...], named: str) ->
 
 
 @pytest.mark.parametrize("private", [False, True], ids=["shared-dir", "0700-home"])
-def test_run_serves_the_samples_and_stops_cleanly_on_sigterm(private: bool) -> None:
-    work = world_readable_tempdir()
+def test_run_serves_the_samples_and_stops_cleanly_on_sigterm(private: bool, shared_dir: Path) -> None:
+    work = shared_dir
     if private:
         # Like a home directory: nobody else may enter, yet nginx's workers must read the cache in it.
         if os.geteuid() != 0:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +15,7 @@ from sidecar.sources import SourceChain
 from sidecar.url.grammar import Ops, Rendition
 from sidecar.url.signing import Signer
 from tests.support.paths import SAMPLES
-from tests.support.processes import world_readable_tempdir
+from tests.support.processes import readable_tempdir
 from tests.support.stack import SIGNING_KEY, Stack, make_stack
 
 PHOTO = "road-1920x1080.jpg"
@@ -26,12 +25,11 @@ HINT_VARY = "Sec-CH-Width, Width, Sec-CH-DPR, DPR"
 @pytest.fixture(scope="module")
 def hints() -> Iterator[Stack]:
     """Client hints on, with a fallback image (grey) for missing originals."""
-    other = world_readable_tempdir()
-    Image.new("RGB", (64, 64), (128, 128, 128)).save(other / "missing.png")
-    stack = make_stack([SAMPLES], extra=f'client_hints = true\nfallback_image = "{other / "missing.png"}"\n')
-    yield stack
-    stack.close()
-    shutil.rmtree(other, ignore_errors=True)
+    with readable_tempdir() as other:
+        Image.new("RGB", (64, 64), (128, 128, 128)).save(other / "missing.png")
+        stack = make_stack([SAMPLES], extra=f'client_hints = true\nfallback_image = "{other / "missing.png"}"\n')
+        yield stack
+        stack.close()
 
 
 @pytest.mark.parametrize("headers, width", [

@@ -17,7 +17,7 @@ from sidecar.render import units as deploy_config
 from sidecar.server.listen import adopt
 from tests.support.needs import missing
 from tests.support.paths import REPO, SAMPLES
-from tests.support.processes import wait_for, world_readable_tempdir
+from tests.support.processes import wait_for
 from tests.support.stack import HANG, make_stack
 
 PRODUCTION = REPO / "deploy" / "sidecar.toml"
@@ -76,8 +76,8 @@ def test_socket_activation_the_first_connection_starts_the_sidecar_on_systemds_s
         stack.close()
 
 
-def test_socket_activation_refuses_a_socket_nginx_would_not_reach() -> None:
-    root = world_readable_tempdir()
+def test_socket_activation_refuses_a_socket_nginx_would_not_reach(shared_dir: Path) -> None:
+    root = shared_dir
     elsewhere = root / "other.sock"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
     env.update(SIDECAR_SOCKET=str(root / "s.sock"), SIDECAR_SOURCES=str(SAMPLES), SIDECAR_ALLOW_UNSIGNED="1")
@@ -94,7 +94,6 @@ def test_socket_activation_refuses_a_socket_nginx_would_not_reach() -> None:
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             process.wait(HANG)
-        shutil.rmtree(root, ignore_errors=True)
     assert process.returncode == 2, stderr
     assert "socket:" in stderr and "ListenStream=" in stderr
 
@@ -138,7 +137,8 @@ def test_wheel_installs_the_command_with_its_templates(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
                     str(target), str(wheel)], check=True, capture_output=True, timeout=300)
     metadata = next(target.glob("resize_sidecar-*.dist-info")) / "METADATA"
-    requires = [line.split(": ", 1)[1] for line in metadata.read_text().splitlines() if line.startswith("Requires-Dist")]
+    lines = metadata.read_text().splitlines()
+    requires = [line.split(": ", 1)[1] for line in lines if line.startswith("Requires-Dist")]
     assert requires and all(re.search(r"<\d", r) for r in requires), requires  # every one bounded
     assert not any(re.match(r"(?i)pillow\b(?!-)", r) for r in requires)  # pillow-simd is built, never required
 

@@ -11,7 +11,7 @@ from PIL import Image
 from sidecar.url.grammar import Ops, Rendition
 from sidecar.url.signing import Signer
 from tests.support.paths import SAMPLES
-from tests.support.processes import world_readable_tempdir
+from tests.support.processes import readable_tempdir
 from tests.support.stack import SIGNING_KEY, Stack, make_stack
 
 PHOTO = "road-1920x1080.jpg"
@@ -21,22 +21,21 @@ MAGENTA, CYAN = (255, 0, 255), (0, 255, 255)
 @pytest.fixture(scope="module")
 def fallback_stack() -> Iterator[tuple[Stack, Path]]:
     """A stack with a global fallback (magenta) and a preset `card` with its own (cyan)."""
-    root = world_readable_tempdir()
-    source = root / "originals"
-    source.mkdir()
-    source.chmod(0o755)
-    Image.new("RGB", (300, 200), MAGENTA).save(root / "missing.png")
-    Image.new("RGB", (100, 100), CYAN).save(root / "card-missing.png")
-    (source / "broken.jpg").write_bytes((SAMPLES / PHOTO).read_bytes()[:5000])
-    stack = make_stack([source], extra=(
-        f'fallback_image = "{root / "missing.png"}"\n'
-        "fallback_max_age = 30\n"
-        "[presets.card]\nwidth = 200\nheight = 200\nfit = 'fill'\n"
-        f'fallback_image = "{root / "card-missing.png"}"\n'
-        "[presets.plain]\nwidth = 50\n"))
-    yield stack, source
-    stack.close()
-    shutil.rmtree(root, ignore_errors=True)
+    with readable_tempdir() as root:
+        source = root / "originals"
+        source.mkdir()
+        source.chmod(0o755)
+        Image.new("RGB", (300, 200), MAGENTA).save(root / "missing.png")
+        Image.new("RGB", (100, 100), CYAN).save(root / "card-missing.png")
+        (source / "broken.jpg").write_bytes((SAMPLES / PHOTO).read_bytes()[:5000])
+        stack = make_stack([source], extra=(
+            f'fallback_image = "{root / "missing.png"}"\n'
+            "fallback_max_age = 30\n"
+            "[presets.card]\nwidth = 200\nheight = 200\nfit = 'fill'\n"
+            f'fallback_image = "{root / "card-missing.png"}"\n'
+            "[presets.plain]\nwidth = 50\n"))
+        yield stack, source
+        stack.close()
 
 
 def centre(stack: Stack, path: str, status: int, **headers: str) -> tuple[int, int, int]:
@@ -61,7 +60,8 @@ def test_missing_original_gets_the_fallback_with_404_a_short_lifetime_and_no_fil
     assert reply.image().size == (150, 100) and near(reply.image().getpixel((75, 50)), MAGENTA)
     assert "vary" not in reply.headers
     # A failed miss leaves nothing on disk, not even the directories its lock needed (issue 21).
-    assert not (stack.config.cache.cache_dir / "img").exists() or not any((stack.config.cache.cache_dir / "img").rglob("*"))
+    renditions = stack.config.cache.cache_dir / "img"
+    assert not renditions.exists() or not any(renditions.rglob("*"))
     # The original turns up: the same URL is now the real image, never the fallback from before.
     shutil.copy(SAMPLES / PHOTO, source / "later.jpg")
     real = stack.get(path)

@@ -21,7 +21,6 @@ from sidecar.observe import memory
 from sidecar.render import nginx as nginx_config
 from sidecar.url.grammar import shard
 from tests.support.paths import SAMPLES
-from tests.support.processes import world_readable_tempdir
 from tests.support.servers import Origin, s3_env
 from tests.support.stack import Stack
 
@@ -87,7 +86,7 @@ def dirs_under(root: Path) -> list[str]:
 
 @pytest.mark.parametrize("signed", [False, True])
 def test_failed_misses_leave_nothing_on_disk(stack_factory, signed: bool) -> None:  # type: ignore[no-untyped-def]
-    source = world_readable_tempdir()
+    source = stack_factory.directory()
     stack: Stack = stack_factory([source], signed=signed)
     for i in range(20):
         key = "/".join(["a"] * 150) + f"{i}.jpg"  # 150 directories deep each, as in the finding
@@ -107,7 +106,7 @@ def colliding_key(victim: str, name: str) -> str:
 
 
 def test_no_key_can_take_the_place_of_another_keys_rendition(stack_factory) -> None:  # type: ignore[no-untyped-def]
-    victims, attackers = world_readable_tempdir(), world_readable_tempdir()
+    victims, attackers = stack_factory.directory(), stack_factory.directory()
     stack: Stack = stack_factory([victims, attackers], signed=False)
     victim = "sub/panda.jpg"
     attacker = colliding_key(victim, "w50.jpg")
@@ -141,7 +140,7 @@ SPELLINGS = {
 
 
 def test_every_other_spelling_answers_the_same_before_and_after_the_rendition_exists(stack_factory) -> None:  # type: ignore[no-untyped-def]
-    source = world_readable_tempdir()
+    source = stack_factory.directory()
     (source / "sub").mkdir()
     (source / "sub/panda.jpg").write_bytes(small_jpeg())
     stack: Stack = stack_factory([source])
@@ -171,7 +170,7 @@ def tiny_gif() -> bytes:
 
 
 def test_huge_renditions_of_a_small_original_are_refused_before_any_work(stack_factory) -> None:  # type: ignore[no-untyped-def]
-    source = world_readable_tempdir()
+    source = stack_factory.directory()
     (source / "t.gif").write_bytes(tiny_gif())
     stack: Stack = stack_factory([source], signed=False)
     prefix = stack.url("t.gif", width=10).rsplit("/", 1)[0]
@@ -202,7 +201,7 @@ def test_the_worst_allowed_urls_stay_within_the_memory_budget_under_concurrency(
     # A small deployment (16 megapixels in, a quarter of that out) so that the worst case runs in seconds:
     # two transform threads, each at the limits (an original at max_pixels, a rendition at
     # max_output_pixels, AVIF, the hungriest encoder), at once in one worker.
-    source = world_readable_tempdir()
+    source = stack_factory.directory()
     (source / "big.jpg").write_bytes(noisy_jpeg(4000, 4000))
     (source / "t.gif").write_bytes(tiny_gif())
     stack: Stack = stack_factory([source], signed=False, extra=(
@@ -221,7 +220,8 @@ def test_the_worst_allowed_urls_stay_within_the_memory_budget_under_concurrency(
     peak = peak_rss(worker)
     print(f"worker peak RSS {peak / 2**20:.0f} MiB; budget per worker {config.worker_bytes / 2**20:.0f} MiB")
     assert peak <= config.worker_bytes
-    transform = memory.transform_bytes(config.limits.max_pixels, config.limits.max_source_bytes, config.limits.output_pixels)
+    limits = config.limits
+    transform = memory.transform_bytes(limits.max_pixels, limits.max_source_bytes, limits.output_pixels)
     assert peak > memory.WORKER_BASE_BYTES / 2 + transform / 2, "the test did not reach the worst case"
 
 
@@ -283,7 +283,7 @@ def test_rendered_connection_hygiene_is_configurable(tmp_path: Path) -> None:
 
 
 def test_client_hint_files_per_auto_url_are_bounded_by_buckets_times_variants(stack_factory) -> None:  # type: ignore[no-untyped-def]
-    source = world_readable_tempdir()
+    source = stack_factory.directory()
     (source / "p.jpg").write_bytes(small_jpeg(400, 300))
     stack: Stack = stack_factory([source], extra=(
         "client_hints = true\nclient_hints_widths = [100, 200]\nclient_hints_dprs = [1.0, 2.0]\n"))
@@ -299,7 +299,7 @@ def test_client_hint_files_per_auto_url_are_bounded_by_buckets_times_variants(st
 
 
 def test_old_urls_answer_every_spelling_the_same_before_and_after_their_link_exists(stack_factory) -> None:  # type: ignore[no-untyped-def]
-    source = world_readable_tempdir()
+    source = stack_factory.directory()
     (source / "sub").mkdir()
     (source / "sub/panda.jpg").write_bytes(small_jpeg())
     stack: Stack = stack_factory([source], signed=False,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest
@@ -13,7 +12,6 @@ from sidecar.transform import info
 from sidecar.transform.pipeline import Settings
 from tests.support.images import encoded
 from tests.support.paths import SAMPLES
-from tests.support.processes import world_readable_tempdir
 from tests.support.stack import Stack, Stacks
 
 SETTINGS = Settings(max_pixels=50_000_000, quality=82, background=(255, 255, 255))
@@ -43,13 +41,12 @@ def test_info_through_nginx_is_signed_cached_and_json(stack: Stack) -> None:
 
 
 def test_info_of_a_broken_original_is_422_and_nothing_is_cached(stack_factory: Stacks) -> None:
-    source = world_readable_tempdir()
+    source = stack_factory.directory()
     (source / "broken.jpg").write_bytes((SAMPLES / "road-1920x1080.jpg").read_bytes()[:3000])
     stack = stack_factory([source])
     reply = stack.get(build_info_url(stack.config, "broken.jpg"))
     assert reply.status == 422 and reply.headers["cache-control"] == "no-store"
     assert not any(stack.config.cache.cache_dir.rglob("info.*"))
-    shutil.rmtree(source)
 
 
 @pytest.mark.parametrize("quality", [30, 50, 75, 90])

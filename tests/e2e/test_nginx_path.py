@@ -12,7 +12,6 @@ from sidecar.cache.cascade import SOURCE_RECORD
 from sidecar.url.grammar import Ops, Rendition, parse
 from sidecar.url.signing import Signer
 from tests.support.paths import SAMPLES
-from tests.support.processes import world_readable_tempdir
 from tests.support.signing import other_character
 from tests.support.stack import SIGNING_KEY, Stack, Stacks
 
@@ -132,8 +131,8 @@ def test_path_traversal_in_any_spelling_is_refused(stack: Stack, path: str) -> N
 
 def test_symlink_out_of_the_source_root_is_not_followed(stack_factory: Stacks, tmp_path: Path) -> None:
 
-    source = world_readable_tempdir()
-    secret = world_readable_tempdir() / "secret.jpg"
+    source = stack_factory.directory()
+    secret = stack_factory.directory() / "secret.jpg"
     shutil.copy(SAMPLES / PHOTO, secret)
     (source / "link.jpg").symlink_to(secret)
     shutil.copy(SAMPLES / PHOTO, source / "inside.jpg")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.paths import REPO, SAMPLES
-from tests.support.processes import wait_for, world_readable_tempdir
+from tests.support.processes import readable_tempdir, wait_for
 from tests.support.stack import HANG, Stack, Stacks, make_stack
 
 PHOTO = "redpanda-nikond80-3872x2592.jpg"
@@ -26,13 +26,12 @@ DASHBOARD = REPO / "dashboards" / "resize-sidecar.json"
 @pytest.fixture(scope="module")
 def observed() -> Iterator[Stack]:
     """Two workers over a copy of the samples (the readiness test takes the copy away at the end)."""
-    source = world_readable_tempdir()
-    for name in os.listdir(SAMPLES):
-        shutil.copy(SAMPLES / name, source / name)
-    stack = make_stack([source], extra="workers = 2\n")
-    yield stack
-    stack.close()
-    shutil.rmtree(source, ignore_errors=True)
+    with readable_tempdir() as source:
+        for name in os.listdir(SAMPLES):
+            shutil.copy(SAMPLES / name, source / name)
+        stack = make_stack([source], extra="workers = 2\n")
+        yield stack
+        stack.close()
 
 
 SIDECAR_COUNTERS = (

@@ -2,7 +2,6 @@
 off, as that mode needs), and old URL shapes (routes), through the real nginx and sidecar."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -10,6 +9,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -17,7 +17,7 @@ from PIL import Image
 from tests.support.images import encoded
 from tests.support.paths import REPO
 from tests.support.postgres import PgBouncer, Postgres
-from tests.support.processes import wait_for, world_readable_tempdir
+from tests.support.processes import readable_tempdir, wait_for
 from tests.support.stack import HANG, Stack, make_stack
 
 POOL = 3
@@ -45,24 +45,27 @@ class Db:
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Db]:
-    root = world_readable_tempdir()
-    postgres = Postgres(root / "postgres")
-    postgres.sql("create table images (id bigint primary key, key text, watermark boolean not null default false)")
-    try:
-        bouncer = PgBouncer(root / "pgbouncer", postgres)  # required: without it, skipped (a failure in CI)
-    except BaseException:
+    with readable_tempdir() as root:
+        postgres = Postgres(root / "postgres")
+        try:
+            postgres.sql("create table images (id bigint primary key, key text, watermark boolean not null "
+                         "default false)")
+            bouncer = PgBouncer(root / "pgbouncer", postgres)  # required: without it, skipped (a failure in CI)
+        except BaseException:
+            postgres.stop()
+            raise
+        yield Db(postgres, bouncer)
+        bouncer.stop()
         postgres.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    yield Db(postgres, bouncer)
-    bouncer.stop()
-    postgres.stop()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def stack(db: Db) -> Iterator[Stack]:
-    originals = world_readable_tempdir()
+    with readable_tempdir() as originals:
+        yield from resolver_stack(db, originals)
+
+
+def resolver_stack(db: Db, originals: Path) -> Iterator[Stack]:
     for name in ("a.jpg", "b.jpg", *(f"c{i}.jpg" for i in range(5))):
         (originals / name).write_bytes(encoded(Image.new("RGB", (400, 300), GREY), "JPEG", quality=95))
     (originals / "logo.png").write_bytes(encoded(Image.new("RGBA", (40, 20), (255, 0, 0, 255)), "PNG"))
@@ -97,7 +100,6 @@ pattern = "/thumbs/{{w}}x{{h}}/{{key}}"
     stack = make_stack([originals], extra=extra, env={"SIDECAR_RESOLVER_DSN": db.dsn})
     yield stack
     stack.close()
-    shutil.rmtree(originals, ignore_errors=True)
 
 
 def sidecar_calls(stack: Stack) -> int:

@@ -23,7 +23,7 @@ from sidecar.url.grammar import Ops, Rendition
 from sidecar.url.signing import Signer
 from tests.support.images import encoded
 from tests.support.paths import SAMPLES
-from tests.support.processes import world_readable_tempdir
+from tests.support.processes import readable_tempdir
 from tests.support.servers import Origin
 from tests.support.stack import SIGNING_KEY, Stack, Stacks, make_stack
 
@@ -45,15 +45,14 @@ def animation(frames: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def limited() -> Iterator[Stack]:
-    source = world_readable_tempdir()
-    shutil.copy(SAMPLES / PHOTO, source / PHOTO)
-    (source / "ten.gif").write_bytes(animation(10))
-    (source / "eleven.gif").write_bytes(animation(11))
-    stack = make_stack([source], extra=f'allowed_sizes = ["200x", "64x", "100x100"]\nmax_url_length = {MAX_URL}\n'
-                                       f"max_animation_pixels = {ANIMATION_LIMIT}\n")
-    yield stack
-    stack.close()
-    shutil.rmtree(source, ignore_errors=True)
+    with readable_tempdir() as source:
+        shutil.copy(SAMPLES / PHOTO, source / PHOTO)
+        (source / "ten.gif").write_bytes(animation(10))
+        (source / "eleven.gif").write_bytes(animation(11))
+        stack = make_stack([source], extra=f'allowed_sizes = ["200x", "64x", "100x100"]\n'
+                                           f"max_url_length = {MAX_URL}\nmax_animation_pixels = {ANIMATION_LIMIT}\n")
+        yield stack
+        stack.close()
 
 
 def test_an_expiring_url_works_until_its_second_and_is_never_cached_past_it(limited: Stack) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.images import small_jpeg
 from tests.support.paths import SAMPLES
-from tests.support.processes import free_port, wait_for, world_readable_tempdir
+from tests.support.processes import free_port, wait_for
 from tests.support.servers import (
     BUCKET,
     BlackHole,
@@ -89,8 +89,9 @@ def test_http_origin_is_served_through_nginx_and_says_so(stack_factory: Stacks, 
 
 
 @pytest.mark.parametrize("fault", ["removed", "unreadable"])
-def test_local_disk_gone_falls_through_to_s3_and_says_so(stack_factory: Stacks, photo_in_s3: MotoS3, fault: str) -> None:
-    local = world_readable_tempdir()
+def test_local_disk_gone_falls_through_to_s3_and_says_so(stack_factory: Stacks, photo_in_s3: MotoS3,
+                                                          fault: str) -> None:
+    local = stack_factory.directory()
     (local / "both.jpg").write_bytes(small_jpeg(90, 60))
     # Not a timeout test: S3 gets roomy timeouts so a loaded machine cannot turn the fall-through into a 504.
     roomy = fast(source_first_byte_timeout=5.0, source_body_timeout=5.0, request_deadline=10.0)
@@ -111,8 +112,7 @@ def test_local_disk_gone_falls_through_to_s3_and_says_so(stack_factory: Stacks, 
         assert stack.get(stack.url("nowhere.jpg", width=31)).status == 502
     finally:
         if local.exists():
-            local.chmod(0o755)
-            shutil.rmtree(local)
+            local.chmod(0o755)  # for the stack's own stop (the directory goes with the test's stacks)
 
 
 def test_s3_stopped_is_a_quick_502_and_then_marked_down(stack_factory: Stacks) -> None:
@@ -183,7 +183,7 @@ def test_origin_streaming_slowly(stack_factory: Stacks, origin: Origin, case: st
 
 def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factory: Stacks, photo_in_s3: MotoS3) -> None:
     # Opening a FIFO blocks until someone writes to it: a read that hangs like a dead NFS mount.
-    local = world_readable_tempdir()
+    local = stack_factory.directory()
     os.mkfifo(local / "both.jpg")
     (local / "fine.jpg").write_bytes(small_jpeg())
     hang = 5.0  # the local source's open timeout: the other request must be answered well inside it
@@ -212,7 +212,8 @@ def test_hung_local_disk_costs_one_request_its_timeout_not_the_loop(stack_factor
         shutil.rmtree(local)
 
 
-def test_not_found_anywhere_is_404_and_nothing_cached(stack_factory: Stacks, photo_in_s3: MotoS3, origin: Origin) -> None:
+def test_not_found_anywhere_is_404_and_nothing_cached(stack_factory: Stacks, photo_in_s3: MotoS3,
+                                                      origin: Origin) -> None:
     stack = stack_factory([SAMPLES, f"s3://{BUCKET}/shop", origin.base + "/files/"], env=photo_in_s3.env,
                           extra=FAST)
     reply, elapsed = timed_get(stack, stack.url("no/such/original.jpg", width=100), "404 in every source")

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -25,7 +28,33 @@ def world_readable_tempdir() -> Path:
     Whoever makes one removes it."""
     path = Path(tempfile.mkdtemp(prefix="sidecar-test-", dir=os.environ.get(TEMP_ROOT_ENV)))
     path.chmod(0o755)
+    MADE_BY[path.name] = os.environ.get("PYTEST_CURRENT_TEST", "no test")
     return path
+
+
+#: Who made each `world_readable_tempdir` (pytest's name of the test and its phase), by directory name: the
+#: leftover guard (tests/conftest.py) names the test, not only a random directory. (Not in the path itself:
+#: a unix socket's path must stay under 108 bytes.)
+MADE_BY: dict[str, str] = {}
+
+
+def remove_tempdir(path: Path) -> None:
+    """Remove a directory a test made, whatever the test did to it: made it unreadable, mounted on it."""
+    if path.is_mount():
+        subprocess.run(["umount", "-l", str(path)], check=False)
+    if path.exists():
+        path.chmod(0o755)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def readable_tempdir() -> Iterator[Path]:
+    """A `world_readable_tempdir` that is removed when the block ends, however it ends."""
+    path = world_readable_tempdir()
+    try:
+        yield path
+    finally:
+        remove_tempdir(path)
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:

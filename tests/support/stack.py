@@ -30,6 +30,7 @@ from tests.support.paths import REPO
 from tests.support.processes import (
     children,
     free_port,
+    remove_tempdir,
     wait_for,
     world_readable_tempdir,
 )
@@ -197,7 +198,8 @@ class Stack:
             )
         if self.socket_activated:  # nothing runs before the first connection: only the socket is there
             wait_for(lambda: self.config.server.socket.exists() or sidecar.poll() is not None, HANG, "the socket")
-            os.chmod(self.config.server.socket, self.config.server.socket_mode)  # SocketMode=: nginx's workers are nobody
+            # SocketMode=: nginx's workers are nobody.
+            os.chmod(self.config.server.socket, self.config.server.socket_mode)
         else:
             workers = self.config.worker_processes
             wait_for(lambda: len(self.sidecar_events("worker_ready")) >= ready_before + workers
@@ -248,8 +250,10 @@ class Stack:
 
     def close(self) -> None:
         """Stop both processes and remove the stack's directory (its cache, logs and config)."""
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 class StackOptions(TypedDict, total=False):
@@ -277,8 +281,12 @@ def make_stack(sources: Sequence[Path | str], **options: Unpack[StackOptions]) -
     sidecar_env.update(env)
     if signed:
         sidecar_env["SIDECAR_SIGNING_KEYS"] = SIGNING_KEY
-    config = write_config(root, port, sidecar_env, f'sources = {json.dumps([str(s) for s in sources])}\n'
-                          f"allow_unsigned = {'false' if signed else 'true'}\n" + extra, cache_dir=cache_dir)
+    try:  # a config the sidecar refuses (some tests want that) must not leave the directory behind
+        config = write_config(root, port, sidecar_env, f'sources = {json.dumps([str(s) for s in sources])}\n'
+                              f"allow_unsigned = {'false' if signed else 'true'}\n" + extra, cache_dir=cache_dir)
+    except BaseException:
+        remove_tempdir(root)
+        raise
     stack = Stack(config, root, port, sidecar_env, sidecar_limits=options.get("limits", {}), drop_dac=drop_dac,
                   socket_activated=options.get("socket_activated", False))
     try:
@@ -312,7 +320,11 @@ def make_front(nodes: list[Stack]) -> Stack:
     """A front nginx (no sidecar, no cache) spreading requests over `nodes` by consistent hashing."""
     root, port = world_readable_tempdir(), free_port()
     env = dict(nodes[0].env)  # the same signing keys: the front builds the same URLs
-    config = write_config(root, port, env, "")
+    try:
+        config = write_config(root, port, env, "")
+    except BaseException:
+        remove_tempdir(root)
+        raise
     front = Stack(config, root, port, env,
                   site_conf=nginx_config.front(config, [f"127.0.0.1:{node.port}" for node in nodes]))
     try:
@@ -324,15 +336,26 @@ def make_front(nodes: list[Stack]) -> Stack:
 
 
 class Stacks:
-    """The stacks one test starts (the `stack_factory` fixture): each closed when the test ends."""
+    """The stacks one test starts (the `stack_factory` fixture), and the source directories it makes for
+    them (`directory()`): each closed or removed when the test ends, passed or failed."""
 
     def __init__(self) -> None:
         self.started: list[Stack] = []
+        self.directories: list[Path] = []
 
     def __call__(self, sources: Sequence[Path | str], **options: Unpack[StackOptions]) -> Stack:
         self.started.append(make_stack(sources, **options))
         return self.started[-1]
 
+    def directory(self) -> Path:
+        """A new world-readable directory (for originals, a fallback image), removed after the test."""
+        self.directories.append(world_readable_tempdir())
+        return self.directories[-1]
+
     def close(self) -> None:
-        for stack in self.started:
-            stack.close()
+        try:
+            for stack in self.started:
+                stack.close()
+        finally:
+            for path in self.directories:
+                remove_tempdir(path)
