@@ -47,9 +47,9 @@ mutation: install
 	FUZZ_SECONDS=0 SIDECAR_CORPUS=$${SIDECAR_CORPUS:-$(abspath ..)/shared/corpus} $(PY) -m mutmut run --max-children 2 > build/mutmut.log 2>&1 || { tail -c 3000 build/mutmut.log; exit 1; }
 	$(PY) -m tests.support.mutation_report
 
-# Static checks: ruff (pyproject.toml's rules) and mypy (no untyped definitions in sidecar/).
+# Static checks: ruff (pyproject.toml's rules, tests included) and mypy (no untyped definitions in sidecar/).
 lint: install
-	$(PY) -m ruff check sidecar bench fuzz
+	$(PY) -m ruff check sidecar bench fuzz tests
 	$(PY) -m mypy sidecar
 
 # The load benchmark (a few minutes; prints one table). wrk is only needed here, not by the tests.

@@ -18,11 +18,13 @@ SCREEN = "device-screen-706x1442.png"  # RGBA
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 OLD_FIREFOX = "image/webp,*/*"
 CURL = "*/*"
-SAFARI = "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5"
+SAFARI = ("image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,"
+          "image/*;q=0.8,*/*;q=0.5")
 
 
 @pytest.mark.parametrize("accept, content_type", [
-    (SAFARI, "image/jxl"), (CHROME, "image/avif"), (OLD_FIREFOX, "image/webp"), (CURL, "image/jpeg"), (None, "image/jpeg"),
+    (SAFARI, "image/jxl"), (CHROME, "image/avif"), (OLD_FIREFOX, "image/webp"), (CURL, "image/jpeg"),
+    (None, "image/jpeg"),
     # q=0 refuses a format (issue 21), whatever the spacing; any other q accepts it.
     ("image/avif;q=0, image/webp", "image/webp"), ("image/avif ; q=0.0,image/webp;q=0.000,*/*", "image/jpeg"),
     ("image/webp;q=0;level=1, image/avif;q=0.5", "image/avif"), ("image/avif;q=0.01", "image/avif"),

@@ -242,7 +242,8 @@ def test_without_the_compiled_module_the_normal_path_decodes() -> None:
         "from sidecar.url.grammar import Ops\n"
         "assert not dcjpeg.available()\n"
         f"data = open({str(SAMPLES / 'road-1920x1080.jpg')!r}, 'rb').read()\n"
-        "data = subprocess.run(['jpegtran', '-copy', 'all', '-progressive'], input=data, capture_output=True, check=True).stdout\n"
+        "data = subprocess.run(['jpegtran', '-copy', 'all', '-progressive'], input=data, capture_output=True,\n"
+        "                      check=True).stdout\n"
         "out = transform(data, Ops('jpeg', width=100), Settings(50_000_000, 82, (255, 255, 255)))\n"
         "print(Image.open(io.BytesIO(out.data)).size)\n"
     )

@@ -128,8 +128,9 @@ def seeds(corpus: Path, max_bytes: int = 100_000) -> list[bytes]:
     """The small files of the shared corpus (../shared/corpus/real) and of tests/data/odd, plus one of
     each input of issue 16 made here (SVG, PDF, ICO, JPEG 2000, BigTIFF): the fuzzers' starting points."""
     files = [*sorted((corpus / "real").rglob("*")), *sorted(ODD.iterdir())]
-    return [p.read_bytes() for p in files
-            if p.is_file() and p.suffix not in (".tsv", ".md") and p.stat().st_size <= max_bytes] + made_seeds() + list(hostile_animations().values())
+    found = [p.read_bytes() for p in files
+             if p.is_file() and p.suffix not in (".tsv", ".md") and p.stat().st_size <= max_bytes]
+    return found + made_seeds() + list(hostile_animations().values())
 
 
 def made_seeds() -> list[bytes]:

@@ -52,14 +52,15 @@ def photo(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Imag
     """Gradients, shapes and noise: every frequency band of every channel carries something."""
     width, height = size
     bands = []
-    for i, band in enumerate(Image.new(mode, (1, 1)).getbands()):
+    for i in range(len(Image.new(mode, (1, 1)).getbands())):
         base = Image.linear_gradient("L").resize(size).rotate(37 * i + seed, expand=False)
         noise = Image.effect_noise(size, 30 + 10 * i)
         layer = Image.blend(base, noise, 0.35)
         draw = ImageDraw.Draw(layer)
         for k in range(6):
             x, y = (width * (k + 1 + i)) // 9 % max(1, width), (height * (k + 2 * i + seed)) // 7 % max(1, height)
-            draw.ellipse((x - width // 8, y - height // 8, x + width // 8, y + height // 8), fill=(40 * k + 60 * i) % 256)
+            box = (x - width // 8, y - height // 8, x + width // 8, y + height // 8)
+            draw.ellipse(box, fill=(40 * k + 60 * i) % 256)
         bands.append(layer)
     return Image.merge(mode, bands)
 

@@ -106,7 +106,8 @@ def test_the_same_photo_in_xyb_and_adobe_rgb_comes_out_alike() -> None:
     diff = sum(abs(x - y) for p, q in zip(xyb.get_flattened_data(), a98.get_flattened_data()) for x, y in zip(p, q))
     assert diff / (xyb.width * xyb.height * 3) < 4
     naive = Image.open(io.BytesIO(real("jpeg/xyb_jpegli_icc.jpg"))).convert("RGB").resize(a98.size)
-    naive_diff = sum(abs(x - y) for p, q in zip(naive.get_flattened_data(), a98.get_flattened_data()) for x, y in zip(p, q))
+    naive_diff = sum(abs(x - y) for p, q in zip(naive.get_flattened_data(), a98.get_flattened_data())
+                     for x, y in zip(p, q))
     assert naive_diff / (xyb.width * xyb.height * 3) > 20
 
 

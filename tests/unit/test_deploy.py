@@ -68,7 +68,8 @@ def test_lithos_container_config_follows_lithos_rules(production: config_module.
     assert container["fileno-limit"] >= 4096
     volumes = container["volumes"]
     assert volumes["/tmp"].tag == "Tmpfs"  # the image's root is read-only
-    socket_volume, cache_volume = volumes[str(production.server.socket.parent)], volumes[str(production.cache.cache_dir)]
+    socket_volume = volumes[str(production.server.socket.parent)]
+    cache_volume = volumes[str(production.cache.cache_dir)]
     assert socket_volume.tag == cache_volume.tag == "Persistent"
     assert volumes[str(production.observability.access_log.parent)].tag == "Readonly"  # nginx's logs, followed for hits
 

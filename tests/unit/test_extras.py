@@ -80,7 +80,7 @@ def test_avif_output_decodes_with_the_right_size_and_colour() -> None:
 
 def test_animated_gif_becomes_its_first_frame() -> None:
     frames = [Image.new("P", (64, 64), i) for i in range(3)]
-    for i, frame in enumerate(frames):
+    for frame in frames:
         frame.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
     data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
     result = opened(transform(data, Ops("png", width=32), SETTINGS).data).convert("RGB")

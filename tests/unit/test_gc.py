@@ -29,7 +29,8 @@ def make(root: Path, name: str, size: int, atime: float) -> Path:
 
 def test_collect_evicts_least_recently_used_down_to_the_low_watermark(tmp_path: Path) -> None:
     files = [make(tmp_path, f"a/b/k{i}.jpg/w{i}.jpg", 40960, atime=1000 + i) for i in range(10)]
-    directories = sum(os.stat(d).st_blocks * 512 for d in [tmp_path / "a", tmp_path / "a/b"] + [f.parent for f in files])
+    folders = [tmp_path / "a", tmp_path / "a/b"] + [f.parent for f in files]
+    directories = sum(os.stat(d).st_blocks * 512 for d in folders)
     report = collect(tmp_path, 8 * 40960 + 16 * 4096)
     assert report.files == 10 and report.bytes == 10 * 40960 + directories  # directories take disk too
     assert report.evicted_files == 3  # down to 90% of the budget

@@ -54,7 +54,7 @@ def thumbhash_decode(hash_bytes: bytes) -> tuple[int, int, list[tuple[float, flo
     pixels = []
     for y in range(height):
         for x in range(width):
-            def value(dc: float, ac: list[tuple[int, int, float]]) -> float:
+            def value(dc: float, ac: list[tuple[int, int, float]], x: int = x, y: int = y) -> float:
                 return dc + sum(2 * f * math.cos(math.pi / width * (x + 0.5) * cx)
                                 * math.cos(math.pi / height * (y + 0.5) * cy) for cx, cy, f in ac)
             lum, p, q, a = value(l_dc, l_ac), value(p_dc, p_ac), value(q_dc, q_ac), value(a_dc, a_ac)

@@ -47,7 +47,8 @@ def test_output_pixels_are_capped_where_the_url_alone_fixes_them() -> None:
 def test_output_pixels_default_to_a_quarter_of_max_pixels_and_count_in_the_memory_budget(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path)})
     assert config.limits.output_pixels == config.limits.max_pixels // 4
-    assert config.processes.memory_budget // config.worker_bytes == 2, "the defaults still hold two workers in the default budget"
+    assert config.processes.memory_budget // config.worker_bytes == 2, \
+        "the defaults still hold two workers in the default budget"
     larger = config_module.load(env={"SIDECAR_CACHE_DIR": str(tmp_path), "SIDECAR_MAX_OUTPUT_PIXELS": "50000000",
                                      "SIDECAR_WORKERS": "1", "SIDECAR_MEMORY_BUDGET": str(4 * 1024**3)})
     assert larger.worker_bytes > config.worker_bytes + 50_000_000 * 20  # the AVIF encoder's worst case
@@ -98,7 +99,8 @@ def test_the_builder_refuses_what_the_sidecar_would(tmp_path: Path) -> None:
     ('allowed_sizes = ["200x200", "wide"]\n', {}, "allowed_sizes in .*'wide' is not a size"),
     ('allowed_sizes = ["9000x"]\n', {}, "allowed_sizes in .*over max_dimension"),
     ("presets_only = true\n", {}, "presets_only in .*needs at least one"),
-    ('presets_only = true\nallowed_sizes = ["2x"]\n[presets.a]\nwidth = 2\n', {}, "allowed_sizes in .*one or the other"),
+    ('presets_only = true\nallowed_sizes = ["2x"]\n[presets.a]\nwidth = 2\n', {},
+     "allowed_sizes in .*one or the other"),
     ("", {"SIDECAR_MAX_URL_LENGTH": "10"}, "SIDECAR_MAX_URL_LENGTH: must be 64 to 8000"),
     ("max_animation_pixels = 0\n", {}, "max_animation_pixels in .*must be positive"),
 ])

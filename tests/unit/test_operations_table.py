@@ -64,7 +64,8 @@ VALUES: dict[str, tuple[dict[str, object], list[object]]] = {
 def test_the_order_is_the_grammars() -> None:
     assert ORDER == GRAMMAR_ORDER
     assert [op.token.slot for op in TOKENS if op.token] == [
-        "w", "h", "fill/force/pad", "g", "g", "up", "x/ch", "x/ch", "r", "flip", "trim", "bl", "sh", "bg", "wm", "fr", "q", "mb", "fb", "e"]
+        "w", "h", "fill/force/pad", "g", "g", "up", "x/ch", "x/ch", "r", "flip", "trim", "bl", "sh", "bg", "wm", "fr",
+        "q", "mb", "fb", "e"]
     slots = [op.token.slot for op in TOKENS if op.token]
     assert [slot for i, slot in enumerate(slots) if i == 0 or slots[i - 1] != slot] == list(SLOTS)  # side by side
 
@@ -185,7 +186,8 @@ def test_the_url_commands_flags_are_the_tables(config: Config) -> None:
     options = [option for action in url._actions for option in action.option_strings]
     assert options == ["-h", "--help", "--config", "--info", "--width", "--height", "--fit", "--gravity", "--focus",
                        "--enlarge", "--dpr", "--client-hints", "--rotate", "--flip", "--trim", "--blur", "--sharpen",
-                       "--background", "--watermark", "--frame", "--format", "--quality", "--max-bytes", "--expires-in", "--preset"]
+                       "--background", "--watermark", "--frame", "--format", "--quality", "--max-bytes", "--expires-in",
+                       "--preset"]
     assert [op.name for op, _ in FLAGS] == list(KEYWORDS)
     argv = {"width": ["--width", "300"], "height": ["--height", "200"], "fit": ["--fit", "fill"],
             "gravity": ["--gravity", "n"], "focus": ["--focus", "250,600"], "enlarge": ["--enlarge"],
@@ -206,11 +208,12 @@ def test_the_url_commands_flags_are_the_tables(config: Config) -> None:
 
 def test_the_presets_keys_are_the_tables(tmp_path: Path) -> None:
     assert PRESET_KEYS == ("width", "height", "fit", "gravity", "enlarge", "dpr", "client_hints", "rotate", "flip",
-                           "trim", "blur", "sharpen", "background", "watermark", "frame", "format", "quality", "max_bytes")
+                           "trim", "blur", "sharpen", "background", "watermark", "frame", "format", "quality",
+                           "max_bytes")
     assert {f.name for f in dataclasses.fields(Preset)} == {*PRESET_KEYS, "fallback_image"}
     every = Preset(width=300, height=200, fit="pad", gravity="n", enlarge=True, dpr=2, client_hints=True, rotate=90,
-                   flip=True, trim=20, blur=1.5, sharpen=0, background="ffffff", watermark="logo", frame=2, format="webp",
-                   quality=70, max_bytes=20000,
+                   flip=True, trim=20, blur=1.5, sharpen=0, background="ffffff", watermark="logo", frame=2,
+                   format="webp", quality=70, max_bytes=20000,
                    fallback_image=tmp_path / "f.png")
     assert set(every.operations("card")) == {*PRESET_KEYS, "fallback"}
     card = dataclasses.replace(every, dpr=None)  # client hints are the DPR

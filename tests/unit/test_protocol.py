@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -140,11 +141,16 @@ def exchange(config: Config, *chunks: bytes, methods: list[str],
             for count, chunk in enumerate(chunks, 1):
                 transport.receive(chunk)
                 expected = methods[:len(methods) * count // len(chunks)]
-                await transport.until(lambda: transport.closed or _complete(transport.written, expected))
+                await transport.until(partial(_answered, transport, expected))
             await asyncio.sleep(0)  # connection_lost, if the transport closed
             assert transport.protocol.idle
             return answers(bytes(transport.written), methods), transport
     return asyncio.run(run())
+
+
+def _answered(transport: FakeTransport, methods: list[str]) -> bool:
+    """Whether `transport` holds one answer per method, or was closed."""
+    return transport.closed or _complete(transport.written, methods)
 
 
 def _complete(data: bytes | bytearray, methods: list[str]) -> bool:

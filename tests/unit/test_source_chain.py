@@ -220,7 +220,8 @@ def test_the_deadline_is_logged_as_the_requests_and_counted_as_a_timeout(dirs: d
     assert observed(chain, hung) == 1 and records(capsys, "source_down") == []
 
 
-def test_a_source_marked_down_is_named_in_the_failure(dirs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_source_marked_down_is_named_in_the_failure(dirs: dict[str, Path],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     gone = local(dirs["gone"])
     chain = SourceChain([gone], down_after=1, down_for=60, metrics=Metrics())
     with pytest.raises(SourceUnavailable):

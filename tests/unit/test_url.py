@@ -10,12 +10,15 @@ from sidecar.url.grammar import Info, Ops, Rendition, check_key, parse, shard
 
 
 def test_round_trip_signed() -> None:
-    rendition = Rendition("products/red shoe.jpg", Ops("webp", width=300, height=200, fit="fill", gravity="n", quality=70))
+    ops = Ops("webp", width=300, height=200, fit="fill", gravity="n", quality=70)
+    rendition = Rendition("products/red shoe.jpg", ops)
     path = rendition.path("/img", "A" * 16)
-    assert path == f"/img/{shard('products/red shoe.jpg')}/products/red%20shoe.jpg/w300-h200-fill-gn-q70.{'A' * 16}.webp"
+    assert path == (f"/img/{shard('products/red shoe.jpg')}/products/red%20shoe.jpg/"
+                    f"w300-h200-fill-gn-q70.{'A' * 16}.webp")
     parsed = parse(path, prefix="/img", signed=True)
     assert parsed.target == rendition and parsed.signature == "A" * 16
-    assert rendition.file_path("/img", "A" * 16).endswith("/products/red%20shoe.jpg/=/w300-h200-fill-gn-q70.AAAAAAAAAAAAAAAA.webp")
+    assert rendition.file_path("/img", "A" * 16).endswith(
+        "/products/red%20shoe.jpg/=/w300-h200-fill-gn-q70.AAAAAAAAAAAAAAAA.webp")
 
 
 def test_round_trip_unsigned_and_no_ops() -> None:
