@@ -26,14 +26,15 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[TEMP_ROOT_ENV] = str(root)
 
 
-#: Whether directories left behind fail the session. Off until the tests of issues 15-21 (test_hostile's
-#: sources above all) remove theirs: until then they are named and removed, and the run still passes.
-LEFTOVERS_FAIL = False
+#: Whether directories left behind fail the session (they are named and removed either way). On: every
+#: fixture and test removes what it made, failed or not (`stack_factory.directory()`, `shared_dir`,
+#: `readable_tempdir()` in tests/support/processes.py).
+LEFTOVERS_FAIL = True
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Every fixture and test removes the directories it made: what is left is named (and fails the
-    session once LEFTOVERS_FAIL is on)."""
+    """Every fixture and test removes the directories it made: what is left is named, with the test that
+    made it, and fails the session."""
     root = Path(os.environ.pop(TEMP_ROOT_ENV, ""))
     if not root.name.startswith("sidecar-tests-"):
         return
@@ -42,6 +43,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if left:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
+            reporter.ensure_newline()
             reporter.write_line("left behind by the tests (a fixture or test does not clean up):", red=True)
             for name in left:
                 reporter.write_line(f"  {name}: made by {MADE_BY.get(name, 'an unknown test')}", red=True)
