@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,43 @@ def test_a_rendition_of_an_original_fetched_before_its_purge_is_not_published(tm
     assert os.listdir(directory) == [PURGED_MARKER]
     asyncio.run(cache.write("/img/ab/cd/k.jpg/w1.jpg", b"fresh", fetched_at=purged + 1))
     assert (directory / "w1.jpg").read_bytes() == b"fresh"
+
+
+def test_every_file_operation_runs_in_the_caches_own_threads(tmp_path: Path) -> None:
+    """The event loop's default pool is shut down here: a call that fell back on it would fail."""
+    directory = tmp_path / "img/ab/cd/k.jpg"
+
+    async def scenario(cache: Cache) -> None:
+        dead = ThreadPoolExecutor(1)
+        dead.shutdown()
+        asyncio.get_running_loop().set_default_executor(dead)
+        await cache.write("/img/ab/cd/k.jpg/w1.jpg", b"whole")  # makes the directories, then publishes
+        assert await cache.exists("/img/ab/cd/k.jpg/w1.jpg") and await cache.read("/img/ab/cd/k.jpg/w1.jpg") == b"whole"
+        await cache.link("/img/ab/cd/k.jpg/=/w1.jpg", "/img/ab/cd/k.jpg/w1.jpg")  # makes its directory too
+        assert (directory / "=/w1.jpg").read_bytes() == b"whole"
+        (directory / PURGED_MARKER).write_bytes(b"")
+        with pytest.raises(Superseded):  # the temporary file is removed in the cache's threads too
+            await cache.write("/img/ab/cd/k.jpg/w2.jpg", b"stale", fetched_at=0.0)
+        (directory / "=/w2.jpg").mkdir()
+        (directory / "=/w2.jpg/in-the-way").write_bytes(b"")
+        with pytest.raises(OSError):  # a link cannot replace a directory; its temporary link is removed
+            await cache.link("/img/ab/cd/k.jpg/=/w2.jpg", "/img/ab/cd/k.jpg/w1.jpg")
+
+    with ThreadPoolExecutor(2, thread_name_prefix="cache-io") as io:
+        asyncio.run(scenario(Cache(tmp_path, io)))
+    assert sorted(os.listdir(directory)) == [PURGED_MARKER, "=", "w1.jpg"]
+    assert sorted(os.listdir(directory / "=")) == ["w1.jpg", "w2.jpg"]
+
+
+def test_prune_removes_empty_directories_up_to_the_root_and_nothing_outside_it(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    cache = Cache(root)
+    cache.makedirs(root / "img/ab/cd/k.jpg")
+    cache.makedirs(root / "img/ab/ef")
+    cache.prune(root / "img/ab/cd/k.jpg")
+    assert sorted(p.name for p in root.rglob("*")) == ["ab", "ef", "img"]  # up to the first one not empty
+    cache.prune(root / "img/ab/ef")
+    assert root.is_dir() and list(root.iterdir()) == []  # the root itself stays
+    (tmp_path / "elsewhere/empty").mkdir(parents=True)
+    cache.prune(tmp_path / "elsewhere/empty")
+    assert (tmp_path / "elsewhere/empty").is_dir()  # not the cache's to remove

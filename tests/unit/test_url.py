@@ -281,3 +281,9 @@ def test_a_key_segment_may_have_200_bytes_and_no_more() -> None:
     for key in ("a" * 201, "b/" + "é" * 43):  # 201 bytes; 258 percent-encoded, past a file name's 255
         with pytest.raises(BadRequest, match="200 bytes"):
             check_key(key)
+
+
+def test_a_key_segment_may_be_255_characters_percent_encoded_and_no_more() -> None:
+    check_key("é" * 40 + "a" * 15)  # 95 bytes, 255 characters percent-encoded: a file name's limit exactly
+    with pytest.raises(BadRequest):
+        check_key("é" * 40 + "a" * 16)  # 256
