@@ -4,8 +4,10 @@ with the flock: tests/e2e/test_singleflight.py.)"""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,10 +50,12 @@ def with_flights(tmp_path: Path, scenario: Callable[[Cache, Flights[str], float]
 class Maker:
     """A flight's work that publishes the file when let go, counting how often it ran."""
 
-    def __init__(self, cache: Cache, publish: bool = True) -> None:
+    def __init__(self, cache: Cache, publish: bool = True, released: bool = False) -> None:
         self.cache, self.publish = cache, publish
         self.calls = 0
         self.started, self.release = asyncio.Event(), asyncio.Event()
+        if released:
+            self.release.set()
 
     async def __call__(self) -> str:
         self.calls += 1
@@ -223,3 +227,111 @@ def test_a_lock_path_names_only_the_file_it_was_opened_as(tmp_path: Path) -> Non
         assert not _names(path, fd)
     finally:
         os.close(fd)
+
+
+def descriptors_of(path: Path) -> list[int]:
+    """This process's open descriptors of the file at `path` (from /proc)."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == str(path):
+                found.append(int(name))
+        except FileNotFoundError:  # the descriptor listdir itself used, closed again
+            continue
+    return found
+
+
+def test_a_flight_does_its_file_work_in_the_workers_io_threads(tmp_path: Path) -> None:
+    """The event loop's default pool is shut down here: a step that fell back on it would fail."""
+    async def scenario() -> None:
+        dead = ThreadPoolExecutor(1)
+        dead.shutdown()
+        asyncio.get_running_loop().set_default_executor(dead)
+        cache = Cache(tmp_path, io)
+        lead = await Flights[str](cache, io).run([cache.path(FILE)], Maker(cache, released=True), 1e9)
+        assert lead.result == "made 1" and lock_files(cache) == []  # the lock released in the io threads
+
+    with ThreadPoolExecutor(2) as io:
+        asyncio.run(scenario())
+
+
+def test_a_lock_that_got_descriptor_0_is_released_like_any_other(tmp_path: Path) -> None:
+    # A worker started with its stdin closed: the first file it opens, the lock file, gets descriptor 0.
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        make = Maker(cache)
+        stdin = os.dup(0)
+        os.close(0)
+        try:
+            flight = asyncio.create_task(flights.run([cache.path(FILE)], make, give_up))
+            await make.started.wait()
+            assert descriptors_of(cache.path(FILE).with_name(LOCK_PREFIX + "w100.jpg")) == [0]
+            make.release.set()
+            assert (await flight).result == "made 1"
+        finally:
+            os.dup2(stdin, 0)
+            os.close(stdin)
+        assert lock_files(cache) == []  # unlocked, unlinked and closed
+
+    with_flights(tmp_path, scenario)
+
+
+def test_a_lock_file_that_cannot_be_made_costs_the_lock_not_the_rendition(tmp_path: Path) -> None:
+    # A dangling symlink where the lock file goes (into a directory that does not exist): every open fails.
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        lock = cache.path(FILE).with_name(LOCK_PREFIX + "w100.jpg")
+        cache.makedirs(lock.parent)
+        lock.symlink_to(tmp_path / "no/such/directory/lock")
+        lead = await flights.run([cache.path(FILE)], Maker(cache, released=True), give_up)
+        assert lead.result == "made 1" and cache.path(FILE).read_bytes() == b"rendition"
+
+    with_flights(tmp_path, scenario)
+
+
+def test_a_flights_lock_descriptor_is_not_inherited_by_programs_it_starts(tmp_path: Path) -> None:
+    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
+        lock = cache.path(FILE).with_name(LOCK_PREFIX + "w100.jpg")
+        cache.makedirs(lock.parent)
+        lock.write_bytes(b"")  # left by a holder that crashed: opened as it is, not created
+        make = Maker(cache)
+        flight = asyncio.create_task(flights.run([cache.path(FILE)], make, give_up))
+        await make.started.wait()
+        held = descriptors_of(lock)
+        assert len(held) == 1 and not os.get_inheritable(held[0])
+        make.release.set()
+        await flight
+
+    with_flights(tmp_path, scenario)
+
+
+def test_a_purge_waiting_for_a_holder_opens_the_lock_not_inheritable(tmp_path: Path) -> None:
+    lock = tmp_path / (LOCK_PREFIX + "w100.jpg")
+    lock.write_bytes(b"")
+    holder = os.open(lock, os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            waiting = pool.submit(wait_for_holders, tmp_path)
+            deadline = time.monotonic() + 30
+            while len(descriptors_of(lock)) < 2 and not waiting.done() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            [theirs] = [fd for fd in descriptors_of(lock) if fd != holder]
+            assert not os.get_inheritable(theirs) and not waiting.done()
+        finally:
+            os.close(holder)  # the holder is done: the purge goes on
+        waiting.result(30)
+
+
+def test_a_flight_cut_short_by_shutdown_releases_its_lock_and_logs_nothing(tmp_path: Path) -> None:
+    errors: list[dict[str, object]] = []
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+        cache = Cache(tmp_path)
+        make = Maker(cache)
+        asyncio.create_task(Flights[str](cache, io).run([cache.path(FILE)], make, 1e9))
+        await make.started.wait()
+        # Returning leaves the flight running: asyncio.run cancels it, as a worker's loop does at exit.
+
+    with ThreadPoolExecutor(2) as io:
+        asyncio.run(scenario())
+    assert errors == [] and not (tmp_path / "img").exists()
