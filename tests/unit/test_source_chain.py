@@ -245,3 +245,22 @@ def test_a_probe_that_finds_nothing_still_brings_the_source_back(dirs: dict[str,
         run(chain, fetch("nowhere.jpg"))  # an answer: the source is up again
     assert not chain.breakers[0].down
     assert records(capsys, "source_up") == [{"event": "source_up", "source": a.name}]
+
+
+def test_a_source_that_keeps_timing_out_is_marked_down(dirs: dict[str, Path],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    hung, b = local(dirs["hung"], read_timeout=HANG), local(dirs["b"])
+    chain = SourceChain([hung, b], down_after=1, down_for=60, metrics=Metrics())
+    assert run(chain, fetch("only-b.jpg")).data == b"from b"  # its own timeout, then the next source
+    assert records(capsys, "source_down") == [
+        {"event": "source_down", "source": hung.name, "seconds": 60, "failures": 1}]
+    assert chain.metrics.registry.get_sample_value("resize_sidecar_source_marked_down_total",
+                                                   {"source": hung.name}) == 1
+
+
+def test_the_bytes_fetched_are_counted_for_the_source_that_gave_them(dirs: dict[str, Path]) -> None:
+    a, b = local(dirs["a"]), local(dirs["b"])
+    chain = SourceChain([a, b], metrics=Metrics())
+    run(chain, fetch("only-b.jpg"))
+    assert [chain.metrics.registry.get_sample_value("resize_sidecar_source_bytes_total", {"source": s.name})
+            for s in (a, b)] == [0, len(b"from b")]
