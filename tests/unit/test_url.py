@@ -287,3 +287,16 @@ def test_a_key_segment_may_be_255_characters_percent_encoded_and_no_more() -> No
     check_key("é" * 40 + "a" * 15)  # 95 bytes, 255 characters percent-encoded: a file name's limit exactly
     with pytest.raises(BadRequest):
         check_key("é" * 40 + "a" * 16)  # 256
+
+
+@pytest.mark.parametrize("expires", [2.0, True, 0, -5])
+def test_an_expiry_is_a_whole_positive_number_of_type_int(expires: object) -> None:
+    with pytest.raises(BadRequest, match="expiry"):
+        Ops("jpeg", width=10, expires=expires)  # type: ignore[arg-type]
+
+
+def test_build_url_trims_at_a_threshold_at_the_default_or_not_at_all() -> None:
+    config = load(None, env={"SIDECAR_ALLOW_UNSIGNED": "1"})
+    assert build_url(config, "k.jpg", width=100, trim=20).endswith("/w100-trim20.jpg")
+    assert build_url(config, "k.jpg", width=100, trim=True).endswith("/w100-trim.jpg")
+    assert build_url(config, "k.jpg", width=100, trim=False) == build_url(config, "k.jpg", width=100)
