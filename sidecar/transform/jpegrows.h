@@ -21,4 +21,18 @@ int jpegrows_read(jpegrows *handle, uint8_t *out, int rows);
 
 int jpegrows_status(const jpegrows *handle);
 
+/* Rows complete so far. */
+int jpegrows_rows(const jpegrows *handle);
+
+/* The layout of a baseline, single-scan JPEG with restart markers: how many MCU rows it has, how many
+ * pixel rows one MCU row is, and every how many MCU rows a restart marker starts a row (0: never, or
+ * not a file this can cut). */
+int jpegrows_layout(const uint8_t *data, size_t len, int *mcu_rows, int *mcu_height, int *rows_per_restart);
+
+/* Like jpegrows_open, for the picture from MCU row `first_row` down only: decoded from a copy of `data`
+ * whose frame header says the rows left and whose scan starts at the restart marker that begins that
+ * row (its markers renumbered from RST0). NULL with JPEGROWS_UNSUPPORTED: no marker begins that row. */
+jpegrows *jpegrows_open_from(const uint8_t *data, size_t len, int denom, int first_row, int *width, int *height,
+                             int *status);
+
 void jpegrows_close(jpegrows *handle);

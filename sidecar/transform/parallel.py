@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TypeVar
 
 from PIL import Image
 
 Box = tuple[float, float, float, float]
+T = TypeVar("T")
+U = TypeVar("U")
 #: Output pixels below which one band is the whole job.
 MIN_PIXELS = 500_000
 #: Pillow's `reducing_gap`: an integer `reduce()` first while it leaves at least 3x to resample.
@@ -111,6 +114,17 @@ def filtered(image: Image.Image, apply: Callable[[Image.Image], Image.Image], ov
     upper = apply(image.crop((0, 0, width, split + overlap)))
     bottom = lower.result().crop((0, overlap, width, height - split + overlap))
     return _stacked(upper.crop((0, 0, width, split)), bottom)
+
+
+def both(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+    """`first()` in the caller's thread while the helper runs `second()`; both results. The helper's work
+    is always over when this returns or raises (it may be using what the caller is about to free)."""
+    future = _HELPER.submit(second)
+    try:
+        one = first()
+    finally:
+        wait([future])
+    return one, future.result()
 
 
 def _banding(bands: bool | None, pixels: int) -> bool:

@@ -142,3 +142,64 @@ def test_a_png_never_decodes_in_rows() -> None:
     buffer = io.BytesIO()
     photo((1600, 1072)).save(buffer, "PNG")
     assert decodes_in_rows(_planned(Ops("jpeg", width=400), buffer.getvalue())) is False
+
+
+def _split_decoded(data: bytes, denominator: int) -> tuple[Image.Image, int]:
+    rows = jpegrows.Rows(data, denominator)
+    try:
+        assert rows.split()
+        parallel.both(lambda: rows.read(rows.limit), rows.read_lower)
+        return rows.image.convert("RGB"), rows.limit
+    finally:
+        rows.close()
+
+
+@pytest.mark.parametrize("denominator", [1, 2, 4, 8])
+@pytest.mark.parametrize("subsampling", [0, 1, 2])
+def test_a_file_cut_at_a_restart_marker_decodes_as_a_whole(subsampling: int, denominator: int) -> None:
+    data = encode(photo((1203, 917), seed=subsampling), quality=90, subsampling=subsampling,
+                  restart_marker_blocks=5)
+    ours, cut = _split_decoded(data, denominator)
+    pillows = _pillow(data, denominator)
+    assert ours.size == pillows.size and 0.35 * ours.height <= cut <= 0.65 * ours.height
+    assert _largest_difference(ours, pillows) == 0
+
+
+@pytest.mark.parametrize("kind", ["no markers", "progressive", "arithmetic"])
+def test_what_has_no_marker_to_cut_at_is_not_split(kind: str) -> None:
+    data = KINDS["4:2:0" if kind == "no markers" else kind]()
+    rows = jpegrows.Rows(data, 1)
+    try:
+        assert rows.split() is False and rows.limit == rows.size[1]
+    finally:
+        rows.close()
+
+
+def test_markers_too_far_apart_are_not_cut_at() -> None:
+    # One marker per 40 MCU rows of 8 (320 px) on a 400 px tall image: none near the middle.
+    data = encode(photo((64, 400)), quality=90, subsampling=0, restart_marker_blocks=8 * 40)
+    rows = jpegrows.Rows(data, 1)
+    try:
+        assert rows.split() is False
+    finally:
+        rows.close()
+
+
+def test_a_damaged_lower_half_declines_the_whole_so_pillow_decodes_it_as_before() -> None:
+    data = bytearray(encode(photo((1600, 1200), seed=9), quality=90, restart_marker_blocks=4))
+    markers = [i for i in range(len(data) - 1) if data[i] == 0xFF and 0xD0 <= data[i + 1] <= 0xD7]
+    data[markers[len(markers) * 3 // 4] + 1] = 0x00  # a marker three quarters down is gone: corrupt data
+    image = Image.open(io.BytesIO(bytes(data)))
+    assert jpegrows.resized(image, bytes(data), (400, 300), (0.0, 0.0, 1600.0, 1200.0), overlap=True) is None
+
+
+@pytest.mark.parametrize("restart", [None, 4])
+def test_both_cores_give_the_one_core_rendition(restart: int | None) -> None:
+    options = {"restart_marker_blocks": restart} if restart else {}
+    data = encode(photo((1600, 1200), seed=10), quality=90, **options)
+    box = (100.0, 50.0, 1500.0, 1100.0)
+    one = jpegrows.resized(Image.open(io.BytesIO(data)), data, (700, 525), box, overlap=False)
+    two = jpegrows.resized(Image.open(io.BytesIO(data)), data, (700, 525), box, overlap=True)
+    assert one is not None and two is not None and one.mode == two.mode == "RGB"
+    difference = ImageChops.difference(one, two)
+    assert max(ImageStat.Stat(difference).mean) < 0.05 and _largest_difference(one, two) <= 3
