@@ -154,3 +154,7 @@ def test_prune_removes_empty_directories_up_to_the_root_and_nothing_outside_it(t
     (tmp_path / "elsewhere/empty").mkdir(parents=True)
     cache.prune(tmp_path / "elsewhere/empty")
     assert (tmp_path / "elsewhere/empty").is_dir()  # not the cache's to remove
+
+
+def test_a_url_path_maps_under_the_root_whatever_its_first_letter(tmp_path: Path) -> None:
+    assert Cache(tmp_path).path("/Xmas/ab/cd/k.jpg/w1.jpg") == tmp_path / "Xmas/ab/cd/k.jpg/w1.jpg"

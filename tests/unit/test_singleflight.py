@@ -4,10 +4,8 @@ with the flock: tests/e2e/test_singleflight.py.)"""
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import stat
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -285,40 +283,6 @@ def test_a_lock_file_that_cannot_be_made_costs_the_lock_not_the_rendition(tmp_pa
         assert lead.result == "made 1" and cache.path(FILE).read_bytes() == b"rendition"
 
     with_flights(tmp_path, scenario)
-
-
-def test_a_flights_lock_descriptor_is_not_inherited_by_programs_it_starts(tmp_path: Path) -> None:
-    async def scenario(cache: Cache, flights: Flights[str], give_up: float) -> None:
-        lock = cache.path(FILE).with_name(LOCK_PREFIX + "w100.jpg")
-        cache.makedirs(lock.parent)
-        lock.write_bytes(b"")  # left by a holder that crashed: opened as it is, not created
-        make = Maker(cache)
-        flight = asyncio.create_task(flights.run([cache.path(FILE)], make, give_up))
-        await make.started.wait()
-        held = descriptors_of(lock)
-        assert len(held) == 1 and not os.get_inheritable(held[0])
-        make.release.set()
-        await flight
-
-    with_flights(tmp_path, scenario)
-
-
-def test_a_purge_waiting_for_a_holder_opens_the_lock_not_inheritable(tmp_path: Path) -> None:
-    lock = tmp_path / (LOCK_PREFIX + "w100.jpg")
-    lock.write_bytes(b"")
-    holder = os.open(lock, os.O_RDWR)
-    fcntl.flock(holder, fcntl.LOCK_EX)
-    with ThreadPoolExecutor(1) as pool:
-        try:
-            waiting = pool.submit(wait_for_holders, tmp_path)
-            deadline = time.monotonic() + 30
-            while len(descriptors_of(lock)) < 2 and not waiting.done() and time.monotonic() < deadline:
-                time.sleep(0.001)
-            [theirs] = [fd for fd in descriptors_of(lock) if fd != holder]
-            assert not os.get_inheritable(theirs) and not waiting.done()
-        finally:
-            os.close(holder)  # the holder is done: the purge goes on
-        waiting.result(30)
 
 
 def test_a_flight_cut_short_by_shutdown_releases_its_lock_and_logs_nothing(tmp_path: Path) -> None:

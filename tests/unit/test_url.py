@@ -6,6 +6,7 @@ import pytest
 from sidecar.builder import build_url
 from sidecar.config import load
 from sidecar.errors import BadRequest, Forbidden, UriTooLong
+from sidecar.url.canonical import is_decimal
 from sidecar.url.grammar import Info, Ops, Rendition, check_key, parse, shard
 
 
@@ -300,3 +301,17 @@ def test_build_url_trims_at_a_threshold_at_the_default_or_not_at_all() -> None:
     assert build_url(config, "k.jpg", width=100, trim=20).endswith("/w100-trim20.jpg")
     assert build_url(config, "k.jpg", width=100, trim=True).endswith("/w100-trim.jpg")
     assert build_url(config, "k.jpg", width=100, trim=False) == build_url(config, "k.jpg", width=100)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("quality", 101), ("quality", 50.0), ("trim", 20.0), ("max_bytes", 20000.0), ("expires", 2.0),
+    ("watermark", "Logo"), ("fallback", "card-1"), ("fallback", "x" * 33),
+])
+def test_a_number_of_the_wrong_type_or_out_of_range_is_refused(field: str, value: object) -> None:
+    with pytest.raises(BadRequest):
+        Ops("jpeg", width=10, **{field: value})  # type: ignore[arg-type]
+
+
+def test_a_decimal_has_one_digit_after_the_point_at_most() -> None:
+    assert is_decimal(1.5, 0, 10) and is_decimal(2, 0, 10)
+    assert not is_decimal(1.25, 0, 10) and not is_decimal(1.05, 0, 10)
