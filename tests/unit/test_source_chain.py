@@ -264,3 +264,14 @@ def test_the_bytes_fetched_are_counted_for_the_source_that_gave_them(dirs: dict[
     run(chain, fetch("only-b.jpg"))
     assert [chain.metrics.registry.get_sample_value("resize_sidecar_source_bytes_total", {"source": s.name})
             for s in (a, b)] == [0, len(b"from b")]
+
+
+def test_a_fetch_is_timed_as_a_duration_within_the_time_it_took(dirs: dict[str, Path]) -> None:
+    b = local(dirs["b"])
+    chain = SourceChain([b], metrics=Metrics())
+    started = time.perf_counter()
+    run(chain, fetch("only-b.jpg"))
+    took = time.perf_counter() - started
+    observed_sum = chain.metrics.registry.get_sample_value("resize_sidecar_source_request_seconds_sum",
+                                                           {"source": b.name})
+    assert observed_sum is not None and 0 <= observed_sum <= took
