@@ -73,7 +73,7 @@ class Cache:
     def write_now(self, final: Path, data: bytes, fetched_at: float | None = None) -> None:
         """Publish `data` at `final` atomically. Blocking; raises OSError (or Superseded, when the
         original was purged after `fetched_at`) and leaves nothing behind."""
-        fd, temp = self._temp(final.parent)
+        fd, temp = self.temp_file(final.parent)
         try:
             with os.fdopen(fd, "wb") as file:  # closed (flushed) before the rename: a failed flush publishes nothing
                 file.write(data)
@@ -96,10 +96,10 @@ class Cache:
             os.unlink(temp)
             raise
 
-    def _temp(self, directory: Path) -> tuple[int, Path]:
+    def temp_file(self, directory: Path) -> tuple[int, Path]:
         """A new temporary file in `directory`, open for writing, readable for nginx's workers whatever the
         umask, and flocked: "being written". The sweep removes only unlocked ones; if it removed ours
-        before we locked it, we make another."""
+        before we locked it, we make another. Blocking."""
         for _ in range(3):
             temp = directory / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
             try:
