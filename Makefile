@@ -24,7 +24,7 @@ THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
 .PHONY: run test test-fast mutation lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
-        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector
+        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector bench-file-io
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -176,6 +176,11 @@ soak: install
 # directory, say Pillow's Tests/images); fails on any 5xx, hang, worker restart or `bug` log line.
 bench-odd: install
 	$(PY) -m bench.odd_inputs $(if $(ODD_EXTRA),--extra $(ODD_EXTRA))
+
+# A miss's file IO: the last commit before aiofiles against this checkout, interleaved (bench/file_io.py,
+# about 2 minutes; one table). FILE_IO_ARGS for others: "--rev before=afb9195 --rev main=main --tree this=.".
+bench-file-io: install
+	$(PY) -m bench.file_io $(FILE_IO_ARGS)
 
 # SVG drawn at the rendition's size against drawn at its own size and resized: time, SSIM, bytes.
 bench-vector: install
