@@ -5,7 +5,7 @@ holds up the fall-through to the next source.
     .venv/bin/python -m bench.file_io [--rounds 8] [--rev NAME=REV ...] [--tree NAME=PATH ...]
 
 Each `--rev` is a commit of this repository, exported to a temporary directory (with this checkout's
-built decoder); each `--tree` a checkout of the sidecar. Without either: the last commit before aiofiles
+built C modules); each `--tree` a checkout of the sidecar. Without either: the last commit before aiofiles
 (BEFORE_AIOFILES) against this checkout. Each round runs every version once, in its own child process,
 in turn, each version first in its turn (A B, B A, ...), so a neighbour's load on a shared machine hits
 them alike; the ratio columns are each version's median over the first version's.
@@ -41,8 +41,6 @@ from typing import Any, TypeVar, TypeVarTuple
 REPO = Path(__file__).resolve().parent.parent
 #: main just before issue 20 brought aiofiles in (the first parent of its merge, 55eb105).
 BEFORE_AIOFILES = "afb9195"
-#: Untracked: built by `pip install -e .`; a `--rev` export gets this checkout's.
-DECODER = Path("sidecar/transform/_dcjpeg.abi3.so")
 LARGE = REPO / "samples" / "road-1920x1080.jpg"
 HUNG_TIMEOUT = 0.2  # the FIFO source's first-byte timeout
 #: row: (original, width, concurrency, requests per round, keys). "new" keys were never asked for: the
@@ -205,10 +203,11 @@ def run_child() -> None:
 
 
 def export(rev: str, into: Path) -> str:
-    """Commit `rev` of this repository as files under `into` (with this checkout's built decoder)."""
+    """Commit `rev` of this repository as files under `into`, with this checkout's C modules (untracked,
+    built by `pip install -e .`; one the commit does not know is never imported)."""
     subprocess.run(f"git -C {REPO} archive {rev} | tar -x -C {into}", shell=True, check=True)
-    if (REPO / DECODER).exists() and not (into / DECODER).exists():
-        shutil.copy(REPO / DECODER, into / DECODER)
+    for built in (REPO / "sidecar" / "transform").glob("_*.so"):
+        shutil.copy(built, into / built.relative_to(REPO))
     return str(into)
 
 
