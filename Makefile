@@ -68,11 +68,12 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-# The C decoder is compiled by `pip install -e .`: editing it must rebuild it.
-DCJPEG_SOURCES := sidecar/transform/dcjpeg_decoder.c sidecar/transform/dcjpeg_decoder.h \
-                  sidecar/transform/_dcjpeg_build.py pyproject.toml
+# The C modules are compiled by `pip install -e .`: editing it must rebuild it.
+C_SOURCES := sidecar/transform/dcjpeg_decoder.c sidecar/transform/dcjpeg_decoder.h \
+                  sidecar/transform/jpegrows.c sidecar/transform/jpegrows.h \
+                  sidecar/transform/_build.py pyproject.toml
 
-$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt $(DCJPEG_SOURCES)
+$(VENV)/.installed: setup.py requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt $(C_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if ! ls $(WHEELHOUSE)/pillow_simd-12.1.1.post0-*.whl >/dev/null 2>&1; then \
 	  echo "building $(PILLOW_SIMD) with AVX2 (about a minute, once per machine)"; \
@@ -113,7 +114,7 @@ fuzz-dc-asan: build/fuzz/seeds
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang-14; }
 	CC=clang-14 LDSHARED="clang-14 -shared" \
 	  CFLAGS="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1" \
-	  $(PY) sidecar/transform/_dcjpeg_build.py build/fuzz/asan
+	  $(PY) sidecar/transform/_build.py build/fuzz/asan _dcjpeg
 	mkdir -p build/fuzz/corpus
 	ASAN_OPTIONS=detect_leaks=0,allocator_may_return_null=1 DCJPEG_MODULE=$(ASAN_MODULE) \
 	  LD_PRELOAD=$$($(PY) -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \

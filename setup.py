@@ -19,13 +19,13 @@ setup(
     package_dir={"sidecar.nginx": "nginx", "sidecar.deploy": "deploy", "sidecar.samples": "samples"},
     package_data={"sidecar.nginx": ["*.conf"], "sidecar.deploy": ["*.in", "sidecar.toml"],
                   "sidecar.samples": ["*.jpg", "*.png", "*.md"],
-                  "sidecar.transform": ["dcjpeg_decoder.c", "dcjpeg_decoder.h"]},
+                  "sidecar.transform": ["dcjpeg_decoder.c", "dcjpeg_decoder.h", "jpegrows.c", "jpegrows.h"]},
     # pillow-simd is deliberately not listed: pip would fetch a wheel or build it without AVX2, and a
     # listed "pillow-simd" cannot stop another package from pulling plain Pillow. See README, "Install".
     install_requires=[line for line in (HERE / "requirements.txt").read_text().splitlines()
                       if line and not line.startswith("#")],
     entry_points={"console_scripts": ["resize-sidecar = sidecar.cli:main"]},
-    # The C decoder for progressive JPEGs at 1/8 scale (sidecar/transform/dcjpeg.py falls back
-    # to libjpeg when it is missing).
-    cffi_modules=["sidecar/transform/_dcjpeg_build.py:ffibuilder"],
+    # The C modules: the DC-scan decoder for progressive JPEGs at 1/8 scale, and libjpeg-turbo read
+    # row by row (sidecar/transform/dcjpeg.py and jpegrows.py fall back to Pillow when they are missing).
+    cffi_modules=["sidecar/transform/_build.py:dcjpeg", "sidecar/transform/_build.py:jpegrows"],
 )

@@ -3,8 +3,9 @@
     make bench-endtoend          (bench/.venv as for bench-grid; this driver runs in the project's .venv)
 
 The photos and widths of bench/grid.py (the four of ../shared/corpus/photos, or SIDECAR_PHOTOS, plus the
-48 MP one it makes; widths 160-1399, BENCH_WIDTHS overrides), and the iPhone photo at 200 px as well (the
-issue's "12 MP -> 200 px" cell), JPEG q82, `fit` to the width, one request at a time:
+48 MP ones it makes, with and without restart markers; BENCH_BIG=0 leaves them out; widths 160-1399,
+BENCH_WIDTHS overrides), and the iPhone photo at 200 px as well (the issue's "12 MP -> 200 px" cell),
+JPEG q82, `fit` to the width, one request at a time:
 
   ours e2e          the real stack (bench/peers.py `Ours`: nginx rendered from the config, `serve` with a
                     worker per core, transforms at nice 0, no per-client miss limit), over HTTP on loopback
@@ -37,7 +38,6 @@ from pathlib import Path
 
 from bench.grid import (
     BIG_FROM,
-    BIG_NAME,
     PHOTOS,
     ROUNDS,
     WIDTHS,
@@ -58,20 +58,22 @@ METRICS = ("resize_sidecar_request_seconds_sum", "resize_sidecar_transform_secon
 
 
 def prepare(sources: Path) -> list[Path]:
-    """The photos copied into `sources` (which both servers serve) and the 48 MP one bench.grid makes
-    there, made by bench/.venv's vanilla Pillow so that it is the very file `make bench-grid` measures."""
+    """The photos copied into `sources` (which both servers serve) and the 48 MP ones bench.grid makes
+    there, made by bench/.venv's vanilla Pillow so that they are the very files `make bench-grid` measures."""
     photos = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     if not photos:
         raise SystemExit(f"no photos in {PHOTOS} (set SIDECAR_PHOTOS)")
     for photo in photos:
         shutil.copy(photo, sources / photo.name)
+    photos = [sources / photo.name for photo in photos]
     if os.environ.get("BENCH_BIG", "1") == "1":
-        subprocess.run([str(BENCH_PYTHON), "-c", "import sys, pathlib, bench.grid as g; "
-                        "g.make_big(pathlib.Path(sys.argv[1]))", str(sources)], cwd=REPO, check=True)
-        photos.append(sources / BIG_NAME)
-    for photo in sources.iterdir():
+        made = subprocess.run([str(BENCH_PYTHON), "-c", "import sys, json, pathlib, bench.grid as g; print(json.dumps("
+                               "[str(p) for p in g.big_photos(pathlib.Path(sys.argv[1]))]))", str(sources)],
+                              cwd=REPO, check=True, capture_output=True, text=True).stdout
+        photos += [Path(path) for path in json.loads(made)]
+    for photo in photos:
         photo.chmod(0o644)
-    return [sources / photo.name for photo in photos]
+    return photos
 
 
 @dataclass

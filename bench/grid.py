@@ -2,9 +2,10 @@
 
     make bench-grid              (builds bench/.venv with vanilla Pillow, pyvips + its libvips, numpy)
 
-The grid of issue 15: the four photos of ../shared/corpus/photos (or SIDECAR_PHOTOS) plus one 48 MP JPEG
-made here from the iPhone photo (upscaled 2x, saved at quality 90 with the photo's own ICC profile and
-EXIF orientation, in a temporary directory, never committed), each at widths 160 to 1399 px (a `fit`),
+The grid of issue 15: the four photos of ../shared/corpus/photos (or SIDECAR_PHOTOS) plus a 48 MP JPEG
+made here from the iPhone photo (upscaled 2x, saved at quality 90 with the photo's own ICC profile,
+EXIF orientation and restart interval, as a phone writes it; and a copy without restart markers, which
+we cannot cut for two threads to decode; both in a temporary directory, never committed), each at widths 160 to 1399 px (a `fit`),
 JPEG at quality 82, every job cold (the original's bytes in, the rendition's bytes out; nothing cached).
 
 Ours is `sidecar.transform.pipeline.transform` in the project's .venv (pillow-simd); libvips is
@@ -67,16 +68,27 @@ def worker(name: str) -> None:
     pipeline_worker(name, {"ours": work_ours, "before": work_ours, "vips": work_vips}[name])
 
 
-def make_big(directory: Path) -> Path:
-    """A 48 MP phone-like JPEG from a real photo: 2x LANCZOS upscale, its ICC profile and EXIF kept."""
+def make_big(directory: Path, markers: bool = True) -> Path:
+    """A 48 MP phone-like JPEG from a real photo: 2x LANCZOS upscale, its ICC profile and EXIF kept, and
+    its restart interval (phones and cameras write restart markers: the iPhone photo one every 10 MCUs);
+    `markers=False`: without any, as Pillow writes by default."""
     from PIL import Image
 
-    source = Image.open(PHOTOS / BIG_FROM)
+    data = (PHOTOS / BIG_FROM).read_bytes()
+    source = Image.open(io.BytesIO(data))
     icc, exif = source.info.get("icc_profile"), source.info.get("exif")
     big = source.resize((source.width * 2, source.height * 2), Image.Resampling.LANCZOS)
-    path = directory / BIG_NAME
-    big.save(path, "JPEG", quality=90, icc_profile=icc, exif=exif)
+    restart = data.find(b"\xff\xdd")
+    options = {"restart_marker_blocks": int.from_bytes(data[restart + 4:restart + 6], "big")} \
+        if markers and restart > 0 else {}
+    path = directory / (BIG_NAME if markers else BIG_NAME.replace(".jpg", "-no-markers.jpg"))
+    big.save(path, "JPEG", quality=90, icc_profile=icc, exif=exif, **options)
     return path
+
+
+def big_photos(directory: Path) -> list[Path]:
+    """The 48 MP photos of the grid, made in `directory`: with the phone's restart markers and without."""
+    return [make_big(directory), make_big(directory, markers=False)]
 
 
 def uptime() -> str:
@@ -123,7 +135,7 @@ def main() -> None:
         raise SystemExit(f"no photos in {PHOTOS} (set SIDECAR_PHOTOS)")
     scratch = Path(tempfile.mkdtemp(prefix="bench-grid-"))
     if os.environ.get("BENCH_BIG", "1") == "1":
-        photos.append(make_big(scratch))
+        photos += big_photos(scratch)
     workers = {"ours": start_worker("ours", OURS_PYTHON), "vips": start_worker("vips", Path(sys.executable))}
     if BASELINE:
         # This checkout's bench, the other's sidecar: the worker puts BASELINE first on its path.

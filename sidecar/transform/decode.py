@@ -18,13 +18,14 @@ import pillow_heif
 from PIL import Image
 
 from sidecar.errors import BadRequest, TooLarge, Undecodable, Unsupported
-from sidecar.transform import animation, dcjpeg, faces, pdf, svg
+from sidecar.transform import animation, dcjpeg, faces, jpegrows, pdf, svg
 from sidecar.transform.encode import output_format
 from sidecar.transform.geometry import plan
 from sidecar.transform.headers import avif_declared_size, gif_layout, ico_largest
 from sidecar.transform.quality import estimate_quality
 from sidecar.transform.sniff import HEAD, sniff
 from sidecar.transform.work import Work, decoding
+from sidecar.url.canonical import AWARE_GRAVITIES
 
 # HEIC/HEIF input (libheif + libde265 from the wheel). It applies the file's rotation and mirroring
 # itself while decoding and resets the EXIF orientation it reports, so `orient` has nothing left to do.
@@ -125,6 +126,8 @@ def decode(work: Work) -> None:
         reduced = dcjpeg.reduced(work.image, work.data)
         if reduced is not None:
             work.image = reduced
+        elif decodes_in_rows(work):
+            work.rows_later = True  # `geometry` decodes it while it resizes
         else:
             work.image.load()
         if work.frame_wanted:
@@ -135,6 +138,14 @@ def decode(work: Work) -> None:
         work.orientation = late
         plan_geometry(work)
     work.icc = work.image.info.get("icc_profile") or work.icc
+
+
+def decodes_in_rows(work: Work) -> bool:
+    """Whether `geometry` will decode this original as it resizes it (`jpegrows`): a still JPEG that is
+    shrunk, with no step before the resize that needs its pixels (trim, faces, smart crops)."""
+    return (jpegrows.available() and work.format == "JPEG" and work.frames == 1 and not work.frame_wanted
+            and work.ops.trim is None and work.ops.gravity not in AWARE_GRAVITIES and work.plan.scale < 1
+            and work.derived_from is None)
 
 
 def _plan_frames(work: Work, budget: animation.Budget) -> None:

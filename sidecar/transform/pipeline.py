@@ -28,6 +28,7 @@ from sidecar.transform import (
     colour,
     faces,
     filters,
+    jpegrows,
     orientation,
     parallel,
     smart,
@@ -44,7 +45,7 @@ from sidecar.transform.encode import (
     untouched,
 )
 from sidecar.transform.geometry import COMPASS_FRACTIONS, Plan, plan
-from sidecar.transform.work import Rendered, Settings, Source, Work
+from sidecar.transform.work import Rendered, Settings, Source, Work, decoding
 from sidecar.url.canonical import AWARE_GRAVITIES
 from sidecar.url.grammar import Ops, hex_rgb
 
@@ -152,9 +153,17 @@ def geometry(work: Work) -> None:
     planned = work.plan.scaled(shown[0] / frame_w, shown[1] / frame_h)
     box = orientation.stored_box(method, planned.box, shown)
     size = (planned.size[1], planned.size[0]) if swapped else planned.size
-    if Plan(box, size).is_identity:
-        return
-    work.image = parallel.resize(work.image, size, box)
+    identity = Plan(box, size).is_identity
+    if work.rows_later:
+        work.rows_later = False
+        resized = None if identity else jpegrows.resized(work.image, work.data, size, box)
+        if resized is not None:
+            work.image = resized
+            return
+        with decoding():  # declined: Pillow decodes it, and reports what is wrong with it
+            work.image.load()
+    if not identity:
+        work.image = parallel.resize(work.image, size, box)
 
 
 def orient(work: Work) -> None:

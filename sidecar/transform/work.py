@@ -90,6 +90,8 @@ class Work:
         self.trim_box: Box | None = None
         self.trim_pixels: tuple[int, int, int, int] | None = None  # frame 0's trim, in its stored pixels
         self.image: Image.Image = None  # type: ignore[assignment]  # set by `read`
+        #: `image` is not decoded yet: `geometry` decodes it row by row while it resizes (`jpegrows`).
+        self.rows_later = False
         self.format = ""
         self.output_format = ""
         self.orientation = 1
