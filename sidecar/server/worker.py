@@ -32,7 +32,7 @@ from sidecar.server.signals import stop_event
 from sidecar.server.spec import WorkerSpec
 from sidecar.sources import open_chain
 from sidecar.sources.local import THREAD_PREFIX as LOCAL_THREAD_PREFIX
-from sidecar.transform import dcjpeg
+from sidecar.transform import dcjpeg, jpegrows
 
 STUCK_READ_GRACE = 1.0  # seconds for source threads to finish once the server has stopped
 
@@ -54,7 +54,7 @@ async def running(config: Config, sock: socket.socket) -> AsyncIterator[asyncio.
         await sources.close()
         raise
     log("worker_ready", threads=config.processes.worker_threads, queue=config.processes.queue,
-        dc_jpeg=dcjpeg.available())
+        dc_jpeg=dcjpeg.available(), jpeg_rows=jpegrows.available())
     try:
         yield server
     finally:

@@ -231,19 +231,21 @@ def test_truncated_progressive_files_are_still_undecodable(cut: float) -> None:
         transform(data[: int(len(data) * cut)], Ops("jpeg", width=100), SETTINGS)
 
 
-def test_without_the_compiled_module_the_normal_path_decodes() -> None:
-    # A real failed import in a fresh interpreter (as on a machine that could not build the extension).
+@pytest.mark.parametrize("progressive", [True, False])
+def test_without_the_compiled_modules_the_normal_path_decodes(progressive: bool) -> None:
+    # A real failed import in a fresh interpreter (as on a machine that could not build the extensions).
     script = (
-        "import sys; sys.modules['sidecar.transform._dcjpeg'] = None\n"
+        "import sys; sys.modules['sidecar.transform._dcjpeg'] = sys.modules['sidecar.transform._jpegrows'] = None\n"
         "import io, subprocess\n"
         "from PIL import Image\n"
-        "from sidecar.transform import dcjpeg\n"
+        "from sidecar.transform import dcjpeg, jpegrows\n"
         "from sidecar.transform.pipeline import Settings, transform\n"
         "from sidecar.url.grammar import Ops\n"
-        "assert not dcjpeg.available()\n"
+        "assert not dcjpeg.available() and not jpegrows.available()\n"
         f"data = open({str(SAMPLES / 'road-1920x1080.jpg')!r}, 'rb').read()\n"
-        "data = subprocess.run(['jpegtran', '-copy', 'all', '-progressive'], input=data, capture_output=True, check=True).stdout\n"
-        "out = transform(data, Ops('jpeg', width=100), Settings(50_000_000, 82, (255, 255, 255)))\n"
+        + ("data = subprocess.run(['jpegtran', '-copy', 'all', '-progressive'], input=data, capture_output=True,"
+           " check=True).stdout\n" if progressive else "")
+        + "out = transform(data, Ops('jpeg', width=100), Settings(50_000_000, 82, (255, 255, 255)))\n"
         "print(Image.open(io.BytesIO(out.data)).size)\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=HANG)
@@ -260,7 +262,7 @@ def test_progressive_original_through_nginx(stack_factory: Stacks, tmp_path_fact
     assert reply.status == 200 and reply.image().size == (120, 68)
     records = [json.loads(line) for line in stack.log_path.read_text().splitlines() if line.startswith("{")]
     # Each worker process says whether it has the decoder (the supervisor imports no image code).
-    assert {r["dc_jpeg"] for r in records if r.get("event") == "worker_ready"} == {True}
+    assert {(r["dc_jpeg"], r["jpeg_rows"]) for r in records if r.get("event") == "worker_ready"} == {(True, True)}
 
 
 def test_short_fuzz_run_finds_no_crash(tmp_path: Path) -> None:
