@@ -23,7 +23,7 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test test-fast mutation lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
+.PHONY: run test test-fast mutation lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-endtoend bench-scoreboard bench-venv bench-output-memory \
         fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector bench-file-io
 
 run: install
@@ -128,6 +128,11 @@ bench-progressive: install
 # Issue 15's grid: every photo (and a 48 MP one made from a photo) at widths 160-1399, ours vs libvips.
 bench-grid: install bench-venv
 	$(BENCH_VENV)/bin/python -m bench.grid
+
+# The same grid end to end: ours through nginx (one request at a time, every one a cold miss) against the
+# libvips server over HTTP and libvips in-process, with where our time goes per request (bench/endtoend.py).
+bench-endtoend: install bench-venv
+	$(PY) -m bench.endtoend
 
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv

@@ -116,7 +116,7 @@ def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: 
     the original's `faces`, for face gravity). Pure."""
     width, height = source.size
     target = plan(width, height, ops, max_side=settings.max_side)
-    if target.is_identity:
+    if target.keeps(width, height):
         return None  # the original itself is the answer (passed through or re-encoded)
     target_format = output_format(ops.format, variant, source, opaque=ops.background is not None, frame=ops.frame)
     wanted_quality = quality_for(ops.quality, target_format, settings, source.quality)
