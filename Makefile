@@ -23,8 +23,8 @@ BENCH_SCOREBOARD_PIP := aiohttp==3.14.5 matplotlib==3.11.2
 THUMBOR_VENV ?= $(HOME)/.cache/resize-sidecar/thumbor-venv
 THUMBOR_PIP  := thumbor==7.8.0
 
-.PHONY: run test test-fast mutation lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-scoreboard bench-venv bench-output-memory \
-        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector
+.PHONY: run test test-fast mutation lint install system-deps clean bench-bytes bench-pipeline bench-progressive bench-load bench-operations bench-aware bench-hits bench-grid bench-endtoend bench-scoreboard bench-venv bench-output-memory \
+        fuzz fuzz-dc fuzz-dc-asan bench-front deploy-files bench-animation soak bench-odd bench-vector bench-file-io
 
 run: install
 	$(VENV)/bin/resize-sidecar run
@@ -129,6 +129,11 @@ bench-progressive: install
 bench-grid: install bench-venv
 	$(BENCH_VENV)/bin/python -m bench.grid
 
+# The same grid end to end: ours through nginx (one request at a time, every one a cold miss) against the
+# libvips server over HTTP and libvips in-process, with where our time goes per request (bench/endtoend.py).
+bench-endtoend: install bench-venv
+	$(PY) -m bench.endtoend
+
 bench-pipeline: BENCH_APT_NEEDED = $(BENCH_APT)
 bench-pipeline: install bench-venv
 	$(BENCH_VENV)/bin/python -m bench.pipeline
@@ -177,6 +182,11 @@ soak: install
 # directory, say Pillow's Tests/images); fails on any 5xx, hang, worker restart or `bug` log line.
 bench-odd: install
 	$(PY) -m bench.odd_inputs $(if $(ODD_EXTRA),--extra $(ODD_EXTRA))
+
+# A miss's file IO: the last commit before aiofiles against this checkout, interleaved (bench/file_io.py,
+# about 2 minutes; one table). FILE_IO_ARGS for others: "--rev before=afb9195 --rev main=main --tree this=.".
+bench-file-io: install
+	$(PY) -m bench.file_io $(FILE_IO_ARGS)
 
 # SVG drawn at the rendition's size against drawn at its own size and resized: time, SSIM, bytes.
 bench-vector: install

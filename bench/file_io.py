@@ -1,17 +1,23 @@
-"""What a miss's file IO costs, for two versions of the code side by side: miss latency at concurrency 1
+"""What a miss's file IO costs, for versions of the code side by side: miss latency at concurrency 1
 and 16, and how long a hung directory source (a FIFO, which blocks its reader like a dead NFS mount)
 holds up the fall-through to the next source.
 
-    .venv/bin/python bench/file_io.py [--rounds 4] [--tree NAME=PATH ...]
+    .venv/bin/python -m bench.file_io [--rounds 8] [--rev NAME=REV ...] [--tree NAME=PATH ...]
 
-Each `--tree` is a checkout of the sidecar (default: this one); each round runs every tree once, in
-its own child process, in turn (A B A B ...), so a neighbour's load on a shared machine hits them
-alike. A child serves real misses in-process: the real `Handler` (one transform thread, as one worker
-process has by default), a directory source and a cache directory on disk; every request is a new
-rendition, from its original (see ROWS). Only the `handle` call is timed (no nginx, no socket). The
-"CPU per miss" rows are the child's CPU time over a row divided by its misses (threads included),
-which a busy neighbour disturbs less than latency. The fall-through row times `SourceChain.fetch` of a
-key that is a FIFO in the first source and a file in the second, with the breaker off.
+Each `--rev` is a commit of this repository, exported to a temporary directory (with this checkout's
+built C modules); each `--tree` a checkout of the sidecar. Without either: the last commit before aiofiles
+(BEFORE_AIOFILES) against this checkout. Each round runs every version once, in its own child process,
+in turn, each version first in its turn (A B, B A, ...), so a neighbour's load on a shared machine hits
+them alike; the ratio columns are each version's median over the first version's.
+
+A child serves real misses in-process: the real `Handler` (one transform thread, as one worker process
+has by default), a directory source and a cache directory on disk; every request is a new rendition,
+from its original (see ROWS). Only the `handle` call is timed (no nginx, no socket). The "CPU per miss"
+rows are the child's CPU time over a row divided by its misses (threads included), which a busy
+neighbour disturbs less than latency; the "trips" rows count the trips to any executor's threads
+(`run_in_executor`, which aiofiles calls for each of its calls) per miss or call, the cost a version
+controls (some 50 us of CPU each here). The fall-through row times `SourceChain.fetch` of a key that is
+a FIFO in the first source and a file in the second, with the breaker off.
 """
 from __future__ import annotations
 
@@ -30,8 +36,11 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar, TypeVarTuple
 
 REPO = Path(__file__).resolve().parent.parent
+#: main just before issue 20 brought aiofiles in (the first parent of its merge, 55eb105).
+BEFORE_AIOFILES = "afb9195"
 LARGE = REPO / "samples" / "road-1920x1080.jpg"
 HUNG_TIMEOUT = 0.2  # the FIFO source's first-byte timeout
 #: row: (original, width, concurrency, requests per round, keys). "new" keys were never asked for: the
@@ -87,9 +96,10 @@ async def child(root: Path) -> dict[str, list[float]]:
             async with gate:
                 return await miss(kind, width, keys)
 
-        cpu_started = time.process_time()
+        cpu_started, trips = time.process_time(), TRIPS[0]
         samples[row] = list(await asyncio.gather(*(one() for _ in range(count))))
         samples[f"{row}: CPU per miss"] = [(time.process_time() - cpu_started) / count * 1000]
+        samples[f"{row}: trips per miss"] = [(TRIPS[0] - trips) / count]
 
     # The file IO alone, without the transform: fetching the small original, publishing its bytes.
     data = (originals / "small.jpg").read_bytes()
@@ -116,9 +126,10 @@ async def child(root: Path) -> dict[str, list[float]]:
 
             await step()  # the first publish makes the directory
             row = f"{name}, c{concurrency}"
-            cpu_started = time.process_time()
+            cpu_started, trips = time.process_time(), TRIPS[0]
             samples[row] = list(await asyncio.gather(*(timed() for _ in range(IO_STEPS))))
             samples[f"{row}: CPU per call"] = [(time.process_time() - cpu_started) / IO_STEPS * 1000]
+            samples[f"{row}: trips per call"] = [(TRIPS[0] - trips) / IO_STEPS]
 
     chain = await open_chain(load(None, env={**env, "SIDECAR_SOURCES": f"{hung},{originals}",
                                              "SIDECAR_SOURCE_FIRST_BYTE_TIMEOUT": str(HUNG_TIMEOUT),
@@ -160,56 +171,99 @@ def prepare(root: Path) -> None:
     os.mkfifo(root / "hung" / "small-0.jpg")
 
 
-def run_child() -> None:
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+#: Trips to any executor's threads so far, in the child (`counting_loop`).
+TRIPS = [0]
+
+
+def counting_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop (the worker's), counting `run_in_executor` calls in TRIPS."""
     import uvloop
 
+    class Counting(uvloop.Loop):  # type: ignore[misc]
+        def run_in_executor(self, executor: Any, func: Callable[[*Ts], T], *args: *Ts) -> Any:
+            TRIPS[0] += 1
+            return super().run_in_executor(executor, func, *args)
+
+    return Counting()
+
+
+def run_child() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-file-io-"))
     try:
         prepare(root)
         with contextlib.redirect_stderr(io.StringIO()):  # the sidecar's log: a line per hung-source failure
-            samples = uvloop.run(child(root))
+            with asyncio.Runner(loop_factory=counting_loop) as runner:
+                samples = runner.run(child(root))
     finally:
         release(root / "hung" / "small-0.jpg")
         shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(samples))
 
 
+def export(rev: str, into: Path) -> str:
+    """Commit `rev` of this repository as files under `into`, with this checkout's C modules (untracked,
+    built by `pip install -e .`; one the commit does not know is never imported)."""
+    subprocess.run(f"git -C {REPO} archive {rev} | tar -x -C {into}", shell=True, check=True)
+    for built in (REPO / "sidecar" / "transform").glob("_*.so"):
+        shutil.copy(built, into / built.relative_to(REPO))
+    return str(into)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rev", action="append", default=[], help="NAME=REV: a commit of this repository (repeatable)")
     parser.add_argument("--tree", action="append", default=[], help="NAME=PATH of a checkout (repeatable)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return run_child()
-    trees = dict(tree.split("=", 1) for tree in args.tree) or {"this": str(REPO)}
+    with tempfile.TemporaryDirectory(prefix="bench-file-io-revs-") as exports:
+        if not args.rev and not args.tree:
+            args.rev, args.tree = [f"before-aiofiles={BEFORE_AIOFILES}"], [f"this={REPO}"]
+        trees: dict[str, str] = {}
+        for name, rev in (spec.split("=", 1) for spec in args.rev):
+            (Path(exports) / name).mkdir()
+            trees[name] = export(rev, Path(exports) / name)
+        trees.update(tree.split("=", 1) for tree in args.tree)
+        compare(trees, args.rounds)
+
+
+def compare(trees: dict[str, str], rounds: int) -> None:
+    """Run every tree once per round, in turn, and print the table."""
     results: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
     loads = [os.getloadavg()[0]]
     started = time.monotonic()
-    for _ in range(args.rounds):
-        for name, path in trees.items():
+    names = list(trees)
+    for round_ in range(rounds):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:  # each goes first in turn
+            path = trees[name]
             env = {**os.environ, "PYTHONPATH": path}
             out = subprocess.run([sys.executable, __file__, "--child"], env=env, cwd=path, check=True,
                                  capture_output=True, text=True).stdout
             for row, values in json.loads(out.splitlines()[-1]).items():
                 results[name].setdefault(row, []).extend(values)
             loads.append(os.getloadavg()[0])
-    names = list(trees)
-    print("| row | n | " + " | ".join(f"{n} median ms | {n} p90 ms" for n in names)
-          + (f" | {names[1]} / {names[0]} (median) |" if len(names) == 2 else " |"))
-    print("|---|---|" + "---|---|" * len(names) + ("---|" if len(names) == 2 else ""))
-    for row in sorted(results[names[0]], key=lambda row: "CPU" in row):  # latency rows first
+    first, *others = list(trees)
+    print("| row | n | " + " | ".join(f"{n} median | {n} p90" for n in trees)
+          + "".join(f" | {n} / {first} (median)" for n in others) + " |")
+    print("|---|---|" + "---|---|" * len(trees) + "---|" * len(others))
+    kinds = ("CPU", "trips")  # latency rows first, then CPU, then trips
+    for row in sorted(results[first], key=lambda row: [kind in row for kind in reversed(kinds)]):
         cells, medians = [], []
-        for name in names:
-            values = results[name][row]
+        for name in trees:
+            values = results[name].get(row, [float("nan")])
             medians.append(statistics.median(values))
             p90 = statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
             cells.append(f"{medians[-1]:.1f} | {p90:.1f}")
-        ratio = f" | {medians[1] / medians[0]:.2f}" if len(names) == 2 else ""
-        print(f"| {row} | {len(results[names[0]][row])} | " + " | ".join(cells) + ratio + " |")
-    print(f"\n{args.rounds} rounds in {time.monotonic() - started:.0f} s; 1-minute load average "
+        ratios = "".join(f" | {median / medians[0]:.2f}" for median in medians[1:])
+        print(f"| {row} | {len(results[first][row])} | " + " | ".join(cells) + ratios + " |")
+    print(f"\n{rounds} rounds in {time.monotonic() - started:.0f} s; 1-minute load average "
           f"{min(loads):.2f} to {max(loads):.2f} during the run; {os.cpu_count()} cores, shared with other work; "
-          f"hung source's first-byte timeout {HUNG_TIMEOUT} s")
+          f"hung source's first-byte timeout {HUNG_TIMEOUT} s; times in ms; trees: "
+          + ", ".join(f"{name}={path}" for name, path in trees.items()))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from bench.pipeline import OURS_PYTHON, PHOTOS, QUALITY, REPO, Reference, ssim
 from bench.pipeline import worker as pipeline_worker
@@ -39,6 +41,7 @@ BIG_NAME = "phone-48mp-8064x6048.jpg"
 #: Optionally a third column: the transform of another checkout (say main before this branch), same venv.
 BASELINE = os.environ.get("BENCH_BASELINE")
 VARIANTS = ("ours", "vips", "before") if BASELINE else ("ours", "vips")
+T = TypeVar("T")
 
 
 def work_ours(path: str, width: int, height: int | None = None) -> bytes:
@@ -83,48 +86,71 @@ def make_big(directory: Path, markers: bool = True) -> Path:
     return path
 
 
+def big_photos(directory: Path) -> list[Path]:
+    """The 48 MP photos of the grid, made in `directory`: with the phone's restart markers and without."""
+    return [make_big(directory), make_big(directory, markers=False)]
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
+
+
+def start_worker(name: str, python: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """A long-lived `worker(name)` under `python`: one job per line in, one JSON answer per line out."""
+    return subprocess.Popen([str(python), "-m", "bench.grid", "--worker", name], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=REPO, env=env)
+
+
+def ask(proc: subprocess.Popen[str], photo: Path, width: int) -> dict[str, object]:
+    """One job of a worker: its wall and CPU ms, the output's bytes and where it wrote them (`out`)."""
+    proc.stdin.write(json.dumps({"path": str(photo), "width": width}) + "\n")  # type: ignore[union-attr]
+    proc.stdin.flush()  # type: ignore[union-attr]
+    return json.loads(proc.stdout.readline())  # type: ignore[union-attr,no-any-return]
+
+
+def stop_worker(proc: subprocess.Popen[str]) -> None:
+    proc.stdin.close()  # type: ignore[union-attr]
+    proc.wait()
+
+
+def interleaved(jobs: list[T], variants: tuple[str, ...], rounds: int) -> Iterator[tuple[int, T, str]]:
+    """(round, job, variant) in the order to run them: round 0 warms up (imports, first decode; not to be
+    counted), then `rounds` rounds in which each job's variants rotate, so a busy neighbour on a shared
+    machine slows all alike."""
+    for round_number in range(rounds + 1):
+        for index, job in enumerate(jobs):
+            shift = (index + round_number) % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                yield round_number, job, variant
+        print(f"round {round_number}/{rounds} done", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     import numpy as np
     from PIL import Image
 
-    uptime_before = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
+    uptime_before = uptime()
     photos = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     if not photos:
         raise SystemExit(f"no photos in {PHOTOS} (set SIDECAR_PHOTOS)")
     scratch = Path(tempfile.mkdtemp(prefix="bench-grid-"))
     if os.environ.get("BENCH_BIG", "1") == "1":
-        photos += [make_big(scratch), make_big(scratch, markers=False)]
-    workers = {
-        "ours": subprocess.Popen([str(OURS_PYTHON), "-m", "bench.grid", "--worker", "ours"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True, cwd=REPO),
-        "vips": subprocess.Popen([sys.executable, "-m", "bench.grid", "--worker", "vips"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True, cwd=REPO),
-    }
+        photos += big_photos(scratch)
+    workers = {"ours": start_worker("ours", OURS_PYTHON), "vips": start_worker("vips", Path(sys.executable))}
     if BASELINE:
         # This checkout's bench, the other's sidecar: the worker puts BASELINE first on its path.
-        workers["before"] = subprocess.Popen([str(OURS_PYTHON), "-m", "bench.grid", "--worker", "before"],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+        workers["before"] = start_worker("before", OURS_PYTHON, env={**os.environ, "PYTHONPATH": str(REPO)})
     jobs = [(photo, width) for photo in photos for width in WIDTHS]
     results: dict[tuple[str, int, str], list[dict[str, object]]] = {}
-    for round_number in range(ROUNDS + 1):  # round 0 warms up (imports, first decode) and is not counted
-        for index, (photo, width) in enumerate(jobs):
-            shift = (index + round_number) % len(VARIANTS)
-            order = VARIANTS[shift:] + VARIANTS[:shift]
-            for variant in order:
-                proc = workers[variant]
-                proc.stdin.write(json.dumps({"path": str(photo), "width": width}) + "\n")  # type: ignore[union-attr]
-                proc.stdin.flush()  # type: ignore[union-attr]
-                answer = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
-                if round_number:
-                    if round_number == 1:
-                        answer["image"] = Path(answer["out"]).read_bytes()
-                    results.setdefault((photo.name, width, variant), []).append(answer)
-        print(f"round {round_number}/{ROUNDS} done", file=sys.stderr, flush=True)
+    for round_number, (photo, width), variant in interleaved(jobs, VARIANTS, ROUNDS):
+        answer = ask(workers[variant], photo, width)
+        if round_number:
+            if round_number == 1:
+                answer["image"] = Path(answer["out"]).read_bytes()
+            results.setdefault((photo.name, width, variant), []).append(answer)
     for proc in workers.values():
-        proc.stdin.close()  # type: ignore[union-attr]
-        proc.wait()
-    uptime_after = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
+        stop_worker(proc)
+    uptime_after = uptime()
 
     reference = Reference()
     print(f"\nJPEG q{QUALITY}, `fit` to each width, cold; median of {ROUNDS} interleaved rounds, in-process "

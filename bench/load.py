@@ -239,6 +239,21 @@ async def fetch_one(port: int, path: str, headers: dict[str, str] | None = None)
         writer.close()
 
 
+def fetch_timed(port: int, path: str) -> tuple[int, bytes, float]:
+    """One GET on a new connection: status, body, and seconds from sending the request to the body's
+    last byte (the connect is not timed, as in `load`)."""
+    async def timed() -> tuple[int, bytes, float]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            started = time.perf_counter()
+            status, body = await _request(reader, writer, path)
+            return status, body, time.perf_counter() - started
+        finally:
+            writer.close()
+
+    return asyncio.run(timed())
+
+
 @dataclass
 class Load:
     latencies: list[float] = field(default_factory=list)
@@ -321,19 +336,24 @@ class Renditions:
 
     def __init__(self, photos: list[str], sources: Path) -> None:
         self.photos, self.sources = photos, sources
-        self.n = 0
+        self.n = self.links = 0
 
     def next(self, sidecar: Sidecar, small: bool = False) -> str:
         """A rendition never asked for before: photos in turn, widths and formats varied. `small`: mostly
         thumbnails (cheap, so that thousands fit in minutes), every tenth one large."""
         self.n += 1
-        photo = self.photos[self.n % len(self.photos)]
-        stem, ext = os.path.splitext(photo)
-        key = f"{stem}-{self.n}{ext}"
-        os.link(self.sources / photo, self.sources / key)
+        key = self.fresh(self.photos[self.n % len(self.photos)])
         large = not small or self.n % 10 == 0
         width = (200 + (self.n * 53) % 1400) if large else (120 + (self.n * 37) % 400)
         return sidecar.url(key, width=width, format=("jpeg", "webp")[self.n % 2])
+
+    def fresh(self, photo: str) -> str:
+        """A new key for `photo` (a hard link beside it): nothing cached or derived from it yet."""
+        self.links += 1
+        stem, ext = os.path.splitext(photo)
+        key = f"{stem}-{self.links}{ext}"
+        os.link(self.sources / photo, self.sources / key)
+        return key
 
     def batch(self, sidecar: Sidecar, count: int, small: bool = False) -> list[str]:
         return [self.next(sidecar, small) for _ in range(count)]

@@ -57,9 +57,9 @@ class Ours:
 
     name = "resize-sidecar"
 
-    def __init__(self, photos: Path) -> None:
+    def __init__(self, photos: Path, **settings: object) -> None:
         # Transforms at nice 0, as every peer runs: nice 10 would lend our CPU to the others here.
-        self.sidecar: Sidecar = start_sidecar(photos, transform_nice=0)
+        self.sidecar: Sidecar = start_sidecar(photos, **{"transform_nice": 0, **settings})
         self.port = self.sidecar.port
 
     def url(self, photo: str, width: int) -> str:

@@ -180,7 +180,7 @@ class Renditions:
         where it came from (`X-Image-Source`); and what the original's directory recorded already."""
         directory = self._directory(rendition)
         known = await cascade.read(self.cache, directory, faces=ops.gravity == "fc")
-        found = await cascade.find(self.cache, directory, known, ops, variant, self.settings)
+        found = cascade.find(directory, known, ops, variant, self.settings)
         if found is not None:
             try:
                 data = await self.cache.read(found.file_path)

@@ -26,8 +26,10 @@ the same frame (`animation.same_frames`).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import aiofiles.os
@@ -60,17 +62,31 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Records:
-    """What an original's directory records about it: its facts, and its faces once they were looked for
-    (face gravity's). None where there is no record (or no readable one)."""
+    """What an original's directory holds about it: its facts, its faces once they were looked for (face
+    gravity's), and, when its facts are known, the names of the files beside them (the candidates of
+    `find`). None where there is no record (or no readable one)."""
 
     source: Source | None = None
     faces: tuple[Face, ...] | None = None
+    names: tuple[str, ...] = ()
 
 
 async def read(cache: Cache, directory: str, *, faces: bool) -> Records:
-    """The records in `directory`: the original's facts, and its faces too when `faces`."""
-    return Records(await _read(cache, f"{directory}/{SOURCE_RECORD}", parse_record),
-                   await _read(cache, f"{directory}/{FACES_RECORD}", parse_faces) if faces else None)
+    """The records in `directory`: the original's facts, its faces too when `faces`, the files beside them.
+    One trip to the cache's threads, through aiofiles."""
+    return await _read(cache.path(directory), faces, executor=cache.io)
+
+
+@aiofiles.os.wrap
+def _read(directory: Path, faces: bool) -> Records:
+    source = _parsed(directory / SOURCE_RECORD, parse_record)
+    if source is None:
+        return Records(faces=_parsed(directory / FACES_RECORD, parse_faces) if faces else None)
+    try:
+        names = tuple(os.listdir(directory))
+    except OSError:
+        names = ()
+    return Records(source, _parsed(directory / FACES_RECORD, parse_faces) if faces else None, names)
 
 
 async def record(cache: Cache, directory: str, source: Source, fetched_at: float | None = None) -> None:
@@ -85,18 +101,13 @@ async def record_faces(cache: Cache, directory: str, faces: tuple[Face, ...], fe
                       fetched_at=fetched_at)
 
 
-async def find(cache: Cache, directory: str, records: Records, ops: Ops, variant: str | None,
-               settings: Settings) -> Candidate | None:
-    """The smallest cached rendition in `directory` that `ops` may be derived from, if any (see `choose`).
-    None without the original's record, for `trim` (its box is found at the original's resolution, and a
-    rendition's edges would move it), and for face gravity until the faces are known."""
+def find(directory: str, records: Records, ops: Ops, variant: str | None, settings: Settings) -> Candidate | None:
+    """The smallest rendition in `directory` (of `records.names`) that `ops` may be derived from, if any
+    (see `choose`). None without the original's record, for `trim` (its box is found at the original's
+    resolution, and a rendition's edges would move it), and for face gravity until the faces are known."""
     if records.source is None or ops.trim is not None or (ops.gravity == "fc" and records.faces is None):
         return None
-    try:
-        names = await aiofiles.os.listdir(cache.path(directory), executor=cache.io)
-    except OSError:
-        return None
-    return choose(directory, records.source, names, ops, variant, settings, records.faces)
+    return choose(directory, records.source, list(records.names), ops, variant, settings, records.faces)
 
 
 def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: str | None, settings: Settings,
@@ -105,7 +116,7 @@ def choose(directory: str, source: Source, names: list[str], ops: Ops, variant: 
     the original's `faces`, for face gravity). Pure."""
     width, height = source.size
     target = plan(width, height, ops, max_side=settings.max_side)
-    if target.is_identity:
+    if target.keeps(width, height):
         return None  # the original itself is the answer (passed through or re-encoded)
     target_format = output_format(ops.format, variant, source, opaque=ops.background is not None, frame=ops.frame)
     wanted_quality = quality_for(ops.quality, target_format, settings, source.quality)
@@ -166,9 +177,9 @@ def parse_faces(data: bytes) -> tuple[Face, ...]:
     return faces
 
 
-async def _read(cache: Cache, file_path: str, parse: Callable[[bytes], T]) -> T | None:
+def _parsed(path: Path, parse: Callable[[bytes], T]) -> T | None:
     try:
-        return parse(await cache.read(file_path))
+        return parse(path.read_bytes())
     except (OSError, ValueError):
         return None
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sidecar.cache.singleflight import wait_for_holders
-from sidecar.cache.store import FACES_RECORD, PURGED_MARKER, SOURCE_RECORD
+from sidecar.cache.store import FACES_RECORD, PURGED_MARKER, SOURCE_RECORD, Cache
 from sidecar.url.grammar import check_key, renditions_dir
 from sidecar.url.routes import ID_PATTERN, Route, link_dir
 
@@ -35,10 +35,7 @@ def purge(cache_root: Path, url_prefix: str, key: str) -> int:
     directory = original_dir(cache_root, url_prefix, key)
     if not directory.is_dir():
         return 0
-    now = time.time()
-    marker = directory / PURGED_MARKER
-    marker.touch(mode=0o644)
-    os.utime(marker, (now, now))  # precisely now: the kernel's own file clock is coarse
+    mark(Cache(cache_root), directory)
     wait_for_holders(directory)
     removed = 0
     for record in (SOURCE_RECORD, FACES_RECORD):  # the cascade's facts about the old original
@@ -52,6 +49,22 @@ def purge(cache_root: Path, url_prefix: str, key: str) -> int:
             except FileNotFoundError:
                 pass
     return removed
+
+
+def mark(cache: Cache, directory: Path) -> None:
+    """Leave the marker in `directory`, timed precisely now. It appears by a rename, with that time: the
+    kernel stamps a file it creates or touches with its coarse clock (a few ms behind `time.time()`), and a
+    flight checking the marker meanwhile would take a fetch made just before the purge for one made after."""
+    now = time.time()
+    fd, temp = cache.temp_file(directory)  # flocked: the sweep leaves it alone
+    try:
+        os.utime(fd, (now, now))
+        os.replace(temp, directory / PURGED_MARKER)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    finally:
+        os.close(fd)
 
 
 def purge_links(cache_root: Path, routes: Iterable[Route], image_id: str) -> int:

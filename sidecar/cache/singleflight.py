@@ -22,6 +22,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Generic, TypeVar
 
+import aiofiles.os
+
 from sidecar.cache.store import LOCK_PREFIX, Cache
 from sidecar.errors import DeadlineExceeded
 
@@ -51,6 +53,9 @@ class Flights(Generic[T]):
 
     def __init__(self, cache: Cache, io: Executor) -> None:
         self.cache, self.io = cache, io
+        # One trip each to the cache's threads, through aiofiles (see `sidecar.cache.store`).
+        self._lock = aiofiles.os.wrap(self._try_lock)
+        self._unlock = aiofiles.os.wrap(self._release)
         self._flights: dict[Path, asyncio.Task[tuple[T | None, Path | None]]] = {}
 
     def __len__(self) -> int:
@@ -84,7 +89,7 @@ class Flights(Generic[T]):
         lock_path = finals[0].with_name(LOCK_PREFIX + finals[0].name)
         delay = POLL_FIRST
         while True:
-            state, fd, found = await loop.run_in_executor(self.io, self._try_lock, finals, lock_path)
+            state, fd, found = await self._lock(finals, lock_path, executor=self.io)
             if state is _State.PUBLISHED:
                 return None, found
             if state is _State.LOCKED:
@@ -96,7 +101,7 @@ class Flights(Generic[T]):
         try:
             return await make(), None
         finally:
-            await loop.run_in_executor(self.io, self._release, lock_path, fd)
+            await self._unlock(lock_path, fd, executor=self.io)
 
     def _release(self, lock_path: Path, fd: int) -> None:
         """Unlock, and remove the directories this flight made if it published nothing in them."""

@@ -6,8 +6,10 @@ within one directory never crosses a filesystem). nginx refuses every dot-name, 
 never served. The writer holds a flock on its temporary file, so the sweep (`sidecar.cache.gc`, at start and
 on every pass) can tell one left by a crash from one being written, without guessing from its age.
 
-Every file IO of a miss here goes through aiofiles, in the cache's own threads (the worker's `io` pool),
-never on the event loop: a slow cache disk delays publishing, not the other requests.
+Every file IO here goes through aiofiles in the cache's own threads (the worker's `io` pool), never on
+the event loop: a slow cache disk delays publishing, not the other requests. Each async method is one trip
+to those threads (aiofiles' `wrap` of a blocking routine, in the given executor), not one per file call:
+a trip costs some 50 us of CPU, as much as the IO of a small rendition (docs/benchmarks.md).
 
 A purge (`sidecar.cache.purge`) leaves a dot-named marker in the original's directory; a rendition made from an
 original fetched before that moment is not published (`Superseded`), so a purge cannot be undone by work
@@ -15,16 +17,13 @@ that was already in flight.
 """
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import uuid
 from concurrent.futures import Executor
 from pathlib import Path
 
-import aiofiles
 import aiofiles.os
-from aiofiles.threadpool.binary import AsyncBufferedIOBase
 
 TEMP_PREFIX = ".tmp-"
 LOCK_PREFIX = ".lock-"
@@ -43,13 +42,14 @@ class Superseded(Exception):
 
 class Cache:
     """The cache under `root`. Its async methods do their file IO through aiofiles in `io`, the cache's own
-    threads (the event loop's default executor when None); the blocking ones are for callers already in
-    a thread."""
+    threads (the event loop's default executor when None), one trip each; the blocking ones are for
+    callers already in a thread."""
 
     def __init__(self, root: Path, io: Executor | None = None) -> None:
         self.root, self.io = root, io
-        self._makedirs = aiofiles.os.wrap(self.makedirs)
-        self._publish = aiofiles.os.wrap(_publish)
+        self._read = aiofiles.os.wrap(Path.read_bytes)
+        self._write = aiofiles.os.wrap(self.write_now)
+        self._link = aiofiles.os.wrap(self.link_now)
 
     def path(self, file_path: str) -> Path:
         """Where the decoded URL path `file_path` (as nginx's `$uri`) lives on disk."""
@@ -60,50 +60,64 @@ class Cache:
 
     async def read(self, file_path: str) -> bytes:
         """The whole file at `file_path`; raises OSError."""
-        file = await aiofiles.open(self.path(file_path), "rb", executor=self.io)
-        try:
-            return await file.read()
-        finally:
-            await file.close()
+        return await self._read(self.path(file_path), executor=self.io)
 
     async def write(self, file_path: str, data: bytes, *, fetched_at: float | None = None) -> None:
-        """Publish `data` at `file_path` atomically. Raises OSError (or Superseded, when the original was
-        purged after `fetched_at`) and leaves nothing behind."""
-        final = self.path(file_path)
-        file, temp = await self._temp(final.parent)
-        try:
-            try:
-                await file.write(data)
-            finally:
-                await file.close()  # flushes; if that fails, the write failed and nothing is published
-            await self._publish(temp, final, fetched_at, executor=self.io)
-        except BaseException:
-            await aiofiles.os.unlink(temp, executor=self.io)
-            raise
+        """Publish `data` at `file_path` atomically (see `write_now`), in one trip to the cache's threads."""
+        await self._write(self.path(file_path), data, fetched_at, executor=self.io)
 
     async def link(self, link_path: str, target_path: str) -> None:
-        """Make `link_path` a relative symlink to the file at `target_path` (both decoded URL paths),
-        atomically: nginx sees the old link, or the new one, never none. Raises OSError."""
-        link, target = self.path(link_path), self.path(target_path)
-        await self._makedirs(link.parent, executor=self.io)
-        temp = link.parent / f"{TEMP_PREFIX}link-{os.getpid()}-{uuid.uuid4().hex}"
-        await aiofiles.os.symlink(os.path.relpath(target, link.parent), temp, executor=self.io)
+        """Make `link_path` a relative symlink to the file at `target_path` (see `link_now`)."""
+        await self._link(self.path(link_path), self.path(target_path), executor=self.io)
+
+    def write_now(self, final: Path, data: bytes, fetched_at: float | None = None) -> None:
+        """Publish `data` at `final` atomically. Blocking; raises OSError (or Superseded, when the
+        original was purged after `fetched_at`) and leaves nothing behind."""
+        fd, temp = self.temp_file(final.parent)
         try:
-            await aiofiles.os.replace(temp, link, executor=self.io)
+            with os.fdopen(fd, "wb") as file:  # closed (flushed) before the rename: a failed flush publishes nothing
+                file.write(data)
+            if fetched_at is not None and purged_since(final.parent, fetched_at):
+                raise Superseded(str(final))
+            os.replace(temp, final)
         except BaseException:
-            await aiofiles.os.unlink(temp, executor=self.io)
+            os.unlink(temp)
             raise
 
-    async def _temp(self, directory: Path) -> tuple[AsyncBufferedIOBase, Path]:
-        """A new temporary file in `directory`, open for writing and flocked (see `_open_temp`)."""
+    def link_now(self, link: Path, target: Path) -> None:
+        """Make `link` a relative symlink to `target`, atomically: nginx sees the old link, or the new
+        one, never none. Blocking; raises OSError."""
+        self.makedirs(link.parent)
+        temp = link.parent / f"{TEMP_PREFIX}link-{os.getpid()}-{uuid.uuid4().hex}"
+        os.symlink(os.path.relpath(target, link.parent), temp)
+        try:
+            os.replace(temp, link)
+        except BaseException:
+            os.unlink(temp)
+            raise
+
+    def temp_file(self, directory: Path) -> tuple[int, Path]:
+        """A new temporary file in `directory`, open for writing, readable for nginx's workers whatever the
+        umask, and flocked: "being written". The sweep removes only unlocked ones; if it removed ours
+        before we locked it, we make another. Blocking."""
         for _ in range(3):
             temp = directory / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
             try:
-                file = await aiofiles.open(temp, "xb", opener=_open_temp, executor=self.io)
-            except FileNotFoundError:  # no directory yet, the collector removed it as it emptied it, or swept
-                await self._makedirs(directory, executor=self.io)
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+            except FileNotFoundError:  # no directory yet, or the collector removed it as it emptied it
+                self.makedirs(directory)
                 continue
-            return file, temp
+            try:
+                os.fchmod(fd, FILE_MODE)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.stat(temp).st_ino == os.fstat(fd).st_ino:
+                    return fd, temp
+            except FileNotFoundError:  # swept before we locked it
+                pass
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
         raise OSError(f"cannot keep a temporary file in {directory}")
 
     def prune(self, directory: Path) -> None:
@@ -119,8 +133,7 @@ class Cache:
             directory = directory.parent
 
     def makedirs(self, directory: Path) -> None:
-        """Make `directory` and its missing parents. Blocking: for callers in a thread (the flights'
-        locking); `write` and `link` run it in the cache's threads through aiofiles."""
+        """Make `directory` and its missing parents. Blocking: for callers in a thread."""
         # Made one by one with an explicit mode: the umask of a service manager may be 077.
         missing = []
         while not directory.is_dir():
@@ -135,32 +148,8 @@ class Cache:
                     raise
 
 
-def _publish(temp: Path, final: Path, fetched_at: float | None) -> None:
-    """Rename `temp` to `final`, unless the original was purged after `fetched_at`: the check and the
-    rename in one trip to the cache's threads, as close together as they can be."""
-    if fetched_at is not None and purged_since(final.parent, fetched_at):
-        raise Superseded(str(final))
-    os.replace(temp, final)
-
-
 def purged_since(directory: Path, moment: float) -> bool:
     try:
         return os.stat(directory / PURGED_MARKER).st_mtime >= moment
     except FileNotFoundError:
         return False
-
-
-def _open_temp(path: str, flags: int) -> int:
-    """The opener of a new temporary file (in the cache's threads): made readable for nginx's workers
-    whatever the umask, and flocked: "being written". The sweep removes only unlocked ones; if it removed
-    this one before we locked it, FileNotFoundError, and the writer makes another."""
-    fd = os.open(path, flags, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if os.stat(path).st_ino != os.fstat(fd).st_ino:
-            raise FileNotFoundError(errno.ENOENT, "removed before it was locked", path)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd

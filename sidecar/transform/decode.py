@@ -119,6 +119,15 @@ def draft(work: Work) -> None:
 
 
 def decode(work: Work) -> None:
+    """The transform's decode step: `decode_now`, or for a big JPEG that is only shrunk, nothing yet:
+    `geometry` decodes it while it resizes (`decodes_in_rows`)."""
+    if decodes_in_rows(work):
+        work.rows_later = True
+    else:
+        decode_now(work)
+
+
+def decode_now(work: Work) -> None:
     """Decode the pixels: the first frame of an animation (or the one `fr` asks for; `every_frame` decodes
     the later ones of an animation kept whole, one at a time)."""
     with decoding():
@@ -126,8 +135,6 @@ def decode(work: Work) -> None:
         reduced = dcjpeg.reduced(work.image, work.data)
         if reduced is not None:
             work.image = reduced
-        elif decodes_in_rows(work):
-            work.rows_later = True  # `geometry` decodes it while it resizes
         else:
             work.image.load()
         if work.frame_wanted:
@@ -141,11 +148,12 @@ def decode(work: Work) -> None:
 
 
 def decodes_in_rows(work: Work) -> bool:
-    """Whether `geometry` will decode this original as it resizes it (`jpegrows`): a still JPEG that is
-    shrunk, with no step before the resize that needs its pixels (trim, faces, smart crops)."""
-    return (jpegrows.available() and work.format == "JPEG" and work.frames == 1 and not work.frame_wanted
-            and work.ops.trim is None and work.ops.gravity not in AWARE_GRAVITIES and work.plan.scale < 1
-            and work.derived_from is None)
+    """Whether `geometry` will decode this original as it resizes it (`jpegrows`): a still, sequential JPEG
+    (a progressive one arrives whole anyway) that is shrunk, with no step before the resize that needs its
+    pixels (trim, faces, smart crops)."""
+    return (jpegrows.available() and work.format == "JPEG" and not work.image.info.get("progressive")
+            and work.frames == 1 and not work.frame_wanted and work.ops.trim is None
+            and work.ops.gravity not in AWARE_GRAVITIES and work.plan.scale < 1 and work.derived_from is None)
 
 
 def _plan_frames(work: Work, budget: animation.Budget) -> None:

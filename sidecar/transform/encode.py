@@ -111,8 +111,8 @@ def output_format(fmt: str, variant: str | None, source: Source, *, opaque: bool
 def _original_fits(work: Work) -> bool:
     """The original already is the requested rendition, but for its metadata."""
     return (work.derived_from is None and _SAME_FORMAT.get(work.format) == work.output_format
-            and work.plan.is_identity and work.orientation == 1 and (work.source.frames == 1 or work.animated)
-            and not work.ops.restyles and work.image.mode != "CMYK")
+            and work.plan.keeps(*work.frame_size) and work.orientation == 1
+            and (work.source.frames == 1 or work.animated) and not work.ops.restyles and work.image.mode != "CMYK")
 
 
 def _quality_allows_original(work: Work) -> bool:

@@ -29,10 +29,9 @@ class Plan:
         left, top, right, bottom = self.box
         return max(self.size[0] / (right - left), self.size[1] / (bottom - top))
 
-    @property
-    def is_identity(self) -> bool:
-        left, top, right, bottom = self.box
-        return (left, top) == (0, 0) and self.size == (right, bottom) and self.canvas in (None, self.size)
+    def keeps(self, width: int, height: int) -> bool:
+        """Whether the plan leaves a `width`×`height` source as it is: the whole of it, at its own size."""
+        return self.box == (0, 0, width, height) and self.size == (width, height) and self.canvas in (None, self.size)
 
     def scaled(self, fx: float, fy: float) -> Plan:
         """The same plan on a source scaled by fx, fy (after a reduced-size JPEG decode)."""

@@ -21,6 +21,7 @@ from sidecar.transform import (
     thumbhash,
     trim,
 )
+from sidecar.transform.decode import decode_now
 from sidecar.transform.geometry import plan
 from sidecar.transform.work import decoding
 from sidecar.url.grammar import Ops
@@ -30,7 +31,7 @@ THUMBNAIL = 100
 #: many pixels a side (what face gravity's detector looks at), or the original's size.
 ANALYSIS_SIDE = faces.DECODE_SIDE
 #: The steps that read and decode the original into sRGB pixels; nothing is restyled or encoded.
-STEPS = (pipeline.read, pipeline.check_limits, pipeline.draft, pipeline.decode, pipeline.normalise,
+STEPS = (pipeline.read, pipeline.check_limits, pipeline.draft, decode_now, pipeline.normalise,
          pipeline.geometry, pipeline.orient, pipeline.convert_colour)
 _THUMBNAIL_OPS = Ops("png", width=THUMBNAIL, height=THUMBNAIL)
 HASH_SIDE = 32  # ThumbHash keeps only the lowest frequencies: more pixels change nothing but the time

@@ -142,7 +142,7 @@ static int parse(const uint8_t *d, size_t len, layout *out) {
             if (size != 4) return 0;
             out->restart = u16(body);
         } else if (marker == 0xDA) {
-            if (!have_sof || body[0] != components || out->height == 0) return 0; /* one scan, every component */
+            if (!have_sof || size < 3 || body[0] != components || out->height == 0) return 0; /* one scan, all */
             out->scan = pos + 2 + size;
             return out->restart > 0;
         } else if (marker == 0xD9 || (marker >= 0xD0 && marker <= 0xD7)) {

@@ -32,8 +32,8 @@ try:
 except ImportError:  # not built (a source checkout without a compiler): Pillow decodes every JPEG
     ffi = lib = None
 
-#: Decoded pixels from which decoding and resizing overlap (when a core is idle): below, the bands'
-#: start-up costs more than the overlap saves.
+#: The original's pixels from which two threads decode (when a core is idle): below, starting the second
+#: costs more than it saves.
 MIN_OVERLAP_PIXELS = 1_000_000
 #: Where a cut in two may fall (fractions of the height): further off, one half would wait for the other.
 SPLIT_RANGE = (0.35, 0.65)
@@ -147,14 +147,14 @@ def resized(image: Image.Image, data: bytes, size: tuple[int, int], box: paralle
     try:
         if rows.size != image.size:  # not what Pillow made of the header: leave it to Pillow
             return None
-        if overlap is None:
-            overlap = rows.size[0] * rows.size[1] >= MIN_OVERLAP_PIXELS and parallel.spare_core()
+        if overlap is None:  # the entropy decoding, most of the cost, reads the whole file at any scale
+            overlap = rows.size[0] * rows.size[1] * scale[0] ** 2 >= MIN_OVERLAP_PIXELS and parallel.spare_core()
         if not overlap:
             rows.read(rows.size[1])
             result = parallel.resize(rows.image, size, box, bands=False)
-        elif rows.split():  # two threads decode a half each, then resize a half each
+        elif rows.split():  # two threads decode a half each, then resize (in halves if big)
             parallel.both(lambda: rows.read(rows.limit), rows.read_lower)
-            result = parallel.resize(rows.image, size, box, bands=True)
+            result = parallel.resize(rows.image, size, box)
         else:  # one decodes, the other resizes what is decoded
             result = parallel.resize_while(rows.image, size, box, rows.read)
     except Declined:

@@ -153,7 +153,7 @@ def geometry(work: Work) -> None:
     planned = work.plan.scaled(shown[0] / frame_w, shown[1] / frame_h)
     box = orientation.stored_box(method, planned.box, shown)
     size = (planned.size[1], planned.size[0]) if swapped else planned.size
-    identity = Plan(box, size).is_identity
+    identity = Plan(box, size).keeps(width, height)
     if work.rows_later:
         work.rows_later = False
         resized = None if identity else jpegrows.resized(work.image, work.data, size, box)

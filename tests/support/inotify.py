@@ -11,7 +11,7 @@ from pathlib import Path
 class Inotify:
     """A watch on one path; `events` drains what the kernel queued."""
 
-    MODIFY, CLOSE_WRITE, OPEN, MOVED_TO, CREATE = 0x2, 0x8, 0x20, 0x80, 0x100
+    MODIFY, ATTRIB, CLOSE_WRITE, OPEN, MOVED_TO, CREATE = 0x2, 0x4, 0x8, 0x20, 0x80, 0x100
     #: A name made, written to, or renamed onto (not opened: nginx opens files to read them).
     WRITES = MODIFY | CLOSE_WRITE | MOVED_TO | CREATE
 

@@ -7,13 +7,15 @@ directory; an audit hook records every file call made from the event loop's thre
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar, TypeVarTuple
 
 import pytest
 from PIL import Image
@@ -29,6 +31,8 @@ from sidecar.sources import open_chain
 from sidecar.sources.local import CHUNK, LocalSource
 from sidecar.url.grammar import renditions_dir
 
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 #: The audit events of blocking file calls (`os.stat` has none; `open` covers os.open and io.open).
 FILE_EVENTS = {"open", "os.rename", "os.remove", "os.mkdir", "os.rmdir", "os.listdir", "os.scandir",
                "os.chmod", "os.symlink", "os.link", "os.truncate", "os.utime"}
@@ -105,6 +109,61 @@ def test_a_miss_does_no_file_io_on_the_event_loop(tmp_path: Path, watch: LoopWat
     directory = tmp_path / "cache" / "img" / renditions_dir("photo.jpg")
     assert {".source.json", "w600.jpg", "w100.jpg", "info.json"} <= set(os.listdir(directory))
     assert watch.calls == []
+
+
+class TripCounter(asyncio.SelectorEventLoop):
+    """An event loop that counts the trips to each executor's threads (aiofiles makes every one of them
+    through `run_in_executor`), by the names the test gives them (others by their threads' prefix)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: dict[object, str] = {}
+        self.trips: collections.Counter[str] = collections.Counter()
+
+    def run_in_executor(self, executor: Any, func: Callable[[*Ts], T], *args: *Ts) -> asyncio.Future[T]:
+        name = self.names.get(executor) or getattr(executor, "_thread_name_prefix", None) or "default"
+        self.trips[name] += 1
+        return super().run_in_executor(executor, func, *args)
+
+
+async def trips(config: Config) -> list[dict[str, int]]:
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, TripCounter)
+    cpu, io = ThreadPoolExecutor(1), ThreadPoolExecutor(4)
+    loop.names = {cpu: "transform", io: "io"}
+    handler = Handler(config, await open_chain(config, Metrics()), cpu, io)
+    steps = [lambda: handler.handle("GET", build_url(config, "warm.jpg", width=600)),  # imports, first calls
+             lambda: handler.handle("GET", build_url(config, "photo.jpg", width=600)),  # from the original
+             lambda: handler.handle("GET", build_url(config, "photo.jpg", width=300)),  # from the cascade
+             lambda: handler.work.publish("/img/alone.jpg", b"x" * 5000),
+             lambda: handler.sources.fetch("photo.jpg", loop.time() + 30)]
+    counts = []
+    try:
+        for step in steps:
+            loop.trips.clear()
+            await step()
+            await asyncio.sleep(0.05)  # any trip sent without waiting for it (none should be)
+            counts.append(dict(loop.trips))
+    finally:
+        await handler.sources.close()
+        cpu.shutdown()
+        io.shutdown()
+    return counts[1:]
+
+
+def test_a_miss_makes_no_more_trips_to_the_threads_than_blocking_code_did(tmp_path: Path) -> None:
+    # Each trip costs some 50 us of CPU, as much as a small rendition's whole IO (docs/benchmarks.md).
+    # Before aiofiles, a miss from a new original made 8 (lock, the cascade's look, open, read, transform,
+    # publish, the original's record, unlock); one call per aiofiles file call made it 15.
+    config = configured(tmp_path)
+    with asyncio.Runner(loop_factory=TripCounter) as runner:
+        counts = runner.run(trips(config))
+    assert counts == [
+        {"io": 5, "source-local": 2, "transform": 1},  # a new original: lock, look, publish, record, unlock
+        {"io": 5, "transform": 1},  # from the cascade: lock, look, read the base, publish, unlock
+        {"io": 1},  # publishing: temporary file, write, close, purge check, rename
+        {"source-local": 2},  # a small original: open and check, read (which closes it at the end)
+    ]
 
 
 def test_the_access_log_tail_reads_nothing_on_the_event_loop(tmp_path: Path, watch: LoopWatch) -> None:

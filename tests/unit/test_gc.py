@@ -13,10 +13,11 @@ from sidecar import config as config_module
 from sidecar.app.admission import Admission
 from sidecar.cache.gc import NOTE_GRACE, collect
 from sidecar.cache.purge import purge
-from sidecar.cache.store import Cache, Superseded
+from sidecar.cache.store import PURGED_MARKER, Cache, Superseded
 from sidecar.config import ConfigError
 from sidecar.errors import Overloaded
 from sidecar.url.grammar import renditions_dir
+from tests.support.inotify import Inotify
 
 
 def make(root: Path, name: str, size: int, atime: float) -> Path:
@@ -115,6 +116,25 @@ def test_a_write_after_a_purge_of_its_original_is_refused(tmp_path: Path) -> Non
         asyncio.run(cache.write(path, b"stale", fetched_at=fetched_at))
     assert os.listdir(tmp_path / path.lstrip("/").rsplit("/", 1)[0]) == [".purged"]
     asyncio.run(cache.write(path, b"fresh", fetched_at=fetched_at + 3600))
+
+
+def test_the_purge_marker_appears_with_the_purge_time_never_the_kernels_coarser_one(tmp_path: Path) -> None:
+    # A marker created or touched in place carries the kernel's coarse clock (a few ms behind time.time())
+    # until it is set: a write checking it then would publish a rendition fetched just before the purge.
+    cache = Cache(tmp_path)
+    directory = tmp_path / "img" / renditions_dir("k")
+    asyncio.run(cache.write(f"/img/{renditions_dir('k')}/w1.jpg", b"old"))
+    watch = Inotify(directory, Inotify.CREATE | Inotify.ATTRIB | Inotify.MODIFY | Inotify.MOVED_TO)
+    try:
+        for _ in range(2):  # a new marker, then one that replaces it
+            before = time.time()
+            purge(tmp_path, "/img", "k")
+            assert before <= (directory / PURGED_MARKER).stat().st_mtime <= time.time()
+        events = watch.events()
+    finally:
+        watch.close()
+    assert [mask for mask, name in events if name == PURGED_MARKER] == [Inotify.MOVED_TO] * 2
+    assert os.listdir(directory) == [PURGED_MARKER]
 
 
 def test_admission_refuses_beyond_slots_plus_queue() -> None:

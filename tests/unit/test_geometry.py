@@ -116,10 +116,17 @@ def test_smart_focus_finds_the_busy_part() -> None:
 def test_pad(kw: dict[str, object], size: tuple[int, int], canvas: tuple[int, int]) -> None:
     result = plan(400, 200, ops(fit="pad", **kw))
     assert (result.size, result.canvas, result.box) == (size, canvas, (0, 0, 400, 200))
-    assert not result.is_identity
+    assert not result.keeps(400, 200)
 
 
 def test_pad_canvas_is_capped_like_any_size() -> None:
     result = plan(400, 200, ops(width=10000, height=5000, fit="pad", enlarge=True), max_side=1000)
     assert result.canvas == (1000, 500) and result.size == (1000, 500)
-    assert plan(400, 200, ops(width=400, height=200, fit="pad")).is_identity
+    assert plan(400, 200, ops(width=400, height=200, fit="pad")).keeps(400, 200)
+
+
+@pytest.mark.parametrize("gravity", ["nw", "ce", "se"])
+def test_a_crop_of_a_small_image_is_never_taken_for_the_whole(gravity: str) -> None:
+    # 60x60 `fill` of a 13x425 strip, not enlarged: a 13x13 square, at (0, 0) for nw, but not the strip.
+    result = plan(13, 425, ops(width=60, height=60, fit="fill", gravity=gravity))
+    assert result.size == (13, 13) and not result.keeps(13, 425)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageStat
 
 from sidecar.errors import Undecodable
@@ -203,3 +205,29 @@ def test_both_cores_give_the_one_core_rendition(restart: int | None) -> None:
     assert one is not None and two is not None and one.mode == two.mode == "RGB"
     difference = ImageChops.difference(one, two)
     assert max(ImageStat.Stat(difference).mean) < 0.05 and _largest_difference(one, two) <= 3
+
+
+_MARKED = encode(photo((160, 144), seed=11), quality=85, restart_marker_blocks=2)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(_MARKED) - 1), st.integers(0, 255)), min_size=1, max_size=6),
+       st.integers(0, 40))
+def test_damaged_files_are_declined_or_decoded_never_a_crash(changes: list[tuple[int, int]], cut: int) -> None:
+    data = bytearray(_MARKED)
+    for position, value in changes:
+        data[position] = value
+    damaged = bytes(data[: len(data) - cut])
+    try:
+        rows = jpegrows.Rows(damaged, 1)
+    except jpegrows.Declined:
+        return
+    try:
+        if rows.split():
+            parallel.both(lambda: rows.read(rows.limit), rows.read_lower)
+        else:
+            rows.read(rows.size[1])
+    except jpegrows.Declined:
+        pass
+    finally:
+        rows.close()

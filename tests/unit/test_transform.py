@@ -202,3 +202,15 @@ def test_real_photo_in_every_orientation_looks_like_orientation_1(orientation: i
     turned = decoded(transform(data, Ops("png", width=120), SETTINGS))
     assert turned.size == upright.size
     assert mean_abs_diff(turned, upright) < 6
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_a_corner_crop_of_a_small_original_is_cut_not_passed_through(fmt: str) -> None:
+    # A `fill` of 60x60 on a 13x425 strip (never enlarged) is the 13x13 corner, not the untouched strip.
+    buffer = io.BytesIO()
+    Image.new("RGB", (13, 425), (200, 30, 30)).save(buffer, fmt.upper())
+    for gravity in ("nw", "sm"):
+        out = transform(buffer.getvalue(), Ops(fmt, width=60, height=60, fit="fill", gravity=gravity),
+                        Settings(max_pixels=1_000_000, quality=82, background=(255, 255, 255)))
+        assert not out.original and out.size == (13, 13)
+        assert Image.open(io.BytesIO(out.data)).size == (13, 13)
