@@ -103,42 +103,44 @@ class Flights(Generic[T]):
         finally:
             await self._unlock(lock_path, fd, executor=self.io)
 
-    def _release(self, lock_path: Path, fd: int) -> None:
+    def _release(self, lock_path: Path, fd: int | None) -> None:
         """Unlock, and remove the directories this flight made if it published nothing in them."""
         _unlock(lock_path, fd)
         self.cache.prune(lock_path.parent)
 
-    def _try_lock(self, finals: list[Path], lock_path: Path) -> tuple[_State, int, Path | None]:
+    def _try_lock(self, finals: list[Path], lock_path: Path) -> tuple[_State, int | None, Path | None]:
+        """Where the flight stands, the lock's descriptor (only when LOCKED with a lock), and the file
+        found published. Descriptors are opened close-on-exec, as `os.open` always does (PEP 446)."""
         found = _published(finals)
         if found:
-            return _State.PUBLISHED, -1, found
+            return _State.PUBLISHED, None, found
         try:
             fd = self._open_lock(lock_path)
         except OSError:
             # A full or read-only cache: go on without the cross-process lock. The rendition cannot be
             # published anyway, and this process's own requests still share one flight.
-            return _State.LOCKED, -1, None
+            return _State.LOCKED, None, None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            return _State.BUSY, -1, None
+            return _State.BUSY, None, None
         if not _names(lock_path, fd):
             os.close(fd)
-            return _State.BUSY, -1, None
+            return _State.BUSY, None, None
         found = _published(finals)
         if found:  # published between our first look and the lock
             _unlock(lock_path, fd)
-            return _State.PUBLISHED, -1, found
+            return _State.PUBLISHED, None, found
         return _State.LOCKED, fd, None
 
     def _open_lock(self, lock_path: Path) -> int:
         for _ in range(3):
             try:
-                return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             except FileNotFoundError:  # the original's first miss, or a failed flight or gc removed the dir
                 self.cache.makedirs(lock_path.parent)
-        return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
 
 def _published(finals: list[Path]) -> Path | None:
@@ -153,8 +155,8 @@ def _names(path: Path, fd: int) -> bool:
         return False
 
 
-def _unlock(lock_path: Path, fd: int) -> None:
-    if fd < 0:
+def _unlock(lock_path: Path, fd: int | None) -> None:
+    if fd is None:
         return
     try:
         os.unlink(lock_path)
@@ -172,7 +174,7 @@ def wait_for_holders(directory: Path) -> None:
         return
     for name in names:
         try:
-            fd = os.open(directory / name, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(directory / name, os.O_RDONLY)
         except FileNotFoundError:
             continue
         try:
@@ -184,7 +186,7 @@ def wait_for_holders(directory: Path) -> None:
 def remove_if_unheld(path: Path) -> bool:
     """Remove a lock or temporary file that no process holds a flock on (left by a crash)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
